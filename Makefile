@@ -1,0 +1,63 @@
+# Two commands do everything on a fresh machine with Python 3.11, git and make:
+#   make book   -> .venv with the pinned environment, then the site in _build/html
+#   make test   -> the same environment, then the whole test suite
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: all setup book book-solutions test test-fast lint format screenshots bench lock clean
+
+all: book
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install only when the lock or the package metadata changes.
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# Self-learner edition: worked solutions in collapsible blocks (see README).
+book-solutions: $(STAMP)
+	RNNCOURSE_SHOW_SOLUTIONS=1 $(BIN)/jupyter-book build . -W -n --keep-going --path-output _build/solutions
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.site_screenshots
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_rnn.py
+
+# Regenerate the pinned environment from requirements.in (needs the registry).
+lock:
+	rm -rf /tmp/rnncourse-lock && $(PYTHON) -m venv /tmp/rnncourse-lock
+	/tmp/rnncourse-lock/bin/pip install --quiet -r requirements.in
+	(echo "# Pinned environment shared by learners, graders and CI. Regenerate with 'make lock'."; \
+	 /tmp/rnncourse-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//') > requirements.lock
+
+clean:
+	rm -rf _build

@@ -1,0 +1,99 @@
+"""rnncourse: reference implementations for an open course on recurrent neural networks.
+
+Every module backs one chapter of the book and writes that chapter's equations out:
+an explicit loop over time, every gate visible. The torch modules are drop-in compatible
+with ``torch.nn.RNN``/``LSTM``/``GRU`` (same arguments, parameter names and outputs).
+
+Names are imported lazily so that ``import rnncourse`` stays fast; ``rnncourse.LSTM``
+loads ``rnncourse.lstm`` on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # chapter 2-3: the hidden state, unrolling
+    "rnn_cell": "rnn",
+    "RNNCell": "rnn",
+    "RNN": "rnn",
+    # chapter 7: LSTM and GRU
+    "lstm_cell": "lstm",
+    "LSTMCell": "lstm",
+    "LSTM": "lstm",
+    "gru_cell": "gru",
+    "GRUCell": "gru",
+    "GRU": "gru",
+    # chapter 8: bidirectional
+    "Bidirectional": "bidirectional",
+    # chapter 6: topologies
+    "OneToMany": "topologies",
+    "ManyToOne": "topologies",
+    "ManyToManyAligned": "topologies",
+    "EncoderDecoder": "topologies",
+    # chapter 9: seq2seq
+    "Encoder": "seq2seq",
+    "Decoder": "seq2seq",
+    "AdditiveAttention": "seq2seq",
+    "AttentionDecoder": "seq2seq",
+    "Seq2Seq": "seq2seq",
+    "greedy_decode": "seq2seq",
+    "beam_search": "seq2seq",
+    # chapter 9-10 training utilities
+    "fit": "training",
+    "choose_device": "training",
+    "seed_everything": "training",
+}
+
+__all__ = sorted(_EXPORTS) + [
+    "bptt",
+    "gradients",
+    "data",
+    "plotting",
+    "training",
+    "scan",
+    "grading",
+    "rnn",
+    "lstm",
+    "gru",
+    "bidirectional",
+    "topologies",
+    "seq2seq",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module = importlib.import_module(f"rnncourse.{_EXPORTS[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name in __all__:
+        return importlib.import_module(f"rnncourse.{name}")
+    raise AttributeError(f"module 'rnncourse' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static type checkers see the real names
+    from rnncourse.bidirectional import Bidirectional
+    from rnncourse.gru import GRU, GRUCell, gru_cell
+    from rnncourse.lstm import LSTM, LSTMCell, lstm_cell
+    from rnncourse.rnn import RNN, RNNCell, rnn_cell
+    from rnncourse.seq2seq import (
+        AdditiveAttention,
+        AttentionDecoder,
+        Decoder,
+        Encoder,
+        Seq2Seq,
+        beam_search,
+        greedy_decode,
+    )
+    from rnncourse.topologies import EncoderDecoder, ManyToManyAligned, ManyToOne, OneToMany
+    from rnncourse.training import choose_device, fit, seed_everything

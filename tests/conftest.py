@@ -1,0 +1,45 @@
+"""Shared test settings: tolerances (named once, here) and the devices to run on."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+# Float64 comparisons against torch.nn / autograd: differences are round-off only.
+ATOL_F64 = 1e-10
+RTOL_F64 = 1e-8
+# Float32 comparisons (used on GPUs, where float64 is slow or TF32 may be on).
+ATOL_F32 = 1e-5
+RTOL_F32 = 1e-4
+# Central differences in float64 with eps=1e-6: relative error below this means "correct".
+GRADCHECK_REL = 1e-6
+
+
+def available_devices() -> list[str]:
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+DEVICES = available_devices()
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> torch.device:
+    """Every test that takes ``device`` runs once per available device (CPU, CUDA, MPS)."""
+    return torch.device(request.param)
+
+
+def tolerances(dtype: torch.dtype) -> dict[str, float]:
+    """``assert_close`` keyword arguments for a dtype."""
+    if dtype == torch.float64:
+        return {"atol": ATOL_F64, "rtol": RTOL_F64}
+    return {"atol": ATOL_F32, "rtol": RTOL_F32}
+
+
+def dtype_for(device: torch.device) -> torch.dtype:
+    """float64 where the device supports it (MPS does not)."""
+    return torch.float32 if device.type == "mps" else torch.float64
