@@ -1,0 +1,147 @@
+"""Tests for rnncourse.plotting: every figure draws under Agg and holds what it should."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+from rnncourse.plotting import (  # noqa: E402
+    TOPOLOGIES,
+    plot_grad_norms,
+    plot_hidden_heatmap,
+    plot_history,
+    plot_topology,
+    plot_unrolled,
+)
+from rnncourse.training import History  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Close every figure a test opened, and check that none was shown."""
+    yield
+    plt.close("all")
+
+
+def _count(ax, kind) -> int:
+    return sum(isinstance(p, kind) for p in ax.patches)
+
+
+def _texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_backend_is_agg():
+    """Do the tests really run without a display?"""
+    assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_plot_history_curves_and_divergence_marker():
+    """Are there train and validation curves with the right values, and a diverged marker?"""
+    history = History(train_loss=[1.0, 0.5, float("nan")], val_loss=[1.2, 0.6], diverged=True)
+    ax = plot_history(history)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"train", "validation", "diverged (NaN/inf)"}
+    np.testing.assert_array_equal(lines["train"].get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(lines["validation"].get_ydata(), [1.2, 0.6])
+    assert ax.get_xlabel() == "epoch"
+    assert plot_history(History(train_loss=[1.0, 0.1]), log=True).get_yscale() == "log"
+
+
+def test_plot_history_draws_on_given_axes():
+    """Is the given Axes used rather than a new figure?"""
+    fig, (left, right) = plt.subplots(1, 2)
+    assert plot_history(History(train_loss=[1.0]), ax=right) is right
+    assert len(left.get_lines()) == 0 and len(plt.get_fignums()) == 1
+
+
+def test_plot_grad_norms_single_and_several():
+    """Does one sequence give one line, a mapping one labelled line each, log by default?"""
+    ax = plot_grad_norms(torch.tensor([1.0, 10.0, 100.0]))
+    assert len(ax.get_lines()) == 1 and ax.get_yscale() == "log"
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [1.0, 10.0, 100.0])
+    ax = plot_grad_norms({"tanh": [1, 0.1], "relu": [1, 5]}, log=False, xlabel="distance k")
+    assert [line.get_label() for line in ax.get_lines()] == ["tanh", "relu"]
+    assert ax.get_yscale() == "linear" and ax.get_xlabel() == "distance k"
+    with pytest.raises(ValueError, match="norms"):
+        plot_grad_norms(np.ones((2, 2)))
+
+
+def test_plot_hidden_heatmap_image_and_token_labels():
+    """Is h shown transposed (units as rows) with one token label per step, symmetric colours?"""
+    h = torch.linspace(-0.5, 0.9, 5 * 3).reshape(5, 3)  # (T, H)
+    ax = plot_hidden_heatmap(h, tokens=["a", " ", "b", "\n", "c"])
+    image = ax.get_images()[0]
+    np.testing.assert_allclose(image.get_array(), h.T.numpy(), rtol=1e-6)
+    assert image.get_clim() == pytest.approx((-0.9, 0.9))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "␣", "b", "\\n", "c"]
+    assert len(ax.figure.axes) == 2  # the heatmap and its colour bar
+    with pytest.raises(ValueError, match="tokens"):
+        plot_hidden_heatmap(h, tokens=["a"])
+    with pytest.raises(ValueError, match="h"):
+        plot_hidden_heatmap(torch.zeros(2, 3, 4))
+
+
+@pytest.mark.parametrize("T", [1, 3, 6])
+@pytest.mark.parametrize("show_outputs", [True, False])
+def test_plot_unrolled_has_one_cell_and_arrows_per_step(T, show_outputs):
+    """Are there T cells, T inputs, (T outputs) and one labelled arrow per edge?"""
+    ax = plot_unrolled(T, cell_label="GRU", show_outputs=show_outputs)
+    per_step = 3 if show_outputs else 2  # boxes (= arrows) per step
+    assert _count(ax, FancyBboxPatch) == per_step * T
+    assert _count(ax, FancyArrowPatch) == per_step * T
+    texts = _texts(ax)
+    assert texts.count("$W_{hh}$") == T and texts.count("$W_{ih}$") == T
+    assert texts.count("$W_{hy}$") == (T if show_outputs else 0)
+    assert "$h_0$" in texts and f"$h_{{{T}}}$" in texts and f"$x_{{{T}}}$" in texts
+    assert ax.get_title().startswith("GRU")
+
+
+EXPECTED_BOXES = {  # kind: (cells, inputs, outputs)
+    "one-to-one": (1, 1, 1),
+    "one-to-many": (4, 1, 4),
+    "many-to-one": (4, 4, 1),
+    "many-to-many": (4, 4, 4),
+    "encoder-decoder": (7, 3, 4),
+}
+
+
+@pytest.mark.parametrize("kind", TOPOLOGIES)
+def test_plot_topology_counts(kind):
+    """Does each topology have its number of cells, inputs and outputs?"""
+    cells, inputs, outputs = EXPECTED_BOXES[kind]
+    ax = plot_topology(kind)
+    texts = _texts(ax)
+    assert texts.count("$h$") == cells
+    assert sum(t.startswith("$x_") for t in texts) == inputs
+    assert sum(t.startswith("$y_") for t in texts) == outputs
+    assert _count(ax, FancyBboxPatch) == cells + inputs + outputs
+    # recurrent arrows between consecutive cells, plus one per input and per output
+    assert _count(ax, FancyArrowPatch) == (cells - 1) + inputs + outputs
+    assert ax.get_title() == kind
+
+
+def test_plot_topology_rejects_unknown_kind():
+    """Does an unknown topology raise ValueError naming kind?"""
+    with pytest.raises(ValueError, match="kind"):
+        plot_topology("many-to-few")
+
+
+def test_figures_render_to_png(tmp_path):
+    """Do all figures render to a PNG file under Agg without plt.show?"""
+    fig, axes = plt.subplots(2, 4, figsize=(16, 6))
+    plot_unrolled(3, ax=axes[0, 0])
+    for ax, kind in zip(axes.flat[1:6], TOPOLOGIES, strict=True):
+        plot_topology(kind, ax=ax)
+    plot_history(History(train_loss=[1.0, 0.5]), ax=axes[1, 2])
+    plot_hidden_heatmap(np.zeros((4, 2)), ax=axes[1, 3], colorbar=False)
+    path = tmp_path / "all.png"
+    fig.savefig(path)
+    assert path.stat().st_size > 10_000
