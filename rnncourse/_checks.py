@@ -64,8 +64,7 @@ def check_same(name: str, value: torch.Tensor, like: torch.Tensor, like_name: st
     """Raise unless ``value`` is on the same device with the same dtype as ``like``."""
     if value.device != like.device:
         raise ValueError(
-            f"{name}: expected device {like.device} (the device of {like_name}), "
-            f"got {value.device}"
+            f"{name}: expected device {like.device} (the device of {like_name}), got {value.device}"
         )
     if value.dtype != like.dtype:
         raise TypeError(

@@ -1,0 +1,129 @@
+"""Forward+backward time of rnncourse.RNN/LSTM/GRU against torch.nn's, as ratios.
+
+Both are timed in the same run on the same inputs, interleaved, after a warm-up; each number
+is the median over repeats. Default sizes are the course's benchmark: T=100, N=32, H_in=64,
+H=128 (one layer, unidirectional). Run::
+
+    python benchmarks/bench_rnn.py            # CPU, and CUDA where available
+    python benchmarks/bench_rnn.py --quick    # fewer repeats, for CI
+
+The ratio ``rnncourse / torch.nn`` is what to read: 1.0 means as fast as torch. On CUDA
+torch runs cuDNN's fused kernels. On CPU, float32 ``torch.nn.LSTM`` runs oneDNN's fused LSTM
+kernel, while ``torch.nn.GRU``/``RNN`` run ATen's C++ loop of ordinary ops (the same ops
+rnncourse issues from Python). The last column times torch with oneDNN switched off
+(``torch.backends.mkldnn.flags(enabled=False)``), which separates "Python loop vs C++ loop"
+from "separate ops vs one fused kernel".
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+import rnncourse
+
+
+def time_fwd_bwd(
+    model: nn.Module, x: torch.Tensor, repeats: int, warmup: int, device: torch.device
+) -> float:
+    """Median seconds of one forward + backward pass of ``model`` on ``x``."""
+
+    def once() -> None:
+        output, _ = model(x)
+        output.sum().backward()
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        once()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        once()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compare(
+    name: str,
+    make_ours: Callable[..., nn.Module],
+    make_ref: Callable[..., nn.Module],
+    args: argparse.Namespace,
+    device: torch.device,
+) -> tuple[float, float, float]:
+    """Time ours and torch's with the same weights and input.
+
+    Returns seconds for (ours, torch.nn, torch.nn without oneDNN); the last is NaN off CPU.
+    """
+    torch.manual_seed(0)
+    ref = make_ref(args.input_size, args.hidden_size, args.num_layers).to(device)
+    ours = make_ours(args.input_size, args.hidden_size, args.num_layers).to(device)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(args.T, args.N, args.input_size, device=device, requires_grad=True)
+    ours_times, ref_times, plain_times = [], [], []
+    # interleave rounds so that drifts in machine load hit all alike
+    for _ in range(args.rounds):
+        ref_times.append(time_fwd_bwd(ref, x, args.repeats, args.warmup, device))
+        ours_times.append(time_fwd_bwd(ours, x, args.repeats, args.warmup, device))
+        if device.type == "cpu":
+            with torch.backends.mkldnn.flags(enabled=False):
+                plain_times.append(time_fwd_bwd(ref, x, args.repeats, args.warmup, device))
+    plain = statistics.median(plain_times) if plain_times else float("nan")
+    return statistics.median(ours_times), statistics.median(ref_times), plain
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few repeats, for a smoke run")
+    parser.add_argument("--T", type=int, default=100)
+    parser.add_argument("--N", type=int, default=32)
+    parser.add_argument("--input-size", type=int, default=64)
+    parser.add_argument("--hidden-size", type=int, default=128)
+    parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--device", action="append", help="cpu, cuda (default: all available)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    args = parser.parse_args(argv)
+    args.repeats, args.warmup, args.rounds = (3, 1, 1) if args.quick else (10, 3, 3)
+    # torch warns about TF32 on oneDNN when its flags are toggled; not relevant here
+    warnings.filterwarnings("ignore", message=".*TF32.*")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+    print(
+        f"forward+backward, T={args.T} N={args.N} H_in={args.input_size} H={args.hidden_size} "
+        f"L={args.num_layers}, float32, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads"
+    )
+    print(
+        f"{'device':<8}{'model':<6}{'rnncourse ms':>14}{'torch.nn ms':>13}{'ratio':>8}"
+        f"{'torch.nn w/o oneDNN ms':>24}{'ratio':>8}"
+    )
+    pairs = [
+        ("LSTM", rnncourse.LSTM, nn.LSTM),
+        ("GRU", rnncourse.GRU, nn.GRU),
+        ("RNN", rnncourse.RNN, nn.RNN),
+    ]
+    for name in devices:
+        device = torch.device(name)
+        for model, ours, ref in pairs:
+            t_ours, t_ref, t_plain = compare(model, ours, ref, args, device)
+            print(
+                f"{name:<8}{model:<6}{t_ours * 1e3:>14.2f}{t_ref * 1e3:>13.2f}"
+                f"{t_ours / t_ref:>8.2f}{t_plain * 1e3:>24.2f}{t_ours / t_plain:>8.2f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
