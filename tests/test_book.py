@@ -1,0 +1,198 @@
+"""The book builds without warnings, every page is there, and chapters stay fast and clean.
+
+The build-dependent tests are ``slow``: the session's first one builds the book
+(``jupyter-book build . -W -n --keep-going``, see ``tests/_site.py``). The checks on the
+committed sources and on the exercise-page generator need no build.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests._site import (
+    BOOK_ROOT,
+    ROOT,
+    BuildResult,
+    assignment_names,
+    book_build,  # noqa: F401 - fixture
+    built_site,  # noqa: F401 - fixture
+    chapter_sources,
+    exercise_page_stem,
+    read_execution_report,
+    toc_docnames,
+)
+
+CHAPTER_SECONDS = 60.0
+_CODE_CELL = re.compile(r"^```\{code-cell\}", re.MULTILINE)
+
+
+def _load_exercise_extension():
+    path = ROOT / "book" / "_ext" / "rnncourse_exercises.py"
+    spec = importlib.util.spec_from_file_location("rnncourse_exercises", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _committed_notebooks() -> list[Path]:
+    """The notebooks of the repository: book pages, assignments, solutions."""
+    found = []
+    for folder in ("book", "exercises", "solutions"):
+        for path in sorted((BOOK_ROOT / folder).rglob("*.ipynb")):
+            if ".ipynb_checkpoints" not in path.parts:
+                found.append(path)
+    return found
+
+
+# --- the build ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_book_builds_without_warnings(book_build: BuildResult) -> None:  # noqa: F811
+    """Does `jupyter-book build -W -n --keep-going` exit 0 with no Sphinx warning?"""
+    warnings = "\n".join(book_build.warnings)
+    tail = "\n".join(book_build.output.splitlines()[-30:])
+    assert book_build.returncode == 0, f"build failed:\n{warnings or tail}"
+    assert not book_build.warnings, f"build warnings:\n{warnings}"
+
+
+@pytest.mark.slow
+def test_every_page_is_built(built_site: Path) -> None:  # noqa: F811
+    """Does every page of the table of contents have its HTML file?"""
+    missing = [d for d in toc_docnames() if not (built_site / f"{d}.html").is_file()]
+    assert not missing, f"pages missing from _build/html: {missing}"
+    assert (built_site / "searchindex.js").is_file()
+
+
+@pytest.mark.slow
+def test_chapters_execute_within_budget(built_site: Path) -> None:  # noqa: F811
+    """Did every chapter with code run successfully in at most 60 s?"""
+    report = read_execution_report()
+    with_code = [
+        f"book/{p.stem}" for p in chapter_sources() if _CODE_CELL.search(p.read_text("utf-8"))
+    ]
+    assert with_code, "no chapter has code cells"
+    problems = []
+    for docname in with_code:
+        entry = report.get(docname)
+        if entry is None or not entry["succeeded"] or entry["runtime_s"] is None:
+            problems.append(f"{docname}: not executed successfully ({entry})")
+        elif entry["runtime_s"] > CHAPTER_SECONDS:
+            problems.append(f"{docname}: {entry['runtime_s']:.1f} s > {CHAPTER_SECONDS:.0f} s")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_exercise_pages_offer_the_student_notebook(built_site: Path) -> None:  # noqa: F811
+    """Does each exercise page exist, without solutions, linking a copy of its notebook?"""
+    for name in assignment_names():
+        page = built_site / "book" / "exercises" / f"{exercise_page_stem(name)}.html"
+        assert page.is_file(), f"no page for exercise {name}"
+        html = page.read_text(encoding="utf-8")
+        assert "Worked solution" not in html, f"{name}: solutions shown in the default build"
+        link = re.search(rf'href="\.\./\.\./(_downloads/[0-9a-f]+/{name}\.ipynb)"', html)
+        assert link, f"{name}: no download link"
+        copy = built_site / link.group(1)
+        source = BOOK_ROOT / "exercises" / name / f"{name}.ipynb"
+        assert copy.read_bytes() == source.read_bytes(), f"{name}: download differs from source"
+
+
+# --- the sources (no build needed) --------------------------------------------------------------
+
+
+def test_committed_notebooks_carry_no_outputs() -> None:
+    """Are all outputs and execution counts stripped from the committed notebooks?"""
+    dirty = []
+    for path in _committed_notebooks():
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for i, cell in enumerate(nb.get("cells", [])):
+            if cell.get("cell_type") == "code" and (
+                cell.get("outputs") or cell.get("execution_count") is not None
+            ):
+                dirty.append(f"{path.relative_to(BOOK_ROOT)} cell {i}")
+    assert not dirty, f"notebooks with outputs: {dirty}"
+
+
+def test_chapters_are_myst_notebooks_without_outputs() -> None:
+    """Is every chapter a MyST notebook on the python3 kernel, with no pasted outputs?"""
+    chapters = chapter_sources()
+    assert chapters, "no chapters found"
+    problems = []
+    for path in chapters:
+        text = path.read_text(encoding="utf-8")
+        if not _CODE_CELL.search(text):
+            continue
+        header = re.match(r"^---\n(.*?)\n---\n", text, re.DOTALL)
+        if header is None or not re.search(r"kernelspec:(.|\n)*name: python3", header.group(1)):
+            problems.append(f"{path.name}: no jupytext header with kernelspec python3")
+        if "data:image/" in text or "execution_count" in text:
+            problems.append(f"{path.name}: contains pasted output")
+    assert not problems, "\n".join(problems)
+
+
+def _fake_assignment() -> tuple[dict, dict]:
+    def cell(source: str, grade_id: str | None = None, solution: bool = False) -> dict:
+        meta = {"nbgrader": {"grade_id": grade_id, "solution": solution}} if grade_id else {}
+        return {
+            "cell_type": "code",
+            "metadata": meta,
+            "source": source,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "old output"}],
+            "execution_count": 3,
+        }
+
+    title = {"cell_type": "markdown", "metadata": {}, "source": "# Exercise 9: a test\n"}
+    leaked = "def f():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION\n"
+    student = {
+        "cells": [title, cell(leaked, "f", True), cell("assert f() == 42", "test_f")],
+        "metadata": {"kernelspec": {"name": "python3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    solution = json.loads(json.dumps(student))
+    solution["cells"][1]["source"] = leaked.replace("42", "6 * 7")
+    return student, solution
+
+
+def test_exercise_page_hides_solutions_by_default() -> None:
+    """Does the default page blank leaked solution regions, drop outputs and never execute?"""
+    ext = _load_exercise_extension()
+    student, _ = _fake_assignment()
+    page = ext.build_page("09_test", student, None)
+    sources = ["".join(c["source"]) for c in page["cells"]]
+    assert sources[0].startswith("# Exercise 9")
+    assert "{download}" in sources[1] and "/exercises/09_test/09_test.ipynb" in sources[1]
+    assert "return 42" not in "".join(sources)
+    assert "raise NotImplementedError()" in sources[2]
+    assert all(c.get("outputs", []) == [] for c in page["cells"])
+    assert page["metadata"]["mystnb"] == {"execution_mode": "off"}
+    assert not any("Worked solution" in s for s in sources)
+
+
+def test_exercise_page_shows_solutions_when_asked() -> None:
+    """With a solutions notebook, does a collapsed worked solution follow each solution cell?"""
+    ext = _load_exercise_extension()
+    student, solution = _fake_assignment()
+    page = ext.build_page("09_test", student, solution)
+    sources = ["".join(c["source"]) for c in page["cells"]]
+    block = sources.index(next(s for s in sources if "Worked solution" in s))
+    assert "raise NotImplementedError()" in sources[block - 1]  # right after the student's cell
+    assert ":class: dropdown" in sources[block] and "return 6 * 7" in sources[block]
+    assert "SOLUTION" not in sources[block]  # nbgrader markers dropped
+    assert len(sources) == 5  # title, download box, student cell, solution, test cell
+
+
+def test_solutions_switch_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Is RNNCOURSE_SHOW_SOLUTIONS off unless set to 1?"""
+    ext = _load_exercise_extension()
+    monkeypatch.delenv("RNNCOURSE_SHOW_SOLUTIONS", raising=False)
+    assert not ext.show_solutions()
+    monkeypatch.setenv("RNNCOURSE_SHOW_SOLUTIONS", "1")
+    assert ext.show_solutions()
+    monkeypatch.setenv("RNNCOURSE_SHOW_SOLUTIONS", "0")
+    assert not ext.show_solutions()
