@@ -26,7 +26,7 @@ setup: $(STAMP)
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-# Self-learner edition: worked solutions in collapsible blocks (see README).
+# Self-learner edition: worked solutions in collapsible blocks, built into _build/solutions/_build/html.
 book-solutions: $(STAMP)
 	RNNCOURSE_SHOW_SOLUTIONS=1 $(BIN)/jupyter-book build . -W -n --keep-going --path-output _build/solutions
 
