@@ -45,24 +45,58 @@ _EXPORTS: dict[str, str] = {
     "beam_search": "seq2seq",
     # chapter 9-10 training utilities
     "fit": "training",
+    "evaluate": "training",
+    "History": "training",
+    "build_seq2seq": "seq2seq",
+    # chapter 11: linear recurrences
+    "MinGRU": "scan",
     "choose_device": "training",
     "seed_everything": "training",
 }
 
-__all__ = sorted(_EXPORTS) + [
-    "bptt",
-    "gradients",
-    "data",
-    "plotting",
-    "training",
-    "scan",
-    "grading",
-    "rnn",
-    "lstm",
-    "gru",
+# the lazily exported names above, plus the modules
+__all__ = [
+    "AdditiveAttention",
+    "AttentionDecoder",
+    "Bidirectional",
+    "Decoder",
+    "Encoder",
+    "EncoderDecoder",
+    "GRU",
+    "GRUCell",
+    "History",
+    "LSTM",
+    "LSTMCell",
+    "ManyToManyAligned",
+    "ManyToOne",
+    "MinGRU",
+    "OneToMany",
+    "RNN",
+    "RNNCell",
+    "Seq2Seq",
+    "beam_search",
     "bidirectional",
-    "topologies",
+    "bptt",
+    "build_seq2seq",
+    "choose_device",
+    "data",
+    "evaluate",
+    "fit",
+    "gradients",
+    "grading",
+    "greedy_decode",
+    "gru",
+    "gru_cell",
+    "lstm",
+    "lstm_cell",
+    "plotting",
+    "rnn",
+    "rnn_cell",
+    "scan",
+    "seed_everything",
     "seq2seq",
+    "topologies",
+    "training",
 ]
 
 
@@ -86,6 +120,7 @@ if TYPE_CHECKING:  # static type checkers see the real names
     from rnncourse.gru import GRU, GRUCell, gru_cell
     from rnncourse.lstm import LSTM, LSTMCell, lstm_cell
     from rnncourse.rnn import RNN, RNNCell, rnn_cell
+    from rnncourse.scan import MinGRU
     from rnncourse.seq2seq import (
         AdditiveAttention,
         AttentionDecoder,
@@ -93,7 +128,8 @@ if TYPE_CHECKING:  # static type checkers see the real names
         Encoder,
         Seq2Seq,
         beam_search,
+        build_seq2seq,
         greedy_decode,
     )
     from rnncourse.topologies import EncoderDecoder, ManyToManyAligned, ManyToOne, OneToMany
-    from rnncourse.training import choose_device, fit, seed_everything
+    from rnncourse.training import History, choose_device, evaluate, fit, seed_everything

@@ -1,0 +1,59 @@
+"""nbgrader configuration for the course (the repository root is the course directory).
+
+Instructor versions live in ``solutions/<assignment>/``; ``nbgrader generate_assignment``
+writes the learner versions to ``exercises/<assignment>/`` (committed). See README.md.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
+
+c.CourseDirectory.course_id = "rnncourse"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+
+# Per-cell execution limit (seconds) for autograde and validate. A learner's infinite loop is
+# interrupted after this long, that cell records an error and scores 0, and grading goes on.
+# nbgrader 0.9 reads it from its Execute preprocessor; older versions from nbconvert's
+# ExecutePreprocessor, so both are set. Tests shorten it with RNNCOURSE_CELL_TIMEOUT.
+CELL_TIMEOUT = int(os.environ.get("RNNCOURSE_CELL_TIMEOUT", "60"))
+c.Execute.timeout = CELL_TIMEOUT
+c.ExecutePreprocessor.timeout = CELL_TIMEOUT
+c.Execute.interrupt_on_timeout = True
+c.ExecutePreprocessor.interrupt_on_timeout = True
+# Kernel start-up and the last outputs of a cell can lag on a busy 2-core machine; nbgrader
+# treats a late output as an error, so be generous (these are not the learner's time limit).
+c.Execute.startup_timeout = 120
+c.Execute.iopub_timeout = 30
+c.ExecutePreprocessor.iopub_timeout = 30
+
+# What a blank answer looks like in the released notebooks.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Feedback shows results, not test code: the hidden tests are removed from the test cells
+# (nbgrader keeps them by default) and error tracebacks, which quote the failing source
+# lines, are cut to their last line ("AssertionError: rnn_cell is wrong for ...").
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+
+class HideTestCode(Preprocessor):
+    """Replace the traceback of every error in a graded cell by ``ename: evalue``."""
+
+    enabled = True  # nbconvert preprocessors are off unless enabled
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+            for output in cell.get("outputs", []):
+                if output.output_type == "error":
+                    output.traceback = [f"{output.ename}: {output.evalue}"]
+        return cell, resources
+
+
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    ClearHiddenTests,
+    HideTestCode,
+    CSSHTMLHeaderPreprocessor,
+]

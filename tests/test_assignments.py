@@ -1,0 +1,212 @@
+"""The exercise notebooks: solutions earn every point, blank releases none, releases are current.
+
+Notebooks run in a real kernel with nbclient (as nbgrader's autograde does) and are scored with
+nbgrader's own rule (``nbgrader.utils.determine_grade``: a graded cell that shows an error or
+writes to stderr scores 0). The tests that drive the nbgrader CLI on tampered submissions are
+marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbgrader.utils import determine_grade
+
+from tests._nbgrader import (
+    ASSIGNMENTS,
+    ROOT,
+    answer_source,
+    grade_cells,
+    make_course,
+    nbgrader,
+    read,
+    release,
+    release_path,
+    scores,
+    solution_cells,
+    solution_path,
+    submit,
+    with_answer,
+)
+
+# Graded cells wait on one shared CPU during the test run; this is not the learner's limit.
+EXEC_TIMEOUT = 120
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+    nb = nbformat.from_dict(nb)
+    client = NotebookClient(
+        nb,
+        timeout=EXEC_TIMEOUT,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    client.execute()
+    return nb
+
+
+def graded(nb: nbformat.NotebookNode) -> dict[str, tuple[float, str]]:
+    """``grade_id -> (score, error text)`` for every graded cell of an executed notebook."""
+    out = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            score, _ = determine_grade(cell)
+            errors = [
+                o.get("evalue", "") or "".join(o.get("text", ""))
+                for o in cell.outputs
+                if o.output_type == "error" or o.get("name") == "stderr"
+            ]
+            out[meta["grade_id"]] = (score, "\n".join(errors))
+    return out
+
+
+def test_there_are_assignments():
+    """Are the four assignments of this part present?"""
+    assert {"ex02_hidden_state", "ex03_unrolling", "ex04_bptt", "ex05_gradients"} <= set(
+        ASSIGNMENTS
+    )
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_notebook_structure(name):
+    """Does each assignment have 3-6 graded tasks, each with hidden tests and a docstring?"""
+    nb = read(solution_path(name))
+    cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert 3 <= len(cells) <= 6
+    first = nb.cells[1]
+    assert first.metadata.nbgrader["locked"] and "from rnncourse import grading" in first.source
+    for cell in cells:
+        assert cell.source.startswith('"""') and "?" in cell.source.splitlines()[0]
+        assert "### BEGIN HIDDEN TESTS" in cell.source
+        assert "import rnncourse.grading as _grading" in cell.source
+        assert cell.metadata.nbgrader["locked"] and cell.metadata.nbgrader["points"] > 0
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_solution_earns_every_point(name, tmp_path):
+    """Does the instructor solution, hidden tests included, pass every graded cell?"""
+    start = time.perf_counter()
+    result = graded(execute(read(solution_path(name)), tmp_path))
+    elapsed = time.perf_counter() - start
+    points = grade_cells(read(solution_path(name)))
+    failures = {k: err for k, (score, err) in result.items() if score != points[k]}
+    assert not failures
+    assert elapsed < 120  # <= 30 s on an idle 2-core CPU; generous for a shared test machine
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_blank_release_fails_every_graded_cell(name, tmp_path):
+    """Does the untouched release score zero on every graded cell?"""
+    result = graded(execute(read(release_path(name)), tmp_path))
+    assert result and all(score == 0 for score, _ in result.values())
+    assert all("not implemented yet" in err for _, err in result.values())
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_hides_solutions_and_hidden_tests(name):
+    """Does the committed release show no solution code and no hidden tests?"""
+    nb = read(release_path(name))
+    text = "\n".join(c.source for c in nb.cells)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "_grading", "seed="):
+        assert marker not in text
+
+
+def test_exercises_match_generate_assignment(tmp_path):
+    """Is exercises/ exactly what nbgrader generate_assignment makes of solutions/?"""
+    course = release.stage_course(tmp_path / "course", ASSIGNMENTS)
+    nbgrader(course, "generate_assignment", "*", "--force")
+    for name in ASSIGNMENTS:
+        fresh = read(course / "exercises" / name / f"{name}.ipynb")
+        committed = read(release_path(name))
+        assert len(fresh.cells) == len(committed.cells), name
+        for new, old in zip(fresh.cells, committed.cells, strict=True):
+            assert (new.cell_type, new.source, new.metadata) == (
+                old.cell_type,
+                old.source,
+                old.metadata,
+            ), f"{name}: run tools/release.py"
+        assert sorted(p.name for p in (course / "exercises" / name).iterdir()) == sorted(
+            p.name for p in (ROOT / "exercises" / name).iterdir()
+        )
+
+
+def test_timeout_is_configured_from_the_environment(monkeypatch):
+    """Does nbgrader_config.py set the cell timeout for both Execute and ExecutePreprocessor?"""
+    from traitlets.config import Config
+
+    monkeypatch.setenv("RNNCOURSE_CELL_TIMEOUT", "7")
+    config = Config()
+    spec = importlib.util.spec_from_file_location("nbgrader_config", ROOT / "nbgrader_config.py")
+    module = importlib.util.module_from_spec(spec)
+    module.get_config = lambda: config
+    spec.loader.exec_module(module)
+    assert config.Execute.timeout == 7 and config.ExecutePreprocessor.timeout == 7
+    assert config.CourseDirectory.source_directory == "solutions"
+    assert config.CourseDirectory.release_directory == "exercises"
+
+
+# -- tampered submissions through the real nbgrader autograde ----------------------------------
+
+EX02 = "ex02_hidden_state"
+# rnn_cell that ignores the hidden state: wrong on every test
+WRONG = """
+def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
+    return torch.tanh(x @ weight_ih.T + bias_ih + bias_hh)
+"""
+TAMPERED = {
+    "allclose": WRONG
+    + "np.allclose = lambda *a, **k: True\ntorch.allclose = lambda *a, **k: True\n",
+    "assertclose": WRONG + "torch.testing.assert_close = lambda *a, **k: None\n",
+    "helpers": WRONG + "grading.check = lambda *a, **k: None\n",
+    "namespace": WRONG + "class _Fake:\n    def check(*a, **k): pass\ngrading = _Fake()\n",
+    "reference": WRONG + "import rnncourse.rnn\nrnncourse.rnn.rnn_cell = rnn_cell\n",
+    "copies": "from rnncourse.rnn import rnn_cell as _ref\n"
+    "def rnn_cell(*args, **kwargs):\n    return _ref(*args, **kwargs)\n",
+    "osexit": "import os\ndef rnn_cell(*args, **kwargs):\n    os._exit(0)\n",
+    "sysexit": "import sys\ndef rnn_cell(*args, **kwargs):\n    sys.exit(0)\n",
+    "systemexit": WRONG + "raise SystemExit\n",
+    "loop": "def rnn_cell(*args, **kwargs):\n    while True:\n        pass\n",
+}
+RNN_TASKS = ("test_rnn_cell_batch", "test_rnn_cell_unbatched")
+CELL_TIMEOUT = 20
+
+
+@pytest.mark.slow
+def test_tampered_submissions_earn_nothing_for_the_wrong_answer(tmp_path):
+    """Can rebinding allclose, grading or the reference, exiting or looping earn points? No."""
+    course = make_course(tmp_path, [EX02])
+    solution = read(solution_path(EX02))
+    blank = read(course / "exercises" / EX02 / f"{EX02}.ipynb")
+    for student, source in TAMPERED.items():
+        nb = blank
+        for grade_id in solution_cells(blank):  # the other answers are right
+            nb = with_answer(nb, grade_id, answer_source(solution, grade_id))
+        submit(course, student, EX02, with_answer(nb, "rnn_cell", source))
+    start = time.perf_counter()
+    nbgrader(course, "autograde", EX02, check=False, RNNCOURSE_CELL_TIMEOUT=str(CELL_TIMEOUT))
+    elapsed = time.perf_counter() - start
+    got = scores(course, EX02)
+    assert set(got) == set(TAMPERED)
+    for student, tasks in got.items():
+        for task in RNN_TASKS:
+            assert tasks[task] == 0, (student, task)
+    # a rebinding stays in force, so every later check fails too; a dead kernel scores nothing
+    zero = {"allclose", "assertclose", "namespace", "reference", "osexit"}
+    for student in zero:
+        assert sum(got[student].values()) == 0, student
+    # the rest only lose rnn_cell's points: grading goes on after the error or the timeout
+    for student in set(TAMPERED) - zero:
+        assert got[student]["test_output_layer"] == 2, student
+        assert got[student]["test_count_parameters"] == 2, student
+    # the two graded cells that call the endless rnn_cell are interrupted after the timeout
+    loop = read(course / "autograded" / "loop" / EX02 / f"{EX02}.ipynb")
+    cut = [c for c in loop.cells if c.metadata.get("nbgrader", {}).get("grade_id") in RNN_TASKS]
+    assert all(any(o.output_type == "error" for o in c.outputs) for c in cut)
+    assert elapsed > 2 * CELL_TIMEOUT
