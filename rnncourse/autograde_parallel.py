@@ -1,0 +1,437 @@
+"""Autograde every submission of an assignment in parallel, with per-submission limits.
+
+Instructor tooling behind ``rnncourse autograde`` (see :mod:`rnncourse.cli`). nbgrader does all
+the grading: each submission is one ``nbgrader autograde ASSIGNMENT --student ID`` run in its own
+process, N at a time, and nbgrader's SQLite gradebook stays the single source of truth. This
+module only schedules those runs, limits them and records how each one ended.
+
+Three things are added around nbgrader:
+
+* **One writer at a time.** Several nbgrader processes writing one SQLite file can fail with
+  "database is locked" (SQLite gives up at once on a lock upgrade it would deadlock on). Each
+  worker therefore wraps nbgrader's :class:`nbgrader.api.Gradebook` sessions in an inter-process
+  file lock (``gradebook.db.lock``). nbgrader opens a gradebook only for short reads and writes
+  (before and after running the notebook, never while it executes), so the kernels still run in
+  parallel and the rows written are exactly those of a sequential ``nbgrader autograde``.
+* **Limits.** Wall time per submission (the worker and its kernel are killed, their whole process
+  trees) and address space (``RLIMIT_AS``, set in the worker before nbgrader starts and inherited
+  by the kernel), so a looping or memory-hungry notebook cannot starve the machine. nbgrader's own
+  per-cell timeout (``Execute.timeout`` in ``nbgrader_config.py``) still interrupts ordinary loops
+  first; the wall time catches what ignores the interrupt.
+* **A status file.** ``autograde_status.json`` next to the gradebook records, per assignment and
+  student, ``graded`` / ``failed`` / ``timed out``, the seconds taken and the reason; nbgrader's log
+  of each run goes to ``autograde_logs/ASSIGNMENT/STUDENT.log``. A re-run skips submissions already
+  graded (unless ``force``) and retries the others.
+
+Examples::
+
+    >>> from rnncourse.autograde_parallel import autograde  # doctest: +SKIP
+    >>> outcomes = autograde(".", "ex02_hidden_state", jobs=4, timeout=600)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = [
+    "GRADED",
+    "FAILED",
+    "TIMED_OUT",
+    "SKIPPED",
+    "Outcome",
+    "AssignmentError",
+    "autograde",
+    "known_assignments",
+    "check_assignment",
+    "submitted_students",
+    "read_status",
+    "status_path",
+]
+
+GRADED, FAILED, TIMED_OUT, SKIPPED = "graded", "failed", "timed out", "skipped"
+STATUS_FILE = "autograde_status.json"
+LOG_DIR = "autograde_logs"
+GRADEBOOK = "gradebook.db"
+
+
+class AssignmentError(ValueError):
+    """The assignment is unknown to the gradebook, or has nothing to grade."""
+
+
+@dataclass
+class Outcome:
+    """How the autograding of one submission ended.
+
+    Args:
+        student: the student id (the folder name under ``submitted/``).
+        status: ``"graded"``, ``"failed"``, ``"timed out"`` or ``"skipped"`` (already graded).
+        seconds: wall time of the nbgrader run.
+        reason: for failures, the last error line of nbgrader's log; empty otherwise.
+        returncode: the worker's exit status (``None`` when skipped or killed).
+    """
+
+    student: str
+    status: str
+    seconds: float = 0.0
+    reason: str = ""
+    returncode: int | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# the course folder
+# ---------------------------------------------------------------------------------------------
+
+
+def gradebook_url(course: Path) -> str:
+    return f"sqlite:///{Path(course).resolve() / GRADEBOOK}"
+
+
+def tools_on_path() -> None:
+    """Put this interpreter's ``bin`` first on PATH: nbgrader's gradebook runs ``alembic``."""
+    bindir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = f"{bindir}{os.pathsep}{path}"
+
+
+def known_assignments(course: str | Path) -> list[str]:
+    """Assignments in the course's gradebook (``[]`` when there is no gradebook yet)."""
+    path = Path(course) / GRADEBOOK
+    if not path.is_file():
+        return []
+    tools_on_path()
+    from nbgrader.api import Gradebook
+
+    with Gradebook(gradebook_url(Path(course))) as gb:
+        return sorted(a.name for a in gb.assignments)
+
+
+def check_assignment(course: str | Path, assignment: str) -> None:
+    """Raise :class:`AssignmentError`, saying what to do, if the gradebook lacks ``assignment``."""
+    known = known_assignments(course)
+    if assignment in known:
+        return
+    if not (Path(course) / GRADEBOOK).is_file():
+        where = f"there is no {GRADEBOOK} in {Path(course).resolve()}"
+    else:
+        where = f"the gradebook knows {', '.join(known) or 'no assignment'}"
+    raise AssignmentError(
+        f"unknown assignment {assignment!r}: {where}. Run `nbgrader generate_assignment "
+        f"{assignment}` in the course folder first (it records the assignment in the gradebook)."
+    )
+
+
+def submitted_students(course: str | Path, assignment: str) -> list[str]:
+    """Students with a folder ``submitted/<student>/<assignment>``, sorted."""
+    root = Path(course) / "submitted"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / assignment).is_dir())
+
+
+def status_path(course: str | Path) -> Path:
+    return Path(course) / STATUS_FILE
+
+
+def read_status(course: str | Path, assignment: str) -> dict[str, dict]:
+    """``student -> record`` of the last autograde run of each submission of ``assignment``."""
+    path = status_path(course)
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text()).get(assignment, {})
+
+
+def _write_status(course: Path, assignment: str, outcome: Outcome) -> None:
+    path = status_path(course)
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    record = {k: v for k, v in asdict(outcome).items() if k != "student"}
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    data.setdefault(assignment, {})[outcome.student] = record
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)  # readers never see half a file
+
+
+def _already_graded(course: Path, assignment: str, student: str, status: dict) -> bool:
+    """nbgrader's autograded copy exists and no recorded run of ours failed since."""
+    if not (course / "autograded" / student / assignment).is_dir():
+        return False
+    return status.get(student, {}).get("status", GRADED) == GRADED
+
+
+# ---------------------------------------------------------------------------------------------
+# one submission: a worker process running nbgrader, with limits
+# ---------------------------------------------------------------------------------------------
+
+
+def _worker_command(assignment: str, student: str, memory_mb: int | None, lock: Path) -> list[str]:
+    memory = ["--memory-mb", str(memory_mb)] if memory_mb else []
+    return [
+        sys.executable, "-m", "rnncourse.autograde_parallel", "--lock", str(lock), *memory,
+        "--", "autograde", assignment, "--student", student, "--force",
+    ]  # fmt: skip
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant, kernels included.
+
+    jupyter_client starts each kernel in a session of its own, so killing the worker's process
+    group would leave the kernel looping; the tree is collected before anything dies.
+    """
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        victims = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for proc in victims:
+        with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError, PermissionError):
+            if os.getpgid(proc.pid) == proc.pid:  # a group leader (worker, kernel): whole group
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+    psutil.wait_procs(victims, timeout=10)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION = re.compile(r"^\s*(?:[\w]+\.)*(\w+(?:Error|Exception|Exit)\b.*)$")
+_BOILERPLATE = ("There was an error processing", "Please see the", "Traceback", "Did you mean")
+
+
+def _failure_reason(log: str) -> str:
+    """The most telling line of a failed nbgrader run's log.
+
+    The last exception line of a traceback (``DeadKernelError: Kernel died``), else the first
+    ERROR line that is not boilerplate (``No notebooks were matched by ...``).
+    """
+    lines = [_ANSI.sub("", line).rstrip() for line in log.splitlines()]
+    for line in reversed(lines):
+        match = _EXCEPTION.match(line)
+        if match and not line.lstrip().startswith(("File ", "raise ")):
+            return match.group(1)[:300]
+    for line in lines:
+        if "| ERROR]" in line and not any(b in line for b in _BOILERPLATE):
+            return line.split("| ERROR]", 1)[1].strip()[:300]
+    tail = [line for line in lines if line.strip()]
+    return tail[-1].strip()[:300] if tail else ""
+
+
+def grade_one(
+    course: Path,
+    assignment: str,
+    student: str,
+    *,
+    timeout: float | None,
+    memory_mb: int | None,
+) -> Outcome:
+    """Autograde one submission in a worker process; never raises for the learner's sake."""
+    logfile = course / LOG_DIR / assignment / f"{student}.log"
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    tools_on_path()
+    env = dict(os.environ)
+    cmd = _worker_command(assignment, student, memory_mb, course / f"{GRADEBOOK}.lock")
+    start = time.perf_counter()
+    with open(logfile, "w") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc.pid)
+            proc.wait()
+            seconds = time.perf_counter() - start
+            return Outcome(student, TIMED_OUT, seconds, f"killed after {timeout:g} s", None)
+    seconds = time.perf_counter() - start
+    if returncode == 0:
+        return Outcome(student, GRADED, seconds, "", 0)
+    return Outcome(student, FAILED, seconds, _failure_reason(logfile.read_text()), returncode)
+
+
+# ---------------------------------------------------------------------------------------------
+# the batch
+# ---------------------------------------------------------------------------------------------
+
+
+def autograde(
+    course: str | Path,
+    assignment: str,
+    *,
+    jobs: int | None = None,
+    students: Sequence[str] | None = None,
+    timeout: float | None = 600.0,
+    memory_mb: int | None = 4096,
+    force: bool = False,
+    progress: bool = True,
+) -> list[Outcome]:
+    """Autograde the submissions of ``assignment``, ``jobs`` at a time.
+
+    Args:
+        course: the nbgrader course folder (holds ``nbgrader_config.py`` and ``gradebook.db``).
+        assignment: an assignment already in the gradebook (``nbgrader generate_assignment``).
+        jobs: submissions graded at once; ``os.cpu_count()`` if ``None``.
+        students: only these students (default: every ``submitted/*/<assignment>``).
+        timeout: wall-time limit per submission, in seconds (``None``: no limit).
+        memory_mb: address-space limit per submission in MiB (``None``: no limit).
+        force: re-grade submissions that are already graded.
+        progress: show a tqdm progress bar on stderr.
+
+    Outputs:
+        One :class:`Outcome` per submission, sorted by student; also written to the status file.
+
+    Raises:
+        AssignmentError: the assignment is not in the gradebook, or a named student submitted
+            nothing.
+    """
+    from tqdm.auto import tqdm
+
+    course = Path(course).resolve()
+    check_assignment(course, assignment)
+    available = submitted_students(course, assignment)
+    if students:
+        missing = sorted(set(students) - set(available))
+        if missing:
+            raise AssignmentError(
+                f"no submission of {assignment!r} from {', '.join(missing)} "
+                f"(expected submitted/<student>/{assignment}/)"
+            )
+        chosen = sorted(set(students))
+    else:
+        chosen = available
+    status = read_status(course, assignment)
+    outcomes, todo = [], []
+    for student in chosen:
+        if not force and _already_graded(course, assignment, student, status):
+            outcomes.append(Outcome(student, SKIPPED))
+        else:
+            todo.append(student)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    write_lock = threading.Lock()
+    bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="sub", disable=not progress)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [
+            pool.submit(grade_one, course, assignment, s, timeout=timeout, memory_mb=memory_mb)
+            for s in todo
+        ]
+        for future in as_completed(futures):
+            outcome = future.result()
+            with write_lock:
+                _write_status(course, assignment, outcome)
+            outcomes.append(outcome)
+            bar.set_postfix_str(f"{outcome.student}: {outcome.status}")
+            bar.update()
+    bar.close()
+    return sorted(outcomes, key=lambda o: o.student)
+
+
+def summarize(outcomes: Iterable[Outcome]) -> dict[str, float]:
+    """Counts per status and the summed grading seconds."""
+    outcomes = list(outcomes)
+    counts = {s: sum(o.status == s for o in outcomes) for s in (GRADED, FAILED, TIMED_OUT, SKIPPED)}
+    return {**counts, "seconds": sum(o.seconds for o in outcomes)}
+
+
+# ---------------------------------------------------------------------------------------------
+# worker side: nbgrader's own CLI with the gradebook sessions serialized
+# ---------------------------------------------------------------------------------------------
+
+
+class _ProcessLock:
+    """A re-entrant (within this process) exclusive ``flock`` on a file shared by all workers."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.depth = 0
+        self.waited = 0.0  # seconds spent waiting for other workers, reported at exit
+        self.fd: int | None = None
+        self.guard = threading.RLock()
+
+    def acquire(self) -> None:
+        self.guard.acquire()
+        if self.depth == 0:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            start = time.perf_counter()
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.waited += time.perf_counter() - start
+        self.depth += 1
+
+    def release(self) -> None:
+        self.depth -= 1
+        if self.depth == 0 and self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+        self.guard.release()
+
+
+def _serialize_gradebook(lock: _ProcessLock) -> None:
+    """Hold ``lock`` from the opening of each nbgrader Gradebook session until its close."""
+    from nbgrader import api
+
+    original_init, original_close = api.Gradebook.__init__, api.Gradebook.close
+
+    def __init__(self, *args, **kwargs):  # noqa: N807 - replaces a dunder
+        lock.acquire()
+        self._rnncourse_locked = True
+        try:
+            original_init(self, *args, **kwargs)
+        except BaseException:
+            self._rnncourse_locked = False
+            lock.release()
+            raise
+
+    def close(self):
+        try:
+            original_close(self)
+        finally:
+            if getattr(self, "_rnncourse_locked", False):
+                self._rnncourse_locked = False
+                lock.release()
+
+    api.Gradebook.__init__ = __init__
+    api.Gradebook.close = close
+
+
+def _worker_main(argv: list[str]) -> None:
+    """``python -m rnncourse.autograde_parallel --lock PATH [--memory-mb M] -- NBGRADER ARGS``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="rnncourse.autograde_parallel")
+    parser.add_argument("--lock", required=True)
+    parser.add_argument("--memory-mb", type=int, default=None)
+    parser.add_argument("nbgrader_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.memory_mb:
+        import resource
+
+        limit = args.memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # inherited by the kernel
+    lock = _ProcessLock(args.lock)
+    _serialize_gradebook(lock)
+    import atexit
+
+    atexit.register(lambda: print(f"[rnncourse] gradebook lock waits: {lock.waited:.3f} s"))
+    from nbgrader.apps.nbgraderapp import NbGraderApp
+
+    nb_args = [a for a in args.nbgrader_args if a != "--"]
+    sys.argv = ["nbgrader", *nb_args]
+    NbGraderApp.launch_instance(argv=nb_args)
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1:])
