@@ -1679,6 +1679,1011 @@ _register(
 )
 
 
+# =============================================================================================
+# exercises 6-10: topologies, LSTM/GRU, bidirectional, seq2seq, applications
+# =============================================================================================
+
+_gru_cell_fn = _MODULES["rnncourse.gru"].gru_cell
+_lstm_cell_fn = _MODULES["rnncourse.lstm"].lstm_cell
+_topo = importlib.import_module("rnncourse.topologies")
+_bidir = importlib.import_module("rnncourse.bidirectional")
+_s2s = importlib.import_module("rnncourse.seq2seq")
+_data = importlib.import_module("rnncourse.data")
+_no_grad = torch.no_grad
+_manual_seed = torch.manual_seed
+_get_num_threads, _set_num_threads = torch.get_num_threads, torch.set_num_threads
+_Module = torch.nn.Module
+# The first optimizer step imports torch._dynamo, which rebinds torch.manual_seed to a wrapped
+# copy of itself. That is not tampering, and no comparison uses torch.manual_seed.
+_SNAPSHOTS["torch"].pop("manual_seed", None)
+
+
+def _gru_params(rng: np.random.Generator, H_in: int, H: int, suffix: str = "") -> dict:
+    """GRU weights ``weight_ih (3H, H_in)``, ``weight_hh (3H, H)`` and biases ``(3H,)``."""
+    return {
+        f"weight_ih{suffix}": _weights(rng, 3 * H, H_in),
+        f"weight_hh{suffix}": _weights(rng, 3 * H, H),
+        f"bias_ih{suffix}": rng.normal(size=(3 * H,)) * 0.5,
+        f"bias_hh{suffix}": rng.normal(size=(3 * H,)) * 0.5,
+    }
+
+
+def _cell_args(params: dict, suffix: str = "") -> tuple:
+    return tuple(params[f"{k}{suffix}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+
+def _strip(params: dict, suffix: str) -> dict:
+    """One direction's cell weights, without the name suffix (``"_l0_reverse"``)."""
+    return {k: params[f"{k}{suffix}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+
+
+def _load(module: Any, values: Mapping[str, Any]) -> Any:
+    """Copy ``values`` (parameter name -> tensor) into ``module``'s parameters."""
+    with _no_grad():
+        for name, value in values.items():
+            module.get_parameter(name).copy_(value)
+    return module
+
+
+def _like(x: torch.Tensor) -> dict:
+    """Keyword arguments that build a reference module on ``x``'s device, in its dtype."""
+    return {"device": x.device, "dtype": x.dtype}
+
+
+def _gru_loop(x, h, params, steps=None):
+    """Run the GRU cell over ``x`` in the order ``steps``; (outputs in time order, h)."""
+    order = range(x.shape[0]) if steps is None else steps
+    outputs = [None] * x.shape[0]
+    for t in order:
+        h = _gru_cell_fn(x[t], h, *_cell_args(params))
+        outputs[t] = h
+    return torch.stack(outputs), h
+
+
+# -- ex06: topologies -------------------------------------------------------------------------
+
+
+def _readout(params: dict) -> dict:
+    return {"readout.weight_hy": params["weight_hy"], "readout.bias_y": params["bias_y"]}
+
+
+def _cell_values(params: dict, prefix: str = "cell.") -> dict:
+    keys = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    return {f"{prefix}{k}": params[k] for k in keys}
+
+
+def _ref_tag_sequence(x: torch.Tensor, params: dict) -> torch.Tensor:
+    # y_t = W_hy h_t + b_y with h_t = GRU(x_t, h_{t-1}), h_0 = 0
+    H, H_in = params["weight_hh"].shape[1], x.shape[-1]
+    model = _topo.ManyToManyAligned(H_in, H, params["weight_hy"].shape[0], "gru", **_like(x))
+    return _load(model, {**_cell_values(params), **_readout(params)})(x)  # (T, N, H_out)
+
+
+def _ref_classify_sequences(x: torch.Tensor, lengths: torch.Tensor, params: dict) -> torch.Tensor:
+    # y = W_hy h_ℓ + b_y, ℓ = lengths[n]
+    H, H_in = params["weight_hh"].shape[1], x.shape[-1]
+    model = _topo.ManyToOne(H_in, H, params["weight_hy"].shape[0], "gru", **_like(x))
+    return _load(model, {**_cell_values(params), **_readout(params)})(x, lengths)  # (N, H_out)
+
+
+def _ref_generate(x: torch.Tensor, steps: int, params: dict, y_teacher=None) -> torch.Tensor:
+    # h_0 = tanh(W_xh x + b_xh), y_0 = 0, h_t = GRU(y_{t-1}, h_{t-1}), y_t = W_hy h_t + b_y
+    H, H_out = params["weight_hh"].shape[1], params["weight_hy"].shape[0]
+    model = _topo.OneToMany(x.shape[-1], H, H_out, "gru", "output", **_like(x))
+    values = {"to_h0.weight": params["weight_xh"], "to_h0.bias": params["bias_xh"]}
+    _load(model, {**_cell_values(params), **_readout(params), **values})
+    return model(x, steps, y_teacher)  # (steps, N, H_out)
+
+
+def _topology_params(rng: np.random.Generator, case: Case, H_cell_in: int) -> dict:
+    H, H_out = case["H"], case["H_out"]
+    params = _gru_params(rng, H_cell_in, H)
+    params["weight_hy"] = _weights(rng, H_out, H)
+    params["bias_y"] = rng.normal(size=(H_out,)) * 0.5
+    return params
+
+
+def _tag_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    x = rng.normal(size=(case["T"], case["N"], case["H_in"]))
+    return (x, _topology_params(rng, case, case["H_in"])), {}
+
+
+def _classify_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    T, N = case["T"], case["N"]
+    x = rng.normal(size=(T, N, case["H_in"]))
+    lengths = rng.integers(1, T + 1, size=N)
+    lengths[0] = T  # one full-length sequence and, if there is room, one of length 1
+    if N > 2:
+        lengths[1] = 1
+    x[lengths[None, :] <= np.arange(T)[:, None]] = 0.0  # padding reads as zeros
+    return (x, lengths.astype(np.int64), _topology_params(rng, case, case["H_in"])), {}
+
+
+def _generate_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    N, H_in, H, H_out, steps = case["N"], case["H_in"], case["H"], case["H_out"], case["steps"]
+    x = rng.normal(size=(N, H_in))
+    params = _topology_params(rng, case, H_out)  # the cell reads the previous output
+    params["weight_xh"] = _weights(rng, H, H_in)
+    params["bias_xh"] = rng.normal(size=(H,)) * 0.5
+    kwargs = {}
+    if case.get("teacher"):
+        kwargs["y_teacher"] = rng.normal(size=(steps, N, H_out))
+    return (x, int(steps), params), kwargs
+
+
+def _tag_variant(kind: str) -> Callable[..., Any]:
+    def variant(x, params):
+        T, N = x.shape[0], x.shape[1]
+        h_0 = x.new_zeros(N, params["weight_hh"].shape[1])
+        if kind == "not-carried":
+            h = torch.stack([_gru_cell_fn(x[t], h_0, *_cell_args(params)) for t in range(T)])
+        elif kind == "reversed":
+            h, _ = _gru_loop(x, h_0, params, range(T - 1, -1, -1))
+        else:
+            h, _ = _gru_loop(x, h_0, params)
+            if kind == "shifted":
+                h = torch.cat([h_0[None], h[:-1]])
+        bias = None if kind == "no-bias" else params["bias_y"]
+        return _linear(h, params["weight_hy"], bias)
+
+    return variant
+
+
+def _classify_variant(kind: str) -> Callable[..., Any]:
+    def variant(x, lengths, params):
+        T, N = x.shape[0], x.shape[1]
+        h, h_T = _gru_loop(x, x.new_zeros(N, params["weight_hh"].shape[1]), params)
+        batch = torch.arange(N, device=x.device)
+        valid = (torch.arange(T, device=x.device)[:, None] < lengths[None, :])[..., None]
+        picked = {
+            "ignored": lambda: h_T,
+            "off-by-one": lambda: h[lengths.clamp(max=T - 1), batch],
+            "mean": lambda: (h * valid).sum(0) / lengths[:, None],
+            "first": lambda: h[0],
+        }[kind]()
+        return _linear(picked, params["weight_hy"], params["bias_y"])
+
+    return variant
+
+
+def _generate_variant(kind: str) -> Callable[..., Any]:
+    def variant(x, steps, params, y_teacher=None):
+        pre = _linear(x, params["weight_xh"], params["bias_xh"])
+        h = pre if kind == "h0-no-tanh" else _tanh(pre)
+        y = x.new_zeros(x.shape[0], params["weight_hy"].shape[0])
+        ys = []
+        for t in range(steps):
+            if kind == "teacher-leak" and y_teacher is not None:
+                y = y_teacher[t]  # reads the answer of its own step
+            h = _gru_cell_fn(y, h, *_cell_args(params))
+            out = _linear(h, params["weight_hy"], params["bias_y"])
+            ys.append(out)
+            y = y * 0 if kind == "no-feedback" else out
+            if y_teacher is not None and kind not in ("teacher-ignored", "teacher-leak"):
+                y = y_teacher[t]
+        return torch.stack(ys)
+
+    return variant
+
+
+_TOPO_FORBIDDEN = (
+    "rnncourse.topologies.unroll",
+    "rnncourse.topologies._generate",
+    "rnncourse.topologies.ManyToManyAligned.forward",
+    "rnncourse.topologies.ManyToOne.forward",
+    "rnncourse.topologies.OneToMany.forward",
+    "rnncourse.topologies.EncoderDecoder.forward",
+    "rnncourse.gru.GRU.forward",
+    "torch.nn.GRU.forward",
+)
+
+_register(
+    Spec(
+        "tag_sequence",
+        _ref_tag_sequence,
+        _tag_inputs,
+        (
+            {"T": 5, "N": 3, "H_in": 3, "H": 4, "H_out": 2},
+            {"T": 1, "N": 1, "H_in": 2, "H": 3, "H_out": 3},
+        ),
+        mistakes=(
+            Mistake("shifted", "the outputs are shifted by one step: y_t reads h_t, the state "
+                    "*after* x_t, so y_1 already depends on x_1.", _tag_variant("shifted")),
+            Mistake("not-carried", "the hidden state is not carried: step t starts from "
+                    "h_{t-1}, not from h_0 = 0.", _tag_variant("not-carried")),
+            Mistake("reversed", "the sequence is read backwards; an aligned many-to-many "
+                    "network is causal and reads x_1, ..., x_T in order.",
+                    _tag_variant("reversed")),
+            Mistake("no-bias", "the readout bias b_y is missing.", _tag_variant("no-bias")),
+        ),
+        forbidden=_TOPO_FORBIDDEN,
+    )
+)  # fmt: skip
+_register(
+    Spec(
+        "classify_sequences",
+        _ref_classify_sequences,
+        _classify_inputs,
+        (
+            {"T": 6, "N": 4, "H_in": 3, "H": 4, "H_out": 2},
+            {"T": 3, "N": 2, "H_in": 2, "H": 3, "H_out": 3},
+        ),
+        mistakes=(
+            Mistake("ignored", "the lengths are ignored: a sequence of length L is classified "
+                    "from h_L, not from the state after the padding.",
+                    _classify_variant("ignored")),
+            Mistake("off-by-one", "off by one: the state after the last real step of a sequence "
+                    "of length L is output[L - 1].", _classify_variant("off-by-one")),
+            Mistake("mean", "the readout averages the hidden states; many-to-one reads the "
+                    "last valid one, h_L.", _classify_variant("mean")),
+            Mistake("first", "this reads the first hidden state; many-to-one reads the last "
+                    "valid one, h_L.", _classify_variant("first")),
+        ),
+        forbidden=_TOPO_FORBIDDEN,
+    )
+)  # fmt: skip
+_register(
+    Spec(
+        "generate",
+        _ref_generate,
+        _generate_inputs,
+        (
+            {"steps": 4, "N": 2, "H_in": 3, "H": 4, "H_out": 2},
+            {"steps": 1, "N": 1, "H_in": 2, "H": 3, "H_out": 1},
+            {"steps": 3, "N": 2, "H_in": 2, "H": 3, "H_out": 2, "teacher": True},
+        ),
+        mistakes=(
+            Mistake("h0-no-tanh", "the initial state is h_0 = tanh(W_xh x + b_xh): the tanh is "
+                    "missing.", _generate_variant("h0-no-tanh")),
+            Mistake("no-feedback", "the outputs are not fed back: the input at step t is the "
+                    "previous output y_{t-1} (y_0 = 0).", _generate_variant("no-feedback")),
+            Mistake("teacher-ignored", "y_teacher is ignored: with teacher forcing the input at "
+                    "step t is y_teacher[t-1], not the model's own output.",
+                    _generate_variant("teacher-ignored")),
+            Mistake("teacher-leak", "step t reads y_teacher[t], the answer it must predict; it "
+                    "reads y_teacher[t-1] (and y_0 = 0 at the first step).",
+                    _generate_variant("teacher-leak")),
+        ),
+        forbidden=_TOPO_FORBIDDEN,
+    )
+)  # fmt: skip
+
+
+# -- ex07: more LSTM and GRU cell mistakes ----------------------------------------------------
+
+
+def _cell_bias_variant(cell: Callable[..., Any], kind: str) -> Callable[..., Any]:
+    """``cell`` with one bias dropped (``"ih"``/``"hh"``) or both counted twice (``"double"``)."""
+
+    def variant(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+        if kind == "ih":
+            return cell(x, state, weight_ih, weight_hh, None, bias_hh)
+        if kind == "hh":
+            return cell(x, state, weight_ih, weight_hh, bias_ih, None)
+        return cell(x, state, weight_ih, weight_hh, 2 * bias_ih, 2 * bias_hh)
+
+    return variant
+
+
+def _lstm_all_swapped(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    # gates i, f, o through tanh and the candidate g through sigmoid
+    h, c = state
+    gates = _linear(x, weight_ih, bias_ih) + _linear(h, weight_hh, bias_hh)
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c_new = _tanh(f) * c + _tanh(i) * _sigmoid(g)
+    return _tanh(o) * _tanh(c_new), c_new
+
+
+def _with_more_mistakes(name: str, extra: tuple[Mistake, ...]) -> None:
+    import dataclasses
+
+    old = spec(name)
+    known = {m.name for m in old.mistakes}
+    added = tuple(m for m in extra if m.name not in known)
+    _register(dataclasses.replace(old, mistakes=old.mistakes + added))
+
+
+_with_more_mistakes(
+    "lstm_cell",
+    (
+        Mistake("all-activations-swapped", "sigmoid and tanh are swapped: the gates i, f, o use "
+                "sigmoid (values in (0, 1)), the candidate g uses tanh.", _lstm_all_swapped),
+        Mistake("missing-bias-hh", _BIAS_MISSING, _cell_bias_variant(_lstm_cell_fn, "hh")),
+        Mistake("missing-bias-ih", _BIAS_MISSING, _cell_bias_variant(_lstm_cell_fn, "ih")),
+        Mistake("doubled-bias", "the biases are added twice: each of b_ih and b_hh appears "
+                "once.", _cell_bias_variant(_lstm_cell_fn, "double")),
+    ),
+)  # fmt: skip
+_with_more_mistakes(
+    "gru_cell",
+    (
+        Mistake("missing-bias-hh", _BIAS_MISSING + " (In the GRU, b_hn sits inside r_t ⊙ (...).)",
+                _cell_bias_variant(_gru_cell_fn, "hh")),
+        Mistake("missing-bias-ih", _BIAS_MISSING, _cell_bias_variant(_gru_cell_fn, "ih")),
+        Mistake("doubled-bias", "the biases are added twice: each of b_ih and b_hh appears "
+                "once.", _cell_bias_variant(_gru_cell_fn, "double")),
+    ),
+)  # fmt: skip
+
+
+# -- trained models: "does it beat the baseline on a test set it never saw?" ------------------
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """How to grade a learner's training function by its model's score on held-out data.
+
+    Args:
+        name: the learner's function name.
+        make_data: ``seed -> (train_args, x_test, y_test)``; the learner's function is called
+            as ``fn(*train_args)`` and must return a ``torch.nn.Module`` mapping ``x_test`` to
+            predictions shaped like ``y_test``.
+        metric: ``"mse"`` or ``"mae"``.
+        baseline: ``(x_test, y_test) -> score`` of the baseline the model must beat.
+        baseline_label: what the baseline is ("always predicting 1").
+        target: ``baseline_score -> threshold``; the model's score must lie below it.
+    """
+
+    name: str
+    make_data: Callable[[int], tuple[tuple, torch.Tensor, torch.Tensor]]
+    metric: str
+    baseline: Callable[[torch.Tensor, torch.Tensor], float]
+    baseline_label: str
+    target: Callable[[float], float]
+
+
+_BENCHMARKS: dict[str, Benchmark] = {}
+
+
+def _score(metric: str, pred: np.ndarray, target: np.ndarray) -> float:
+    err = pred - target
+    return float((err * err).mean()) if metric == "mse" else float(abs(err).mean())
+
+
+def benchmark_score(name: str, model: Any, *, seed: int = 0) -> tuple[float, float, float]:
+    """``(score, baseline, threshold)`` of a trained ``model`` on benchmark ``name``'s test set."""
+    b = _BENCHMARKS[name]
+    _, x_test, y_test = b.make_data(seed)
+    with _no_grad():
+        pred = model(x_test)
+    kind, p = _as_array(pred)
+    _, y = _as_array(y_test)
+    if not kind.startswith("tensor") or p.shape != y.shape:
+        return math.nan, math.nan, math.nan
+    baseline = b.baseline(x_test, y_test)
+    return _score(b.metric, p, y), baseline, b.target(baseline)
+
+
+def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
+    """Train with the learner's ``fn`` and check that its model beats the benchmark's baseline.
+
+    The training data and a held-out test set are built here from ``seed``; the learner's
+    function only sees the training data. Runs on CPU; torch's generator is seeded first so
+    that the result does not depend on what ran before.
+
+    Raises:
+        AssertionError: with the model's test score, the threshold and the baseline's score.
+    """
+    frame = _getframe(1)
+    _verify_namespace(frame.f_globals if frame is not None else None)
+    if name not in _BENCHMARKS:
+        raise KeyError(f"no trained task called {name!r}; known: {sorted(_BENCHMARKS)}")
+    b = _BENCHMARKS[name]
+    if not callable(fn):
+        _fail(f"{name}: expected a function, got {_type(fn).__name__}")
+    train_args, x_test, y_test = b.make_data(seed)
+    where = ", ".join(_shape_of(a) for a in train_args)
+    _manual_seed(seed)
+    threads = _get_num_threads()
+    _set_num_threads(1)  # tiny models train faster on one thread, also on a busy machine
+    try:
+        model = _call_guarded(fn, train_args, {}, frozenset())
+    except NotImplementedError:
+        _fail(f"{name} is not implemented yet (it raises NotImplementedError).")
+    except SystemExit:
+        _fail(f"{name} tried to exit the interpreter (sys.exit).")
+    except Exception as error:
+        _fail(f"{name} raised {_type(error).__name__}: {error}\n  for {name}({where})")
+    finally:
+        _set_num_threads(threads)
+    if not _isinstance(model, _Module):
+        _fail(f"{name} must return the trained torch.nn.Module, got {_type(model).__name__}")
+    model.eval()
+    try:
+        with _no_grad():
+            pred = _call_guarded(model, (x_test,), {}, frozenset())
+    except Exception as error:
+        _fail(
+            f"{name}: the returned model raised {_type(error).__name__} on the test inputs "
+            f"{_shape_of(x_test)}: {error}"
+        )
+    problem = None
+    kind, p = _as_array(pred)
+    _, y = _as_array(y_test)
+    if not kind.startswith("tensor"):
+        problem = f"expected a torch tensor of predictions, got {_kind_name(kind)}"
+    elif p.shape != y.shape:
+        problem = f"expected predictions of shape {_shape_of(y)}, got shape {_shape_of(p)}"
+    if problem:
+        _fail(f"{name}: for test inputs of shape {_shape_of(x_test)} the model's output is wrong: "
+              f"{problem}")  # fmt: skip
+    _verify_namespace(None)
+    score = _score(b.metric, p, y)
+    baseline = b.baseline(x_test, y_test)
+    threshold = b.target(baseline)
+    if not (score < threshold):  # also catches nan
+        _fail(
+            f"{name}: the trained model's test {b.metric.upper()} is {score:.4g}; it must be "
+            f"below {threshold:.4g}. For comparison, {b.baseline_label} scores {baseline:.4g}. "
+            "Train longer, with a larger learning rate or a larger hidden size."
+        )
+
+
+def _add_benchmark(b: Benchmark) -> None:
+    _BENCHMARKS[b.name] = b
+
+
+# ex07: the adding problem with T = 10
+_ADDING_T = 10
+
+
+def _adding_data(seed: int) -> tuple[tuple, torch.Tensor, torch.Tensor]:
+    x, y = _data.adding_problem(2000, _ADDING_T, seed=_default_rng([seed, 1]))
+    x_test, y_test = _data.adding_problem(1000, _ADDING_T, seed=_default_rng([seed, 2]))
+    return (x, y), x_test, y_test
+
+
+def _always_one(x_test: torch.Tensor, y_test: torch.Tensor) -> float:
+    _, y = _as_array(y_test)
+    return _score("mse", y * 0 + 1.0, y)
+
+
+_add_benchmark(
+    Benchmark(
+        "train_adding_model",
+        _adding_data,
+        "mse",
+        _always_one,
+        "always predicting 1 (the mean of y)",
+        lambda baseline: 0.05,
+    )
+)
+
+
+# ex10: one-step-ahead forecasts of the yearly sunspot numbers
+_SUNSPOT_WINDOW = 12
+
+
+def _sunspot_data(seed: int) -> tuple[tuple, torch.Tensor, torch.Tensor]:
+    # standardised with the training part's statistics; the test part is the last 20 %
+    _, counts = _data.load_sunspots(torch.float32)
+    train, test = _data.train_test_split_series(counts, 0.2)
+    mean, std = train.mean(), train.std()
+    z_train, z_all = (train - mean) / std, (counts - mean) / std
+    X, y = _data.sliding_windows(z_train, _SUNSPOT_WINDOW)
+    # test windows: inputs may reach back into the training years, targets are test years
+    start = z_all.shape[0] - test.shape[0] - _SUNSPOT_WINDOW
+    X_test, y_test = _data.sliding_windows(z_all[start:], _SUNSPOT_WINDOW)
+    return (X, y), X_test, y_test
+
+
+def _naive_mae(x_test: torch.Tensor, y_test: torch.Tensor) -> float:
+    _, x = _as_array(x_test)
+    _, y = _as_array(y_test)
+    return _score("mae", x[-1, :, 0][:, None] + y * 0, y)  # last value, repeated
+
+
+_add_benchmark(
+    Benchmark(
+        "train_forecaster",
+        _sunspot_data,
+        "mae",
+        _naive_mae,
+        "the naive forecast (repeat the last value)",
+        lambda baseline: 0.8 * baseline,
+    )
+)
+
+
+# -- ex08: bidirectional ----------------------------------------------------------------------
+
+
+def _ref_reverse_gru(x: torch.Tensor, h_0: torch.Tensor, params: dict):
+    # ←h_t = GRU(x_t, ←h_{t+1}) for t = T..1; output[t] = ←h_t, final state after x_1
+    step = lambda x_t, h: _gru_cell_fn(x_t, h, *_cell_args(params))  # noqa: E731
+    return _bidir.unroll(step, x, h_0, reverse=True)
+
+
+def _reverse_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    T, N, H_in, H = case["T"], case["N"], case["H_in"], case["H"]
+    x = rng.normal(size=(T, N, H_in))
+    h_0 = rng.normal(size=(N, H)) * 0.5
+    return (x, h_0, _gru_params(rng, H_in, H)), {}
+
+
+def _reverse_variant(kind: str) -> Callable[..., Any]:
+    def variant(x, h_0, params):
+        T = x.shape[0]
+        if kind == "forward":
+            return _gru_loop(x, h_0, params)
+        out, h = _gru_loop(x, h_0, params, range(T - 1, -1, -1))
+        if kind == "not-realigned":
+            return out.flip(0), h
+        return out, out[-1]  # "h_n-last-step"
+
+    return variant
+
+
+def _bidir_params(rng: np.random.Generator, H_in: int, H: int) -> dict:
+    return {**_gru_params(rng, H_in, H, "_l0"), **_gru_params(rng, H_in, H, "_l0_reverse")}
+
+
+def _ref_bidirectional_gru(x: torch.Tensor, params: dict):
+    # y_t = [→h_t; ←h_t]; h_n = (→h_T, ←h_1)
+    N, H = x.shape[1], params["weight_hh_l0"].shape[1]
+    zeros = x.new_zeros(N, H)
+    fwd, bwd = _cell_args(params, "_l0"), _cell_args(params, "_l0_reverse")
+    output, (h_f, h_b) = _bidir.bidirectional(_gru_cell_fn, x, fwd, bwd, zeros, zeros)
+    return output, torch.stack([h_f, h_b])  # (T, N, 2H), (2, N, H)
+
+
+def _bidir_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    x = rng.normal(size=(case["T"], case["N"], case["H_in"]))
+    return (x, _bidir_params(rng, case["H_in"], case["H"])), {}
+
+
+def _bidir_variant(kind: str) -> Callable[..., Any]:
+    def variant(x, params):
+        T, N, H = x.shape[0], x.shape[1], params["weight_hh_l0"].shape[1]
+        zeros = x.new_zeros(N, H)
+        fwd, bwd = _strip(params, "_l0"), _strip(params, "_l0_reverse")
+        if kind == "shared-weights":
+            bwd = fwd
+        out_f, h_f = _gru_loop(x, zeros, fwd)
+        steps = range(T) if kind == "bwd-forwards" else range(T - 1, -1, -1)
+        out_b, h_b = _gru_loop(x, zeros, bwd, steps)
+        if kind == "not-realigned":
+            out_b = out_b.flip(0)
+        if kind == "h_n-last-step":
+            h_b = out_b[-1]
+        parts = [out_b, out_f] if kind == "bwd-first" else [out_f, out_b]
+        h_n = [h_b, h_f] if kind in ("bwd-first", "h_n-swapped") else [h_f, h_b]
+        return torch.cat(parts, dim=-1), torch.stack(h_n)
+
+    return variant
+
+
+def _ref_bidirectional_gru_padded(x: torch.Tensor, lengths: torch.Tensor, params: dict):
+    # each sequence on its own: the backward direction starts at its last real step x_L
+    T, N, H = x.shape[0], x.shape[1], params["weight_hh_l0"].shape[1]
+    output = x.new_zeros(T, N, 2 * H)  # (T, N, 2H), zero at padding
+    h_n = x.new_zeros(2, N, H)  # (2, N, H)
+    for n in range(N):
+        L = int(lengths[n])
+        out, h = _ref_bidirectional_gru(x[:L, n : n + 1], params)
+        output[:L, n] = out[:, 0]
+        h_n[:, n] = h[:, 0]
+    return output, h_n
+
+
+def _padded_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    (x, lengths, _), _ = _classify_inputs(rng, {**case, "H": 1, "H_out": 1})
+    return (x, lengths, _bidir_params(rng, case["H_in"], case["H"])), {}
+
+
+def _padded_variant(kind: str) -> Callable[..., Any]:
+    def variant(x, lengths, params):
+        T, N, H = x.shape[0], x.shape[1], params["weight_hh_l0"].shape[1]
+        if kind == "ignored":
+            return _ref_bidirectional_gru(x, params)
+        output, h_n = _ref_bidirectional_gru_padded(x, lengths, params)
+        if kind == "not-zeroed":  # padding steps keep the last forward state / zero backward
+            for n in range(N):
+                L = int(lengths[n])
+                output[L:, n, :H] = output[L - 1, n, :H]
+            return output, h_n
+        # "bwd-from-padding": the backward cell starts at step T, reading the padding
+        out_b, h_b = _gru_loop(x, x.new_zeros(N, H), _strip(params, "_l0_reverse"),
+                               range(T - 1, -1, -1))  # fmt: skip
+        valid = (torch.arange(T, device=x.device)[:, None] < lengths[None, :])[..., None]
+        output = torch.cat([output[..., :H], out_b * valid], dim=-1)
+        return output, torch.stack([h_n[0], h_b])
+
+    return variant
+
+
+_BIDIR_FORBIDDEN = (
+    "rnncourse.bidirectional.bidirectional",
+    "rnncourse.bidirectional.unroll",
+    "rnncourse.bidirectional.Bidirectional.forward",
+    "rnncourse.topologies.unroll",
+    "rnncourse.gru.GRU.forward",
+    "torch.nn.GRU.forward",
+)
+
+_register(
+    Spec(
+        "reverse_gru",
+        _ref_reverse_gru,
+        _reverse_inputs,
+        ({"T": 5, "N": 3, "H_in": 3, "H": 4}, {"T": 2, "N": 1, "H_in": 2, "H": 3}),
+        mistakes=(
+            Mistake("forward", "the sequence is read forwards; the backward cell reads x_T "
+                    "first and x_1 last.", _reverse_variant("forward")),
+            Mistake("not-realigned", "the outputs are in the order they were computed; store "
+                    "←h_t at position t, so output[0] is the state after reading x_1 (the last "
+                    "step computed).", _reverse_variant("not-realigned")),
+            Mistake("h_n-last-step", "the final state is the state after the *last step "
+                    "processed*, x_1, which sits at output[0], not output[-1].",
+                    _reverse_variant("h_n-last-step")),
+        ),
+        forbidden=_BIDIR_FORBIDDEN,
+    )
+)  # fmt: skip
+_BIDIR_MISTAKES = (
+    Mistake("bwd-first", "the directions are in the wrong order: torch puts the forward "
+            "states first, y_t = [→h_t; ←h_t], and h_n[0] is the forward one.",
+            _bidir_variant("bwd-first")),
+    Mistake("h_n-swapped", "h_n is in the wrong order: h_n[0] is the forward final state, "
+            "h_n[1] the backward one.", _bidir_variant("h_n-swapped")),
+    Mistake("h_n-last-step", "h_n[1] is the backward state after reading x_1 (output[0, :, H:]),"
+            " not output[-1, :, H:].", _bidir_variant("h_n-last-step")),
+    Mistake("not-realigned", "the backward outputs are in the order they were computed; "
+            "←h_t belongs at position t.", _bidir_variant("not-realigned")),
+    Mistake("shared-weights", "both directions use the forward weights; the backward cell has "
+            "its own (the *_reverse parameters).", _bidir_variant("shared-weights")),
+    Mistake("bwd-forwards", "the backward cell reads the sequence forwards; it starts at x_T.",
+            _bidir_variant("bwd-forwards")),
+)  # fmt: skip
+_register(
+    Spec(
+        "bidirectional_gru",
+        _ref_bidirectional_gru,
+        _bidir_inputs,
+        ({"T": 5, "N": 3, "H_in": 3, "H": 4}, {"T": 1, "N": 2, "H_in": 2, "H": 3}),
+        mistakes=_BIDIR_MISTAKES,
+        forbidden=_BIDIR_FORBIDDEN,
+    )
+)
+_register(
+    Spec(
+        "bidirectional_gru_padded",
+        _ref_bidirectional_gru_padded,
+        _padded_inputs,
+        ({"T": 5, "N": 4, "H_in": 3, "H": 4}, {"T": 3, "N": 2, "H_in": 2, "H": 2}),
+        mistakes=(
+            Mistake("ignored", "the lengths are ignored: padding must neither reach a state nor "
+                    "appear in the output (zeros there).", _padded_variant("ignored")),
+            Mistake("bwd-from-padding", "the backward direction starts at the padded end; for a "
+                    "sequence of length L it must start at x_L, its last real step.",
+                    _padded_variant("bwd-from-padding")),
+            Mistake("not-zeroed", "the outputs at padded steps must be zero (as "
+                    "pack_padded_sequence gives).", _padded_variant("not-zeroed")),
+        ),
+        forbidden=_BIDIR_FORBIDDEN,
+    )
+)  # fmt: skip
+
+
+# -- ex09: sequence to sequence ---------------------------------------------------------------
+
+_BOS, _EOS, _PAD = _data.BOS, _data.EOS, _data.PAD
+
+
+def _encoder_values(enc: dict) -> dict:
+    return {"embedding.weight": enc["embedding"], **_cell_values(enc)}
+
+
+def _decoder_values(dec: dict) -> dict:
+    return {
+        "embedding.weight": dec["embedding"],
+        **_cell_values(dec),
+        "out.weight": dec["weight_out"],
+        "out.bias": dec["bias_out"],
+    }
+
+
+def _encoder(enc: dict, like: torch.Tensor) -> Any:
+    V, E = enc["embedding"].shape
+    model = _s2s.Encoder(V, E, enc["weight_hh"].shape[1], "gru", **_like(like))
+    return _load(model, _encoder_values(enc))
+
+
+def _decoder(dec: dict, like: torch.Tensor) -> Any:
+    V, E = dec["embedding"].shape
+    model = _s2s.Decoder(V, E, dec["weight_hh"].shape[1], "gru", **_like(like))
+    return _load(model, _decoder_values(dec))
+
+
+def _ref_encode(src: torch.Tensor, lengths: torch.Tensor, enc: dict):
+    # h_j = GRU(E x_j, h_{j-1}), frozen after each source's length; memory zero at padding
+    return _encoder(enc, enc["embedding"])(src, lengths)  # (S, N, H), (N, H)
+
+
+def _ref_decode_teacher_forced(tgt: torch.Tensor, state: torch.Tensor, dec: dict):
+    # input BOS, tgt[0], ..., tgt[T-2]; logits_t = W_out s_t + b_out predicts tgt[t]
+    decoder = _decoder(dec, state)
+    y = tgt.new_full((tgt.shape[1],), _BOS)  # (N,)
+    logits = []
+    for t in range(tgt.shape[0]):
+        out, state, _ = decoder(y, state)
+        logits.append(out)
+        y = tgt[t]
+    return torch.stack(logits)  # (T, N, V)
+
+
+def _ref_greedy_translate(src: torch.Tensor, lengths: torch.Tensor, params: dict, max_len: int):
+    # ŷ_t = argmax logits_t, fed back; EOS is written, PAD after it
+    enc, dec = params["encoder"], params["decoder"]
+    model = _s2s.Seq2Seq(_encoder(enc, enc["embedding"]), _decoder(dec, enc["embedding"]),
+                         _BOS, _EOS, _PAD)  # fmt: skip
+    return _s2s.greedy_decode(model, src, max_len, src_lengths=lengths)  # (max_len, N)
+
+
+def _gru_embed_params(rng: np.random.Generator, V: int, E: int, H: int) -> dict:
+    return {"embedding": rng.normal(size=(V, E)), **_gru_params(rng, E, H)}
+
+
+def _tokens(rng: np.random.Generator, S: int, N: int, V: int) -> tuple[np.ndarray, np.ndarray]:
+    lengths = rng.integers(1, S + 1, size=N)
+    lengths[0] = S
+    if N > 2:
+        lengths[1] = 1
+    src = rng.integers(_data.FIRST_SYMBOL, V, size=(S, N))
+    src[lengths[None, :] <= np.arange(S)[:, None]] = _PAD
+    return src.astype(np.int64), lengths.astype(np.int64)
+
+
+def _encode_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    src, lengths = _tokens(rng, case["S"], case["N"], case["V"])
+    return (src, lengths, _gru_embed_params(rng, case["V"], case["E"], case["H"])), {}
+
+
+def _decoder_params(rng: np.random.Generator, case: Case) -> dict:
+    V, H = case["V"], case["H"]
+    dec = _gru_embed_params(rng, V, case["E"], H)
+    dec["embedding"] *= 3.0  # large weights: the next token depends on the state and input
+    dec["weight_out"] = _weights(rng, V, H) * 6.0
+    dec["bias_out"] = rng.normal(size=(V,)) * 0.5
+    return dec
+
+
+def _decode_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    T, N, V = case["T"], case["N"], case["V"]
+    tgt = rng.integers(_data.FIRST_SYMBOL, V, size=(T, N))
+    tgt[-1] = _EOS
+    state = np.tanh(rng.normal(size=(N, case["H"])))
+    return (tgt.astype(np.int64), state, _decoder_params(rng, case)), {}
+
+
+def _greedy_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    src, lengths = _tokens(rng, case["S"], case["N"], case["V"])
+    enc = _gru_embed_params(rng, case["V"], case["E"], case["H"])
+    dec = _decoder_params(rng, case)
+    dec["bias_out"][_EOS] += case.get("eos_bias", 0.0)
+    for special in (_PAD, _BOS, _data.UNK):  # never predicted
+        dec["bias_out"][special] -= 20.0
+    return (src, lengths, {"encoder": enc, "decoder": dec}, int(case["max_len"])), {}
+
+
+def _encode_variant(kind: str) -> Callable[..., Any]:
+    def variant(src, lengths, enc):
+        memory, h = _ref_encode(src, lengths, enc)
+        full_memory, h_S = _ref_encode(src, None, enc)
+        if kind == "ignored":
+            return full_memory, h_S
+        if kind == "final-last-step":
+            return memory, h_S
+        # "not-zeroed": padded steps hold the frozen state
+        S = src.shape[0]
+        valid = (torch.arange(S, device=src.device)[:, None] < lengths[None, :])[..., None]
+        return torch.where(valid, memory, h[None]), h
+
+    return variant
+
+
+def _decode_no_shift(tgt, state, dec):
+    decoder = _decoder(dec, state)
+    logits = []
+    for t in range(tgt.shape[0]):
+        out, state, _ = decoder(tgt[t], state)
+        logits.append(out)
+    return torch.stack(logits)
+
+
+def _decode_zero_state(tgt, state, dec):
+    return _ref_decode_teacher_forced(tgt, state * 0, dec)
+
+
+def _greedy_variant(kind: str) -> Callable[..., Any]:
+    def variant(src, lengths, params, max_len):
+        enc, dec = params["encoder"], params["decoder"]
+        _, state = _ref_encode(src, None if kind == "ignored" else lengths, enc)
+        decoder = _decoder(dec, state)
+        y = src.new_full((src.shape[1],), _BOS)  # (N,)
+        out = []
+        for _ in range(max_len):
+            logits, state, _ = decoder(y, state)
+            y = logits.argmax(-1)  # (N,)
+            out.append(y)
+        tokens = torch.stack(out)  # (max_len, N), not stopped at EOS
+        if kind == "no-stop":
+            return tokens
+        ended = (tokens == _EOS).long().cumsum(0) > 0  # at or after the first EOS
+        after = torch.cat([torch.zeros_like(ended[:1]), ended[:-1]])  # strictly after it
+        if kind == "eos-dropped":
+            return tokens.masked_fill(ended, _PAD)
+        return tokens.masked_fill(after, _EOS if kind == "eos-fill" else _PAD)
+
+    return variant
+
+
+_S2S_FORBIDDEN = (
+    "rnncourse.seq2seq.Encoder.forward",
+    "rnncourse.seq2seq.Decoder.forward",
+    "rnncourse.seq2seq.AttentionDecoder.forward",
+    "rnncourse.seq2seq.Seq2Seq.forward",
+    "rnncourse.seq2seq.Seq2Seq.encode",
+    "rnncourse.seq2seq.greedy_decode",
+    "rnncourse.seq2seq.beam_search",
+    "rnncourse.topologies.unroll",
+    "rnncourse.gru.GRU.forward",
+    "torch.nn.GRU.forward",
+)
+
+_register(
+    Spec(
+        "encode",
+        _ref_encode,
+        _encode_inputs,
+        ({"S": 5, "N": 4, "V": 9, "E": 3, "H": 4}, {"S": 2, "N": 2, "V": 6, "E": 2, "H": 3}),
+        mistakes=(
+            Mistake("ignored", "the lengths are ignored: a source of length L ends at step L; the "
+                    "padding after it must not change the state.", _encode_variant("ignored")),
+            Mistake("final-last-step", "the final state must be each source's state after its "
+                    "last real token (step L), not after the padding.",
+                    _encode_variant("final-last-step")),
+            Mistake("not-zeroed", "memory must be zero at padded steps.",
+                    _encode_variant("not-zeroed")),
+        ),
+        forbidden=_S2S_FORBIDDEN,
+    )
+)  # fmt: skip
+_register(
+    Spec(
+        "decode_teacher_forced",
+        _ref_decode_teacher_forced,
+        _decode_inputs,
+        ({"T": 4, "N": 3, "V": 9, "E": 3, "H": 4}, {"T": 1, "N": 2, "V": 6, "E": 2, "H": 3}),
+        mistakes=(
+            Mistake("no-shift", "the inputs are not shifted: step t reads the token it must "
+                    "predict. The input at step 0 is BOS, at step t > 0 it is tgt[t-1].",
+                    _decode_no_shift),
+            Mistake("zero-state", "the decoder starts from zeros; its first state s_0 is the "
+                    "encoder's final state `state`.", _decode_zero_state),
+        ),
+        forbidden=_S2S_FORBIDDEN,
+    )
+)  # fmt: skip
+_register(
+    Spec(
+        "greedy_translate",
+        _ref_greedy_translate,
+        _greedy_inputs,
+        ({"S": 5, "N": 6, "V": 9, "E": 3, "H": 4, "max_len": 7},
+         {"S": 3, "N": 2, "V": 6, "E": 2, "H": 3, "max_len": 4}),
+        mistakes=(
+            Mistake("ignored", "the source lengths are ignored: encode with them, so that the "
+                    "padding does not reach the encoder's final state.",
+                    _greedy_variant("ignored")),
+            Mistake("no-stop", "a sequence does not stop at its EOS: after EOS every position "
+                    "holds PAD (= 0).", _greedy_variant("no-stop")),
+            Mistake("eos-dropped", "the EOS token itself is part of the output; PAD comes "
+                    "after it.",
+                    _greedy_variant("eos-dropped")),
+            Mistake("eos-fill", "after EOS the positions hold PAD (= 0), not EOS.",
+                    _greedy_variant("eos-fill")),
+        ),
+        forbidden=_S2S_FORBIDDEN,
+    )
+)  # fmt: skip
+
+
+# -- ex10: forecasting ------------------------------------------------------------------------
+
+
+def _ref_make_windows(series: torch.Tensor, window: int, horizon: int):
+    # X^(m) = (s_m, ..., s_{m+w-1}), y^(m) = (s_{m+w}, ..., s_{m+w+h-1})
+    return _data.sliding_windows(series, window, horizon)  # (w, M, 1), (M, h)
+
+
+def _windows_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    series = np.cumsum(rng.normal(size=case["T"]))
+    return (series, int(case["window"]), int(case["horizon"])), {}
+
+
+def _windows_variant(kind: str) -> Callable[..., Any]:
+    def variant(series, window, horizon):
+        if kind == "batch-first":
+            return _data.sliding_windows(series, window, horizon, batch_first=True)
+        X, y = _data.sliding_windows(series, window, horizon)
+        if kind == "overlap":  # y^(m) = (s_{m+w-1}, ...): starts at the window's last value
+            M = X.shape[1]
+            steps = torch.arange(M)[:, None] + torch.arange(horizon)  # (M, h)
+            return X, series[steps.to(series.device) + window - 1]
+        return X[:, :-1], y[:-1]  # "one-short"
+
+    return variant
+
+
+def _ref_naive_forecast(X: torch.Tensor, horizon: int) -> torch.Tensor:
+    # ŷ_{t+k} = s_t for k = 1..h: the last value of each window, repeated
+    return X[-1, :, 0, None].expand(-1, horizon).clone()  # (M, h)
+
+
+def _naive_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    w, M = case["window"], case["M"]
+    X = np.cumsum(rng.normal(size=(w, M, 1)), axis=0)
+    return (X, int(case["horizon"])), {}
+
+
+def _naive_variant(kind: str) -> Callable[..., Any]:
+    def variant(X, horizon):
+        value = {"first": X[0, :, 0], "mean": X[:, :, 0].mean(0)}[kind]
+        return value[:, None].expand(-1, horizon).clone()
+
+    return variant
+
+
+_register(
+    Spec(
+        "make_windows",
+        _ref_make_windows,
+        _windows_inputs,
+        ({"T": 10, "window": 3, "horizon": 1}, {"T": 12, "window": 4, "horizon": 3}),
+        mistakes=(
+            Mistake("batch-first", "X is time-major: shape (window, M, 1), window steps first "
+                    "(an RNN reads X[t]); yours is (M, window, 1).",
+                    _windows_variant("batch-first")),
+            Mistake("overlap", "the target starts one step too early: the first value to "
+                    "predict, s_{m+w}, comes right *after* the window's last value s_{m+w-1}.",
+                    _windows_variant("overlap")),
+            Mistake("one-short", "the last window is missing: a series of length T gives "
+                    "M = T - window - horizon + 1 windows.", _windows_variant("one-short")),
+        ),
+        forbidden=("rnncourse.data.sliding_windows",),
+    )
+)  # fmt: skip
+_register(
+    Spec(
+        "naive_forecast",
+        _ref_naive_forecast,
+        _naive_inputs,
+        ({"window": 4, "M": 5, "horizon": 1}, {"window": 3, "M": 2, "horizon": 3}),
+        mistakes=(
+            Mistake("first", "this repeats the window's first value; the naive forecast repeats "
+                    "the last one, X[-1].", _naive_variant("first")),
+            Mistake("mean", "this is the window's mean; the naive forecast repeats its last "
+                    "value, X[-1].", _naive_variant("mean")),
+        ),
+    )
+)  # fmt: skip
+
+
+# -- the references of exercises 6-10 live in these modules and classes: watch them too -------
+
+for _space in (_topo, _bidir, _s2s, _data, _MODULES["rnncourse.gru"]):
+    _SNAPSHOTS[_space.__name__] = _snapshot(_space)
+    _SPACES[_space.__name__] = _space
+for _cls in (
+    _topo.ManyToManyAligned, _topo.ManyToOne, _topo.OneToMany, _topo.Readout,
+    _s2s.Encoder, _s2s.Decoder, _s2s.Seq2Seq, _MODULES["rnncourse.gru"].GRUCell,
+):  # fmt: skip
+    _label = f"{_cls.__module__}.{_cls.__qualname__}"
+    _SNAPSHOTS[_label] = _snapshot(_cls)
+    _SPACES[_label] = _cls
+
+
 # -- specs kept in other modules: rnncourse/_specs_<topic>.py with `specs() -> list[Spec]` ------
 
 

@@ -320,3 +320,232 @@ def test_specs_from_a_specs_module_are_registered(tmp_path, monkeypatch):
         grading._SNAPSHOTS.pop("rnncourse._specs_demo_topic", None)
         grading._SPACES.pop("rnncourse._specs_demo_topic", None)
         sys.modules.pop("rnncourse._specs_demo_topic", None)
+
+
+# -- exercises 6-10: independent implementations built on torch.nn.GRU -------------------------
+
+
+def _torch_gru(params, suffix="", bidirectional=False, like=None):
+    """A torch.nn.GRU holding ``params`` (names without the ``_l0`` of torch's)."""
+    H_in = params[f"weight_ih{suffix}"].shape[1]
+    H = params[f"weight_hh{suffix}"].shape[1]
+    gru = torch.nn.GRU(H_in, H, bidirectional=bidirectional).to(like.device, like.dtype)
+    with torch.no_grad():
+        for name, p in gru.named_parameters():
+            key = name if bidirectional else name.removesuffix("_l0") + suffix
+            p.copy_(params[key])
+    return gru
+
+
+def tag_sequence(x, params):
+    output, _ = _torch_gru(params, like=x)(x)
+    return torch.nn.functional.linear(output, params["weight_hy"], params["bias_y"])
+
+
+def classify_sequences(x, lengths, params):
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+    _, h_n = _torch_gru(params, like=x)(packed)
+    return torch.nn.functional.linear(h_n[0], params["weight_hy"], params["bias_y"])
+
+
+def generate(x, steps, params, y_teacher=None):
+    H_out, H = params["weight_hy"].shape[0], params["weight_hh"].shape[1]
+    cell = torch.nn.GRUCell(H_out, H).to(x.device, x.dtype)
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            p.copy_(params[name])
+    h = torch.tanh(torch.nn.functional.linear(x, params["weight_xh"], params["bias_xh"]))
+    y, ys = x.new_zeros(x.shape[0], H_out), []
+    for t in range(steps):
+        h = cell(y, h)
+        ys.append(torch.nn.functional.linear(h, params["weight_hy"], params["bias_y"]))
+        y = ys[-1] if y_teacher is None else y_teacher[t]
+    return torch.stack(ys)
+
+
+def reverse_gru(x, h_0, params):
+    output, h_n = _torch_gru(params, like=x)(x.flip(0), h_0[None])
+    return output.flip(0), h_n[0]
+
+
+def bidirectional_gru(x, params):
+    return _torch_gru(params, "_l0", bidirectional=True, like=x)(x)
+
+
+def bidirectional_gru_padded(x, lengths, params):
+    rnn = torch.nn.utils.rnn
+    packed = rnn.pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+    output, h_n = _torch_gru(params, "_l0", bidirectional=True, like=x)(packed)
+    return rnn.pad_packed_sequence(output, total_length=x.shape[0])[0], h_n
+
+
+def encode(src, lengths, enc):
+    rnn = torch.nn.utils.rnn
+    x = torch.nn.functional.embedding(src, enc["embedding"])
+    packed = rnn.pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+    output, h_n = _torch_gru(enc, like=x)(packed)
+    return rnn.pad_packed_sequence(output, total_length=src.shape[0])[0], h_n[0]
+
+
+def decode_teacher_forced(tgt, state, dec):
+    inputs = torch.cat([torch.full_like(tgt[:1], 2), tgt[:-1]])  # BOS, tgt[0], ..., tgt[T-2]
+    x = torch.nn.functional.embedding(inputs, dec["embedding"])
+    output, _ = _torch_gru(dec, like=state)(x, state[None])
+    return torch.nn.functional.linear(output, dec["weight_out"], dec["bias_out"])
+
+
+def greedy_translate(src, lengths, params, max_len):
+    _, state = encode(src, lengths, params["encoder"])
+    dec = params["decoder"]
+    gru = _torch_gru(dec, like=state)
+    y = torch.full_like(src[0], 2)
+    tokens, done = [], torch.zeros_like(y, dtype=torch.bool)
+    for _ in range(max_len):
+        out, h = gru(torch.nn.functional.embedding(y, dec["embedding"])[None], state[None])
+        state = h[0]
+        y = torch.nn.functional.linear(out[0], dec["weight_out"], dec["bias_out"]).argmax(-1)
+        tokens.append(torch.where(done, 0, y))
+        done = done | (y == 3)
+    return torch.stack(tokens)
+
+
+def make_windows(series, window, horizon):
+    s = series.cpu().numpy()
+    M = len(s) - window - horizon + 1
+    X = np.stack([s[m : m + window] for m in range(M)], axis=1)[..., None]
+    y = np.stack([s[m + window : m + window + horizon] for m in range(M)])
+    return torch.tensor(X, device=series.device), torch.tensor(y, device=series.device)
+
+
+def naive_forecast(X, horizon):
+    return torch.stack([X[-1, :, 0]] * horizon, dim=1)
+
+
+HONEST_EX06_10 = {
+    "tag_sequence": tag_sequence,
+    "classify_sequences": classify_sequences,
+    "generate": generate,
+    "reverse_gru": reverse_gru,
+    "bidirectional_gru": bidirectional_gru,
+    "bidirectional_gru_padded": bidirectional_gru_padded,
+    "encode": encode,
+    "decode_teacher_forced": decode_teacher_forced,
+    "greedy_translate": greedy_translate,
+    "make_windows": make_windows,
+    "naive_forecast": naive_forecast,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HONEST_EX06_10))
+def test_independent_implementation_passes_ex06_10(name):
+    """Does a torch.nn.GRU-based (or NumPy) implementation pass check, for exercises 6-10?"""
+    spec = grading.spec(name)
+    cases = list(spec.cases)
+    if name == "generate":
+        cases.append({"steps": 5, "N": 3, "H_in": 2, "H": 4, "H_out": 3, "teacher": True})
+    # torch.nn.GRU.forward is forbidden to learners (they write the loop), so the tripwire is off
+    grading.check(name, HONEST_EX06_10[name], cases=cases, seed=5, _forbid_reference=False)
+
+
+def test_exercise_7_diagnoses_bias_mistakes_and_swapped_activations():
+    """Are the extra LSTM/GRU mistakes of exercise 7 registered (and so tested above)?"""
+    lstm = {m.name for m in grading.spec("lstm_cell").mistakes}
+    gru = {m.name for m in grading.spec("gru_cell").mistakes}
+    assert {"all-activations-swapped", "missing-bias-hh", "doubled-bias"} <= lstm
+    assert {"missing-bias-hh", "missing-bias-ih", "doubled-bias"} <= gru
+
+
+# -- trained models -------------------------------------------------------------------------------
+
+
+class _Adder(torch.nn.Module):
+    """Solves the adding problem exactly: sum of value × marker."""
+
+    def forward(self, x):
+        return (x[..., 0] * x[..., 1]).sum(0)[:, None]  # (N, 1)
+
+
+class _Constant(torch.nn.Module):
+    def forward(self, x):
+        return x.new_ones(x.shape[1], 1)
+
+
+class _LeastSquaresAR(torch.nn.Module):
+    """A linear autoregression on the window, fitted by least squares."""
+
+    def __init__(self, X, y):
+        super().__init__()
+        A = torch.cat([X[:, :, 0].T, torch.ones(X.shape[1], 1)], dim=1)  # (M, w + 1)
+        self.coef = torch.nn.Parameter(torch.linalg.lstsq(A, y).solution)  # (w + 1, 1)
+
+    def forward(self, X):
+        return torch.cat([X[:, :, 0].T, X.new_ones(X.shape[1], 1)], dim=1) @ self.coef
+
+
+def test_check_trained_passes_a_model_that_beats_the_baseline():
+    """Do a perfect adder and a least-squares AR(12) forecaster pass check_trained?"""
+    grading.check_trained("train_adding_model", lambda x, y: _Adder())
+    grading.check_trained("train_forecaster", _LeastSquaresAR)
+    X, y = grading._BENCHMARKS["train_forecaster"].make_data(0)[0]
+    score, baseline, threshold = grading.benchmark_score("train_forecaster", _LeastSquaresAR(X, y))
+    assert score < threshold == pytest.approx(0.8 * baseline)
+
+
+def test_check_trained_fails_the_baseline_itself_with_the_scores():
+    """Does a model that always predicts 1 fail, naming its MSE, the threshold and 1/6?"""
+    message = _message_trained("train_adding_model", lambda x, y: _Constant())
+    assert "test MSE is" in message and "must be below 0.05" in message
+    assert "always predicting 1" in message
+    score, baseline, _ = grading.benchmark_score("train_adding_model", _Constant())
+    assert score == baseline and abs(baseline - 1 / 6) < 0.02
+    assert f"scores {baseline:.4g}" in message
+
+
+def test_check_trained_explains_blank_wrong_shape_and_non_module():
+    """Are a blank answer, a wrong output shape and a non-module each explained?"""
+
+    def blank(x, y):
+        raise NotImplementedError()
+
+    assert "not implemented yet" in _message_trained("train_forecaster", blank)
+
+    class Flat(torch.nn.Module):
+        def forward(self, X):
+            return X[-1, :, 0]
+
+    message = _message_trained("train_forecaster", lambda X, y: Flat())
+    assert "expected predictions of shape (62, 1), got shape (62,)" in message
+    message = _message_trained("train_forecaster", lambda X, y: lambda X: X[-1])
+    assert "must return the trained torch.nn.Module" in message
+
+
+def _message_trained(name, fn) -> str:
+    with pytest.raises(AssertionError) as info:
+        grading.check_trained(name, fn)
+    return str(info.value)
+
+
+def test_training_with_an_optimizer_does_not_look_like_tampering():
+    """Does an optimizer step (which imports torch._dynamo) leave check working?"""
+    layer = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(layer.parameters())
+    layer(torch.randn(3, 2)).sum().backward()
+    optimizer.step()
+    grading.check("naive_forecast", naive_forecast)
+
+
+@pytest.mark.parametrize(
+    ("target", "attr", "label"),
+    [
+        ("data", "sliding_windows", "rnncourse.data.sliding_windows"),
+        ("ManyToManyAligned", "forward", "rnncourse.topologies.ManyToManyAligned.forward"),
+    ],
+)
+def test_rebinding_an_exercise_6_10_reference_fails_the_check(monkeypatch, target, attr, label):
+    """Does patching a reference of exercises 6-10 (module function or class method) fail?"""
+    import rnncourse.data
+    import rnncourse.topologies
+
+    owner = rnncourse.data if target == "data" else rnncourse.topologies.ManyToManyAligned
+    monkeypatch.setattr(owner, attr, lambda *a, **k: None)
+    assert f"the notebook rebinds {label}" in _message("naive_forecast", lambda X, h: X[-1])
