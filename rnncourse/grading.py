@@ -23,14 +23,23 @@ Adding an assignment
            cases=({"N": 2, "H_in": 3, "H": 4},),  # default shapes
            backend="torch",                       # NumPy inputs become float64 tensors
            mistakes=(Mistake("reset-outside", "hint shown to the learner", variant_fn),),
+           forbidden=("rnncourse.gru.gru_step",), # other functions the learner may not call
+           forbidden_library=(*LIBRARY_CELLS, *LIBRARY_LAYERS),  # torch's C cells and layers
        ))
 
    ``make_inputs`` draws from the NumPy generator it is given (never from torch's global
    RNG), so every call rebuilds identical inputs. A ``Mistake`` variant has the reference's
-   signature and computes the mistaken answer. Specs may also live in their own module,
-   ``rnncourse/_specs_<topic>.py``, that imports ``Spec``, ``Mistake`` (and helpers such as
-   ``_cell_inputs``) from here and defines ``specs() -> list[Spec]``; this module registers
-   every such module's specs at import, before it seals itself.
+   signature and computes the mistaken answer. ``forbidden_library`` names torch's C-level
+   recurrent functions that would do the exercise for the learner: ``LIBRARY_CELLS``
+   (``rnn_tanh_cell``, ``rnn_relu_cell``, ``lstm_cell``, ``gru_cell``) where the task is a
+   cell's equations, ``LIBRARY_LAYERS`` (``rnn_tanh``, ``rnn_relu``, ``lstm``, ``gru``) where it
+   is the loop over time; calling one through ``torch``, ``torch._VF``, ``torch.ops.aten`` or a
+   ``torch.nn`` module fails with "lstm_cell calls torch.lstm_cell, a library implementation:
+   write the equations yourself" (``torch.nn.functional`` has no recurrent functions).
+   Specs may also live in their own module, ``rnncourse/_specs_<topic>.py``, that imports
+   ``Spec``, ``Mistake`` (and helpers such as ``_cell_inputs``) from here and defines
+   ``specs() -> list[Spec]``; this module registers every such module's specs at import,
+   before it seals itself.
 3. Notebook: copy an existing ``solutions/exNN_*/exNN_*.ipynb``. The first cell is a locked
    setup cell that runs ``from rnncourse import grading`` before any learner code. Solution
    cells hold ``### BEGIN SOLUTION`` / ``### END SOLUTION``; each graded test cell opens with
@@ -43,6 +52,16 @@ Adding an assignment
    assignment and checks that the solution passes every graded cell, the blank release fails
    every one and ``exercises/`` is current; ``tests/test_grading.py`` checks that every
    registered mistake is diagnosed with its own hint. Nothing else needs registering.
+5. Trained models: a task graded by the test score of a model the learner trains is a
+   :class:`Benchmark` registered with ``_add_benchmark(Benchmark(name, make_data, metric,
+   baseline, baseline_label, target))``. ``make_data(seed)`` returns ``(train_args, x_test,
+   y_test)``; the learner's ``fn(*train_args)`` returns a ``torch.nn.Module`` and the graded
+   cell calls ``grading.check_trained("name", fn)``, which trains on CPU with torch's generator
+   seeded, predicts ``x_test`` and fails unless the ``metric`` (``"mse"`` or ``"mae"``) lies
+   below ``target(baseline(x_test, y_test))``, naming the score, the threshold and what
+   ``baseline_label`` scores. ``benchmark_score(name, model)`` gives ``(score, baseline,
+   threshold)`` for a trained model without asserting, e.g. to tune ``target`` in a test.
+   Library modules (``torch.nn.LSTM``) are allowed here: training is the exercise.
 
 Tamper resistance
 -----------------
@@ -52,14 +71,19 @@ and snapshots the attributes of ``numpy``, ``torch``, ``torch.Tensor``,
 first verifies that none of them was rebound (``np.allclose = lambda *a: True``) and fails
 with "the notebook rebinds numpy.allclose" if one was; assigning to this module's attributes
 raises. Comparisons use the captured copies and ndarray arithmetic only. A call of the
-reference from inside the learner's function is detected and refused. (Python offers no
-sandbox: a determined learner who edits ``vars(grading)`` can still defeat it; graders should
-read suspicious submissions.)
+reference from inside the learner's function is detected and refused, and so is a call of a
+spec's ``forbidden_library`` functions: while the learner's function runs, ``torch.X``,
+``torch._VF.X`` and ``torch.ops.aten.X`` are tripwires (put back in a ``finally``, so the
+reference and everything after the check see the originals), and the profiler and a torch
+function mode watch the C function itself, however it is reached. (Python offers no sandbox:
+a determined learner who edits ``vars(grading)`` can still defeat it; graders should read
+suspicious submissions.)
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
 import inspect
 import math
@@ -73,8 +97,22 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
-__all__ = ["Spec", "Mistake", "check", "check_mistake", "devices", "spec", "spec_names"]
+__all__ = [
+    "Spec",
+    "Mistake",
+    "Benchmark",
+    "LIBRARY_CELLS",
+    "LIBRARY_LAYERS",
+    "check",
+    "check_mistake",
+    "check_trained",
+    "benchmark_score",
+    "devices",
+    "spec",
+    "spec_names",
+]
 
 # ---------------------------------------------------------------------------------------------
 # tolerances (explicit; a spec may override them)
@@ -92,6 +130,7 @@ _TensorBase = getattr(torch._C, "TensorBase", None) or torch._C._TensorBase
 _np_array = np.array
 _np_float64 = np.float64
 _np_bool = np.bool_
+_np_generic = np.generic
 _np_unravel_index = np.unravel_index
 _np_isfinite = np.isfinite
 _default_rng = np.random.default_rng
@@ -112,6 +151,7 @@ _setprofile = sys.setprofile
 _getprofile = sys.getprofile
 _getframe = sys._getframe
 _catch_warnings = warnings.catch_warnings
+_nullcontext = contextlib.nullcontext
 _simplefilter = warnings.simplefilter
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
@@ -235,6 +275,12 @@ class Spec:
         mistakes: recognisable mistakes, tried in order.
         forbidden: dotted paths of functions the learner's code may not call (the reference
             itself is always forbidden).
+        forbidden_library: torch's C-level recurrent functions the learner's code may not call,
+            by name: :data:`LIBRARY_CELLS` (``"lstm_cell"``, ...) for a task that writes a
+            cell's equations, :data:`LIBRARY_LAYERS` (``"lstm"``, ...) for one that writes the
+            loop over time. Each is refused by every route: ``torch.lstm_cell``,
+            ``torch._VF.lstm_cell``, ``torch.ops.aten.lstm_cell``, ``torch.nn.LSTMCell``, a
+            name bound to it before the check.
         atol, rtol: tolerances for this function.
     """
 
@@ -245,6 +291,7 @@ class Spec:
     backend: str = "torch"
     mistakes: tuple[Mistake, ...] = ()
     forbidden: tuple[str, ...] = ()
+    forbidden_library: tuple[str, ...] = ()
     atol: float = ATOL
     rtol: float = RTOL
     # filled in at registration
@@ -270,6 +317,9 @@ def _resolve(path: str | Callable[..., Any]) -> Callable[..., Any] | None:
 
 
 def _register(s: Spec) -> None:
+    unknown = sorted(set(s.forbidden_library) - set(LIBRARY_CELLS) - set(LIBRARY_LAYERS))
+    if unknown:
+        raise ValueError(f"{s.name}: forbidden_library names unknown functions {unknown}")
     ref = _resolve(s.reference)
     codes = set()
     for path in (s.reference, *s.forbidden):
@@ -420,7 +470,9 @@ def _compare(expected: Any, actual: Any, path: str, atol: float, rtol: float) ->
         a = float(a)
         e = float(e)
         if e_kind == "bool" or _isinstance(expected, int):
-            return None if a == e else f"{label}: expected {expected!r}, got {actual!r}"
+            if a == e:
+                return None
+            return f"{label}: expected {_plain(expected)!r}, got {_plain(actual)!r}"
         if not math.isfinite(a) and math.isfinite(e):
             return f"{label}: expected {e:.6g}, got {a}"
         if abs(a - e) <= atol + rtol * abs(e):
@@ -439,7 +491,8 @@ def _compare(expected: Any, actual: Any, path: str, atol: float, rtol: float) ->
         where = _np_unravel_index(int(wrong.argmax()), e.shape)
         return (
             f"{label}: {int(wrong.sum())} of {e.size} entries differ; first at index "
-            f"{tuple(int(i) for i in where)}: expected {e[where]!r}, got {a[where]!r}"
+            f"{tuple(int(i) for i in where)}: expected {_plain(e[where])!r}, "
+            f"got {_plain(a[where])!r}"
         )
     a = a.astype(_np_float64)
     a_bad, e_bad = ~_np_isfinite(a), ~_np_isfinite(e)
@@ -461,6 +514,16 @@ def _compare(expected: Any, actual: Any, path: str, atol: float, rtol: float) ->
     )
 
 
+def _plain(value: Any) -> Any:
+    """A NumPy scalar, 0-d array or 0-d tensor as the Python number it holds, for messages
+    (``5``, not ``np.int64(5)``); anything else unchanged."""
+    if _isinstance(value, _Tensor) and value.ndim == 0:
+        value = _as_array(value)[1]
+    if _isinstance(value, _np_generic | _ndarray) and value.ndim == 0:
+        return value.item()
+    return value
+
+
 def _kind_name(kind: str) -> str:
     if kind.startswith("tensor:"):
         return f"a torch tensor on {kind[7:]}"
@@ -476,22 +539,156 @@ class _CallsReference(Exception):
     pass
 
 
-def _call_guarded(fn: Callable[..., Any], args: tuple, kwargs: dict, forbidden: frozenset) -> Any:
-    """Call ``fn`` with warnings silenced (stderr zeroes an nbgrader cell) and no reference."""
+class _CallsLibrary(Exception):
+    """Raised by a library tripwire; ``args[0]`` names the library function that was called."""
+
+
+#: torch's C-level recurrent cells and layers, by their name in ``torch._C._VariableFunctions``.
+LIBRARY_CELLS = ("rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell")
+LIBRARY_LAYERS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+_LIBRARY_MODULES = {  # the torch.nn modules whose forward calls them
+    "rnn_tanh_cell": torch.nn.RNNCell,
+    "rnn_relu_cell": torch.nn.RNNCell,
+    "lstm_cell": torch.nn.LSTMCell,
+    "gru_cell": torch.nn.GRUCell,
+    "rnn_tanh": torch.nn.RNN,
+    "rnn_relu": torch.nn.RNN,
+    "lstm": torch.nn.LSTM,
+    "gru": torch.nn.GRU,
+}
+_torch_rnn_module = sys.modules["torch.nn.modules.rnn"]
+_VF = importlib.import_module("torch._VF")
+_aten = torch.ops.aten
+_builtin_function = _type(len)
+_LIBRARY_BUILTINS: dict[str, tuple[Any, ...]] = {}  # name -> every C callable that runs it
+for _name in (*LIBRARY_CELLS, *LIBRARY_LAYERS):
+    _packet = getattr(_aten, _name)
+    _overloads = [getattr(_packet, overload)._op for overload in _packet.overloads()]
+    _candidates = (getattr(torch._C._VariableFunctions, _name), _packet._op, *_overloads)
+    _LIBRARY_BUILTINS[_name] = tuple(fn for fn in _candidates if _type(fn) is _builtin_function)
+
+
+def _library_watch(names: Sequence[str]) -> tuple[dict, dict]:
+    """``(C callable -> label, torch.nn forward code -> label)`` for the library ``names``."""
+    builtins_seen = {fn: f"torch.{name}" for name in names for fn in _LIBRARY_BUILTINS[name]}
+    codes = {}
+    for name in names:
+        cls = _LIBRARY_MODULES[name]
+        codes[cls.forward.__code__] = f"torch.nn.{cls.__name__}"
+    return builtins_seen, codes
+
+
+class _LibraryMode(TorchFunctionMode):
+    """Sees every torch function call, also those made from C (``functools.partial``, ``map``)
+    that the profiler misses; records and refuses the watched library functions."""
+
+    def __init__(self, watched: Mapping[Any, str], hits: list[str]) -> None:
+        super().__init__()
+        self.watched, self.hits = watched, hits
+
+    def __torch_function__(
+        self, func: Callable[..., Any], classes: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
+        try:  # torch.ops.aten.X arrives as an OpOverload(Packet) wrapping the C function
+            label = self.watched.get(getattr(func, "_op", func))
+        except TypeError:  # an unhashable callable: not one of ours
+            label = None
+        if label is not None:
+            self.hits.append(label)
+            raise _CallsLibrary(label)
+        return func(*args, **(kwargs or {}))
+
+
+def _library_tripwire(label: str, hits: list[str]) -> Callable[..., Any]:
+    def tripwire(*args: Any, **kwargs: Any) -> Any:
+        hits.append(label)
+        raise _CallsLibrary(label)
+
+    return tripwire
+
+
+def _install_library_tripwires(names: Sequence[str], hits: list[str]) -> list[tuple]:
+    """Replace ``torch.X``, ``torch._VF.X``, ``torch.ops.aten.X`` (and torch.nn.RNN's table of
+    implementations) by tripwires for every ``X`` in ``names``; returns what
+    :func:`_restore_library` needs to undo it."""
+    undo: list[tuple] = []
+    try:
+        for name in names:
+            for owner, label in ((torch, "torch"), (_VF, "torch._VF"), (_aten, "torch.ops.aten")):
+                had = name in vars(owner)
+                undo.append((owner, name, had, vars(owner).get(name)))
+                setattr(owner, name, _library_tripwire(f"{label}.{name}", hits))
+        impls = getattr(_torch_rnn_module, "_rnn_impls", {})
+        for key, fn in list(impls.items()):
+            if getattr(fn, "__name__", None) in names:
+                undo.append((impls, key, True, fn))
+                impls[key] = _library_tripwire(f"torch._VF.{fn.__name__}", hits)
+    except BaseException:
+        _restore_library(undo)
+        raise
+    return undo
+
+
+def _restore_library(undo: list[tuple]) -> None:
+    """Put back every attribute :func:`_install_library_tripwires` replaced, newest first."""
+    for owner, name, had, original in reversed(undo):
+        if _isinstance(owner, dict):
+            owner[name] = original
+        elif had:
+            setattr(owner, name, original)
+        else:
+            delattr(owner, name)
+
+
+def _call_guarded(
+    fn: Callable[..., Any],
+    args: tuple,
+    kwargs: dict,
+    forbidden: frozenset,
+    library: Sequence[str] = (),
+) -> Any:
+    """Call ``fn`` with warnings silenced (stderr zeroes an nbgrader cell), refusing calls of
+    the reference (code objects in ``forbidden``) and of torch's C-level ``library`` functions.
+
+    A library function is refused whichever route reaches it: the attributes ``torch.X``,
+    ``torch._VF.X`` and ``torch.ops.aten.X`` are tripwires while ``fn`` runs (restored
+    afterwards, also when ``fn`` raises); the profiler sees calls of ``torch.nn`` modules and of
+    the C function through a name bound before the check (``from torch import lstm_cell``), and
+    a torch function mode sees the calls made from C (``functools.partial(torch.lstm_cell)``).
+    """
     hits: list[str] = []
+    library_hits: list[str] = []
+    watched_builtins, library_codes = _library_watch(library)
 
     def tripwire(frame: Any, event: str, arg: Any) -> None:
-        if event == "call" and frame.f_code in forbidden:
-            hits.append(frame.f_code.co_qualname)
+        if event == "call":
+            code = frame.f_code
+            if code in library_codes:  # torch.nn.LSTMCell.forward may also be in forbidden
+                library_hits.append(library_codes[code])
+            elif code in forbidden:
+                hits.append(code.co_qualname)
+        elif event == "c_call" and _type(arg) is _builtin_function and arg in watched_builtins:
+            library_hits.append(watched_builtins[arg])
 
     previous = _getprofile()
-    with _catch_warnings():
-        _simplefilter("ignore")
-        _setprofile(tripwire)
-        try:
-            result = fn(*args, **kwargs)
-        finally:
-            _setprofile(previous)
+    mode = _LibraryMode(watched_builtins, library_hits) if library else _nullcontext()
+    undo = _install_library_tripwires(library, library_hits)
+    try:
+        with _catch_warnings(), mode:
+            _simplefilter("ignore")
+            _setprofile(tripwire)
+            try:
+                result = fn(*args, **kwargs)
+            except Exception:
+                if library_hits:  # the tripwire's error, perhaps caught and replaced by another
+                    raise _CallsLibrary(library_hits[0]) from None
+                raise
+            finally:
+                _setprofile(previous)
+    finally:
+        _restore_library(undo)
+    if library_hits:
+        raise _CallsLibrary(library_hits[0])
     if hits:
         raise _CallsReference(hits[0])
     return result
@@ -550,6 +747,10 @@ def check(
         cases: dicts of sizes, e.g. ``[{"N": 2, "H_in": 3, "H": 4}]``; the spec's defaults
             if ``None``.
         seed: seeds the inputs; hidden tests use other seeds than the visible ones.
+        _forbid_reference: for the course's own tests only: ``False`` turns the call
+            tripwires off (calls of the reference, of the spec's ``forbidden`` functions and of
+            its ``forbidden_library``), so that an independent implementation built on
+            ``torch.nn.GRU`` or ``torch.lstm_cell`` can be checked.
 
     Raises:
         AssertionError: with feedback on the first failing case.
@@ -589,9 +790,22 @@ def _check_case(
         _simplefilter("ignore")
         expected = s._reference(*ref_args, **ref_kwargs)
     try:
-        actual = _call_guarded(fn, args, kwargs, s._forbidden_codes if forbidden else frozenset())
+        actual = _call_guarded(
+            fn,
+            args,
+            kwargs,
+            s._forbidden_codes if forbidden else frozenset(),
+            s.forbidden_library if forbidden else (),
+        )
     except NotImplementedError:
         _fail(f"{s.name} is not implemented yet (it raises NotImplementedError).")
+    except _CallsLibrary as error:
+        task = (
+            "write the equations yourself"
+            if set(s.forbidden_library) & set(LIBRARY_CELLS)
+            else "write the loop over time yourself"
+        )
+        _fail(f"{s.name} calls {error.args[0]}, a library implementation: {task} (for {where}).")
     except _CallsReference:
         _fail(
             f"{s.name} calls the reference implementation; write the computation yourself "
@@ -1268,6 +1482,7 @@ _register(
         _CELL_CASES,
         mistakes=_RNN_MISTAKES,
         forbidden=("rnncourse.rnn.rnn_step", "torch.nn.RNNCell.forward"),
+        forbidden_library=(*LIBRARY_CELLS, *LIBRARY_LAYERS),
     )
 )
 _register(
@@ -1278,6 +1493,7 @@ _register(
         _CELL_CASES,
         mistakes=_lstm_mistakes(),
         forbidden=("rnncourse.lstm.lstm_step", "torch.nn.LSTMCell.forward"),
+        forbidden_library=(*LIBRARY_CELLS, *LIBRARY_LAYERS),
     )
 )
 _register(
@@ -1288,6 +1504,7 @@ _register(
         _CELL_CASES,
         mistakes=_gru_mistakes(),
         forbidden=("rnncourse.gru.gru_step", "torch.nn.GRUCell.forward"),
+        forbidden_library=(*LIBRARY_CELLS, *LIBRARY_LAYERS),
     )
 )
 _register(
@@ -1367,6 +1584,7 @@ _register(
             ),
         ),
         forbidden=("rnncourse.rnn.RNN.forward", "torch.nn.RNN.forward"),
+        forbidden_library=LIBRARY_LAYERS,
     )
 )
 _register(
@@ -1389,6 +1607,7 @@ _register(
             Mistake("no-bias", "the bias b_y is missing.", _many_to_one_variant("no-bias")),
         ),
         forbidden=("rnncourse.rnn.RNN.forward", "torch.nn.RNN.forward"),
+        forbidden_library=LIBRARY_LAYERS,
     )
 )
 _register(
@@ -1897,6 +2116,7 @@ _register(
             Mistake("no-bias", "the readout bias b_y is missing.", _tag_variant("no-bias")),
         ),
         forbidden=_TOPO_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
 _register(
@@ -1920,6 +2140,7 @@ _register(
                     "valid one, h_L.", _classify_variant("first")),
         ),
         forbidden=_TOPO_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
 _register(
@@ -1945,6 +2166,7 @@ _register(
                     _generate_variant("teacher-leak")),
         ),
         forbidden=_TOPO_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
 
@@ -2318,6 +2540,7 @@ _register(
                     _reverse_variant("h_n-last-step")),
         ),
         forbidden=_BIDIR_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
 _BIDIR_MISTAKES = (
@@ -2343,6 +2566,7 @@ _register(
         ({"T": 5, "N": 3, "H_in": 3, "H": 4}, {"T": 1, "N": 2, "H_in": 2, "H": 3}),
         mistakes=_BIDIR_MISTAKES,
         forbidden=_BIDIR_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
     )
 )
 _register(
@@ -2361,6 +2585,7 @@ _register(
                     "pack_padded_sequence gives).", _padded_variant("not-zeroed")),
         ),
         forbidden=_BIDIR_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
 
@@ -2547,6 +2772,7 @@ _register(
                     _encode_variant("not-zeroed")),
         ),
         forbidden=_S2S_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
 _register(
@@ -2563,6 +2789,7 @@ _register(
                     "encoder's final state `state`.", _decode_zero_state),
         ),
         forbidden=_S2S_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
 _register(
@@ -2585,6 +2812,7 @@ _register(
                     _greedy_variant("eos-fill")),
         ),
         forbidden=_S2S_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
 

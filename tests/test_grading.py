@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -99,6 +102,9 @@ HONEST = {
     "clip_grad_value_np": clip_grad_value_np,
 }
 
+# these use torch's C cells, which the cell specs forbid to learners: the tripwires are off
+LIBRARY_BASED = {"rnn_cell", "lstm_cell", "gru_cell"}
+
 MISTAKES = [(name, m.name) for name in grading.spec_names() for m in grading.spec(name).mistakes]
 
 
@@ -111,7 +117,9 @@ def test_independent_implementation_passes(name):
         cases = [*cases, {"N": 2, "H_in": 3, "H": 2, "bias": False}]
     if name == "rnn_backward":
         cases = [*cases, {**cases[0], "dy": True, "dh_T": True}]
-    grading.check(name, HONEST[name], cases=cases, seed=5)
+    grading.check(
+        name, HONEST[name], cases=cases, seed=5, _forbid_reference=name not in LIBRARY_BASED
+    )
 
 
 @pytest.mark.parametrize(("name", "mistake"), MISTAKES, ids=[f"{n}-{m}" for n, m in MISTAKES])
@@ -134,6 +142,11 @@ def test_lstm_gate_orders_and_gru_reset_placements_are_registered():
 
 
 # -- feedback ----------------------------------------------------------------------------------
+
+
+def scratch_rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """The tanh step written out, for tests of feedback (torch's cell would be refused)."""
+    return torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
 
 
 def _message(name, fn, **kwargs) -> str:
@@ -162,7 +175,7 @@ def test_wrong_values_report_largest_error_and_index():
     """Does a wrong value report the largest error, its index and expected vs actual?"""
 
     def off(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
-        out = rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh).clone()
+        out = scratch_rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh).clone()
         out[1, 2] += 0.5
         return out
 
@@ -191,7 +204,7 @@ def test_messages_reveal_no_reference_code_or_values_of_inputs():
 
 def test_wrong_container_type_is_explained():
     """Does returning a NumPy array where a tensor is expected say so?"""
-    message = _message("rnn_cell", lambda *a: rnn_cell(*a).cpu().numpy())
+    message = _message("rnn_cell", lambda *a: scratch_rnn_cell(*a).cpu().numpy())
     assert "expected a torch tensor on cpu, got a NumPy array" in message
 
 
@@ -257,8 +270,8 @@ def test_calling_the_reference_is_refused():
         return reference(*args)
 
     assert "calls the reference implementation" in _message("rnn_cell", copy)
-    with pytest.raises(AssertionError, match="calls the reference"):
-        grading.check("rnn_cell", lambda *a: torch.nn.RNNCell.forward(_cell(a), a[0], a[1]))
+    message = _message("rnn_cell", lambda *a: torch.nn.RNNCell.forward(_cell(a), a[0], a[1]))
+    assert "rnn_cell calls torch.nn.RNNCell, a library implementation" in message
 
 
 def _cell(args):
@@ -278,7 +291,7 @@ def test_checks_run_on_every_device():
 
     def spy(x, h, *rest):
         seen.add(x.device.type)
-        return rnn_cell(x, h, *rest)
+        return scratch_rnn_cell(x, h, *rest)
 
     grading.check("rnn_cell", spy)
     assert seen == {d.split(":")[0] for d in grading.devices()}
@@ -549,3 +562,156 @@ def test_rebinding_an_exercise_6_10_reference_fails_the_check(monkeypatch, targe
     owner = rnncourse.data if target == "data" else rnncourse.topologies.ManyToManyAligned
     monkeypatch.setattr(owner, attr, lambda *a, **k: None)
     assert f"the notebook rebinds {label}" in _message("naive_forecast", lambda X, h: X[-1])
+
+
+# -- torch's C-level cells and layers are refused where the task is to write them ----------------
+
+_lstm_cell_alias = torch.lstm_cell  # bound before the check, as `from torch import lstm_cell`
+_lstm_cell_partial = functools.partial(torch.lstm_cell)
+
+
+def _lstm_module(x, state, w_ih, w_hh, b_ih, b_hh):
+    cell = torch.nn.LSTMCell(x.shape[-1], state[0].shape[-1]).to(x.device, x.dtype)
+    with torch.no_grad():
+        for p, v in zip(cell.parameters(), (w_ih, w_hh, b_ih, b_hh), strict=True):
+            p.copy_(v)
+    return cell(x, state)
+
+
+LIBRARY_ROUTES = {
+    "torch.lstm_cell": lambda *a: torch.lstm_cell(*a),
+    "torch._VF.lstm_cell": lambda *a: torch._VF.lstm_cell(*a),
+    "torch.ops.aten.lstm_cell": lambda *a: torch.ops.aten.lstm_cell(*a),
+    "torch._C._VariableFunctions.lstm_cell": lambda *a: torch._C._VariableFunctions.lstm_cell(*a),
+    "alias": lambda *a: _lstm_cell_alias(*a),
+    "partial": lambda *a: _lstm_cell_partial(*a),  # called from C: no profiler event
+    "map": lambda *a: next(map(_lstm_cell_alias, *([v] for v in a))),
+    "torch.nn.LSTMCell": _lstm_module,
+    "torch.lstm": lambda x, state, *w: torch.lstm(
+        x[None], tuple(s[None] for s in state), w, True, 1, 0.0, False, False, False
+    )[1:],
+}
+
+
+@pytest.mark.parametrize("route", sorted(LIBRARY_ROUTES))
+def test_library_lstm_cell_is_refused_by_every_route(route):
+    """Does an lstm_cell that calls torch's C implementation fail, whatever name it uses?"""
+    message = _message("lstm_cell", LIBRARY_ROUTES[route])
+    assert "lstm_cell calls torch." in message
+    assert "a library implementation: write the equations yourself" in message
+    if route.startswith("torch.") and "_C" not in route:
+        assert f"lstm_cell calls {route}, a library implementation" in message
+
+
+def test_library_message_names_the_function_for_each_cell():
+    """Do rnn_cell and gru_cell name torch.rnn_tanh_cell and torch.gru_cell when they call them?"""
+    assert (
+        "rnn_cell calls torch.rnn_tanh_cell, a library implementation: write the "
+        "equations yourself" in _message("rnn_cell", rnn_cell)
+    )
+    assert "gru_cell calls torch.gru_cell, a library implementation" in _message(
+        "gru_cell", gru_cell
+    )
+
+
+def test_library_call_caught_by_the_learner_still_fails():
+    """Does swallowing the tripwire's error (try/except, then the equations) still fail?"""
+
+    def sneaky(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+        try:
+            return torch.rnn_tanh_cell(x, h, w_ih, w_hh, b_ih, b_hh)
+        except Exception:
+            return scratch_rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh)
+
+    assert "rnn_cell calls torch.rnn_tanh_cell" in _message("rnn_cell", sneaky)
+    grading.check("rnn_cell", scratch_rnn_cell)  # the fallback alone passes
+
+
+def _library_state():
+    """Everything the tripwires replace, as seen now."""
+    impls = torch.nn.modules.rnn._rnn_impls
+    state = {"impls": dict(impls)}
+    for name in (*grading.LIBRARY_CELLS, *grading.LIBRARY_LAYERS):
+        state[name] = (
+            getattr(torch, name),
+            vars(torch._VF).get(name),
+            getattr(torch.ops.aten, name),
+        )
+    return state
+
+
+def test_tripwires_are_active_only_while_the_learner_function_runs():
+    """Are torch.lstm_cell & co. replaced inside the learner's call and restored right after?"""
+    before = _library_state()
+    seen = {}
+
+    def spy(x, state, *weights):
+        seen["inside"] = torch.lstm_cell is _lstm_cell_alias
+        return lstm_cell(x, state, *weights)
+
+    _message("lstm_cell", spy)
+    assert seen["inside"] is False
+    assert _library_state() == before
+    assert torch.lstm_cell is _lstm_cell_alias
+    # the reference and the mistaken variants never see the tripwires
+    grading.check_mistake("lstm_cell", "no-forget")
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
+def test_tripwires_are_restored_when_the_learner_function_raises(error):
+    """Are the originals back after the learner's function raises, even KeyboardInterrupt?"""
+    before = _library_state()
+
+    def interrupted(*args):
+        raise error("stop")
+
+    with pytest.raises((error, AssertionError)):
+        grading.check("gru_cell", interrupted)
+    assert _library_state() == before
+    grading.check("gru_cell", gru_cell, _forbid_reference=False)
+
+
+def test_loop_tasks_refuse_library_layers_but_allow_cells():
+    """Do rnn_forward and tag_sequence refuse torch.nn.RNN/GRU, yet allow a loop over a C cell?"""
+
+    def with_module(x, h_0, params):
+        rnn = torch.nn.RNN(x.shape[-1], params["weight_hh"].shape[1]).to(x.device, x.dtype)
+        with torch.no_grad():
+            for name, p in rnn.named_parameters():
+                p.copy_(params[name.removesuffix("_l0")])
+        return rnn(x, None if h_0 is None else h_0[None])
+
+    message = _message("rnn_forward", with_module)
+    assert (
+        "rnn_forward calls torch.nn.RNN, a library implementation: write the loop over "
+        "time yourself" in message
+    )
+    message = _message("tag_sequence", tag_sequence)
+    assert "tag_sequence calls torch.nn.GRU, a library implementation" in message
+    grading.check("rnn_forward", rnn_forward)  # torch.rnn_tanh_cell inside the learner's loop
+
+
+def test_unknown_library_name_is_refused_at_registration():
+    """Does a spec that forbids a misspelt library function fail when it is registered?"""
+    bad = grading.Spec(
+        "bad_demo", lambda x: x, lambda rng, case: ((rng.normal(size=2),), {}), ({},),
+        forbidden_library=("lstmcell",),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="lstmcell"):
+        grading._register(bad)
+    assert "bad_demo" not in grading.spec_names()
+
+
+# -- integers are shown as plain numbers ----------------------------------------------------------
+
+
+def test_integer_mismatches_print_plain_numbers():
+    """Do integer mismatches read 'expected 51, got 0', not 'np.int64(0)'?"""
+    message = _message("count_parameters", lambda i, h, o: np.int64(0))
+    assert "output: expected 51, got 0" in message
+    message = _message(
+        "greedy_translate",
+        lambda src, lengths, params, max_len: src.new_zeros(max_len, src.shape[1]),
+    )
+    assert re.search(r"first at index \(\d+, \d+\): expected \d+, got 0\b", message), message
+    assert "np." not in message and "int64" not in message
