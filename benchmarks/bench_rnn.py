@@ -7,12 +7,25 @@ H=128 (one layer, unidirectional). Run::
     python benchmarks/bench_rnn.py            # CPU, and CUDA where available
     python benchmarks/bench_rnn.py --quick    # fewer repeats, for CI
 
-The ratio ``rnncourse / torch.nn`` is what to read: 1.0 means as fast as torch. On CUDA
+The ratio ``rnncourse / torch.nn`` is what to read: 1.0 means as fast as torch. The row
+``LSTM`` is rnncourse's default, the fused recurrence ``rnncourse.lstm.LSTMRecurrence`` (one
+autograd node per layer and direction, backward written out by hand); ``LSTM-loop`` is the
+same model with ``fused = False``, the plain autograd loop over ``lstm_step``. ``GRU`` and
+``RNN`` always run the plain loop. On CUDA
 torch runs cuDNN's fused kernels. On CPU, float32 ``torch.nn.LSTM`` runs oneDNN's fused LSTM
 kernel, while ``torch.nn.GRU``/``RNN`` run ATen's C++ loop of ordinary ops (the same ops
 rnncourse issues from Python). The last column times torch with oneDNN switched off
 (``torch.backends.mkldnn.flags(enabled=False)``), which separates "Python loop vs C++ loop"
 from "separate ops vs one fused kernel".
+
+Measured on a shared 2-core AMD EPYC (torch 2.13, MKL), default sizes, medians, ratio to
+torch.nn, three runs: LSTM 2.7-2.9x (1 thread) and 2.6-3.1x (2 threads), LSTM-loop
+3.0-3.3x and 3.9-4.3x, GRU 0.9-1.25x, RNN 0.8-1.1x. The fused LSTM is as fast as
+torch.nn.LSTM without oneDNN (0.8-1.1x). What is left is matrix products: one
+(N, H) x (H, 4H) product per step forwards and one backwards take about 55 us each through
+``torch.mm`` (MKL) here, 11 ms over T=100, plus about 15 ms for the products over all steps
+(input projection, dW_ih, dx, dW_hh) -- more than torch.nn.LSTM's 11-17 ms for the whole
+forward and backward pass, whose oneDNN kernel does the same products faster.
 """
 
 from __future__ import annotations
@@ -82,6 +95,13 @@ def compare(
     return statistics.median(ours_times), statistics.median(ref_times), plain
 
 
+def loop_lstm(input_size: int, hidden_size: int, num_layers: int) -> nn.Module:
+    """rnncourse.LSTM on its plain autograd loop over ``lstm_step`` (``fused = False``)."""
+    model = rnncourse.LSTM(input_size, hidden_size, num_layers)
+    model.fused = False
+    return model
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repeats, for a smoke run")
@@ -106,11 +126,12 @@ def main(argv: list[str] | None = None) -> None:
         f"{torch.get_num_threads()} CPU threads"
     )
     print(
-        f"{'device':<8}{'model':<6}{'rnncourse ms':>14}{'torch.nn ms':>13}{'ratio':>8}"
+        f"{'device':<8}{'model':<11}{'rnncourse ms':>14}{'torch.nn ms':>13}{'ratio':>8}"
         f"{'torch.nn w/o oneDNN ms':>24}{'ratio':>8}"
     )
     pairs = [
         ("LSTM", rnncourse.LSTM, nn.LSTM),
+        ("LSTM-loop", loop_lstm, nn.LSTM),
         ("GRU", rnncourse.GRU, nn.GRU),
         ("RNN", rnncourse.RNN, nn.RNN),
     ]
@@ -119,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         for model, ours, ref in pairs:
             t_ours, t_ref, t_plain = compare(model, ours, ref, args, device)
             print(
-                f"{name:<8}{model:<6}{t_ours * 1e3:>14.2f}{t_ref * 1e3:>13.2f}"
+                f"{name:<8}{model:<11}{t_ours * 1e3:>14.2f}{t_ref * 1e3:>13.2f}"
                 f"{t_ours / t_ref:>8.2f}{t_plain * 1e3:>24.2f}{t_ours / t_plain:>8.2f}",
                 flush=True,
             )

@@ -12,6 +12,11 @@ everything else lives here, once:
 Speed comes from one observation: the input term ``W_ih x_t + b_ih`` does not depend on
 ``h_{t-1}``, so it is computed for all ``T`` steps in a single matrix multiplication before
 the loop. Only the recurrence ``W_hh h_{t-1} + b_hh`` and the gates remain inside the loop.
+
+``RNNBase.run_one_direction`` calls :func:`run_direction`; a subclass may replace it with a
+faster path that computes the same function. ``LSTM`` does (``rnncourse.lstm.LSTMRecurrence``:
+one autograd node for the whole sequence, backward written out by hand) unless its attribute
+``fused`` is ``False``; ``RNN`` and ``GRU`` always run the loop here.
 """
 
 from __future__ import annotations
@@ -347,6 +352,23 @@ class RNNBase(nn.Module):
         """One step from the precomputed input term ``xw = W_ih x_t + b_ih``."""
         raise NotImplementedError
 
+    def run_one_direction(
+        self,
+        x: Tensor,
+        state: State,
+        weight_ih: Tensor,
+        weight_hh: Tensor,
+        bias_ih: Tensor | None,
+        bias_hh: Tensor | None,
+        reverse: bool,
+    ) -> tuple[Tensor, State]:
+        """One layer over ``x (T, N, H_in)``: :func:`run_direction` with this module's :meth:`step`.
+
+        Returns ``(h_1..h_T (T, N, H), final state)``. Subclasses may override it with a faster
+        path that computes the same function (``LSTM`` does).
+        """
+        return run_direction(self.step, x, state, weight_ih, weight_hh, bias_ih, bias_hh, reverse)
+
     def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
         """Run all layers and directions; see the subclass docstring for shapes."""
         x, states, batched = self._prepare(input, hx)
@@ -358,12 +380,8 @@ class RNNBase(nn.Module):
             for direction in range(num_directions):
                 index = layer * num_directions + direction
                 state = tuple(s[index] for s in states)  # each (N, H)
-                out, state = run_direction(
-                    self.step,
-                    layer_input,
-                    state,
-                    *self.layer_params(layer, direction),
-                    reverse=direction == 1,
+                out, state = self.run_one_direction(
+                    layer_input, state, *self.layer_params(layer, direction), direction == 1
                 )
                 outputs.append(out)  # (T, N, H)
                 for kept, s in zip(finals, state, strict=True):

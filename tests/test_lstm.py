@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import rnncourse
-from rnncourse.lstm import LSTM, LSTMCell, lstm_cell
+from rnncourse.lstm import LSTM, LSTMCell, LSTMRecurrence, lstm_cell
 from tests.conftest import dtype_for, tolerances
 from tests.test_rnn import (
     _BASE,
@@ -108,6 +108,56 @@ def test_lstm_cell_module_matches_torch() -> None:
 def test_lstm_matches_torch(case: Case) -> None:
     """Do output, (h_n, c_n) and all gradients equal torch.nn.LSTM's?"""
     assert_matches_torch(LSTM, nn.LSTM, case, state_count=2)
+
+
+class LoopLSTM(LSTM):
+    """LSTM through the plain autograd loop over lstm_step instead of LSTMRecurrence."""
+
+    fused = False
+
+
+@pytest.mark.parametrize("case", GRID, ids=case_id)
+def test_lstm_plain_loop_matches_torch(case: Case) -> None:
+    """With fused=False, do output, (h_n, c_n) and all gradients still equal torch's?"""
+    assert_matches_torch(LoopLSTM, nn.LSTM, case, state_count=2)
+
+
+def test_lstm_runs_the_fused_recurrence_by_default() -> None:
+    """Does output come from LSTMRecurrence by default, and from the loop with fused=False?"""
+    x = torch.randn(5, 2, 3)
+    output, _ = LSTM(3, 4)(x)
+    assert type(output.grad_fn).__name__ == "LSTMRecurrenceBackward"
+    output, _ = LoopLSTM(3, 4)(x)
+    assert type(output.grad_fn).__name__ == "StackBackward0"
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_recurrence_passes_gradcheck(reverse: bool) -> None:
+    """Does LSTMRecurrence's hand-written backward match central finite differences?"""
+    torch.manual_seed(0)
+    T, N, H = 4, 2, 3
+    xw, h0, c0, w_hh = (
+        torch.randn(s, dtype=torch.float64, requires_grad=True)
+        for s in [(T, N, 4 * H), (N, H), (N, H), (4 * H, H)]
+    )
+
+    def f(xw, h0, c0, w_hh):
+        return LSTMRecurrence.apply(xw, h0, c0, w_hh, reverse)
+
+    assert torch.autograd.gradcheck(f, (xw, h0, c0, w_hh))
+
+
+def test_lstm_double_backward_is_refused_with_a_hint() -> None:
+    """Does create_graph=True through the fused path raise, naming the fused=False escape?"""
+    model = LSTM(3, 4, dtype=torch.float64)
+    x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
+    output, _ = model(x)
+    with pytest.raises(RuntimeError, match="fused = False"):
+        torch.autograd.grad(output.sum(), x, create_graph=True)
+    model.fused = False
+    output, _ = model(x)
+    (grad,) = torch.autograd.grad(output.sum(), x, create_graph=True)
+    assert grad.requires_grad  # the plain loop supports double backward
 
 
 def test_lstm_matches_torch_on_device(device: torch.device) -> None:
