@@ -43,3 +43,13 @@ def tolerances(dtype: torch.dtype) -> dict[str, float]:
 def dtype_for(device: torch.device) -> torch.dtype:
     """float64 where the device supports it (MPS does not)."""
     return torch.float32 if device.type == "mps" else torch.float64
+
+
+@pytest.fixture
+def one_thread():
+    """Run torch on one CPU thread for the test: tiny models stepped in a Python loop are
+    faster that way than with two intra-op threads fighting over a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -31,13 +31,7 @@ from tests.conftest import dtype_for, tolerances
 PAD, BOS, EOS = 0, 1, 2  # the tests' own small vocabularies
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run step by step: extra intra-op threads only fight over shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def _model(

@@ -28,13 +28,7 @@ TORCH_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 SIZES = [(1, 1), (1, 4), (6, 1), (6, 3)]  # (T, N), edges T=1 and N=1 included
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run step by step: extra intra-op threads only fight over shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def _torch_cell_like(cell: nn.Module) -> nn.Module:

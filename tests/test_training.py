@@ -14,14 +14,7 @@ from rnncourse.data import adding_problem, noisy_sine
 from rnncourse.training import History, choose_device, evaluate, fit, seed_everything
 from tests.conftest import tolerances
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run these tiny models on one CPU thread: faster than two threads fighting over 2 cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 class LastStep(nn.Module):
