@@ -27,6 +27,27 @@ c.Execute.startup_timeout = 120
 c.Execute.iopub_timeout = 30
 c.ExecutePreprocessor.iopub_timeout = 30
 
+# Grading sandbox: every kernel that autogrades a submission runs under bubblewrap (no network, no
+# files but the submission's own copy, limits; see rnncourse/instructor/sandbox.py). nbgrader's
+# Execute preprocessor is replaced by a subclass whose kernel manager starts the kernel in the
+# sandbox; `nbgrader validate` keeps the ordinary kernel, so learners need no sandbox. Grading
+# refuses when the sandbox cannot start; RNNCOURSE_NO_SANDBOX=1 (`rnncourse autograde
+# --no-sandbox`) grades unsandboxed, knowingly, and the notebook records it.
+from nbgrader.converters import Autograde  # noqa: E402
+from nbgrader.preprocessors import Execute  # noqa: E402
+
+from rnncourse.instructor.sandbox import SandboxedExecute  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    SandboxedExecute if pp is Execute else pp for pp in Autograde.autograde_preprocessors.default()
+]
+# Limits of each sandboxed kernel (per process); raise them for heavier assignments.
+c.SandboxedKernelManager.memory_mb = int(os.environ.get("RNNCOURSE_SANDBOX_MEMORY_MB", "6144"))
+c.SandboxedKernelManager.processes = int(os.environ.get("RNNCOURSE_SANDBOX_PROCESSES", "512"))
+c.SandboxedKernelManager.file_size_mb = 256
+c.SandboxedKernelManager.cpu_seconds = 3600
+c.SandboxedKernelManager.disk_mb = int(os.environ.get("RNNCOURSE_SANDBOX_DISK_MB", "512"))
+
 # What a blank answer looks like in the released notebooks.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -81,6 +81,7 @@ class Outcome:
         seconds: wall time of the nbgrader run.
         reason: for failures, the last error line of nbgrader's log; empty otherwise.
         returncode: the worker's exit status (``None`` when skipped or killed).
+        sandboxed: whether the submission's kernel ran in the grading sandbox.
     """
 
     student: str
@@ -88,6 +89,7 @@ class Outcome:
     seconds: float = 0.0
     reason: str = ""
     returncode: int | None = None
+    sandboxed: bool = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,12 +239,19 @@ def grade_one(
     *,
     timeout: float | None,
     memory_mb: int | None,
+    sandbox: bool = True,
 ) -> Outcome:
     """Autograde one submission in a worker process; never raises for the learner's sake."""
+    from rnncourse.instructor.sandbox import NO_SANDBOX_ENV
+
     logfile = course / LOG_DIR / assignment / f"{student}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     tools_on_path()
     env = dict(os.environ)
+    if sandbox:
+        env.pop(NO_SANDBOX_ENV, None)
+    else:
+        env[NO_SANDBOX_ENV] = "1"
     cmd = _worker_command(assignment, student, memory_mb, course / f"{GRADEBOOK}.lock")
     start = time.perf_counter()
     with open(logfile, "w") as log:
@@ -256,11 +265,13 @@ def grade_one(
             _kill_tree(proc.pid)
             proc.wait()
             seconds = time.perf_counter() - start
-            return Outcome(student, TIMED_OUT, seconds, f"killed after {timeout:g} s", None)
+            reason = f"killed after {timeout:g} s"
+            return Outcome(student, TIMED_OUT, seconds, reason, None, sandbox)
     seconds = time.perf_counter() - start
     if returncode == 0:
-        return Outcome(student, GRADED, seconds, "", 0)
-    return Outcome(student, FAILED, seconds, _failure_reason(logfile.read_text()), returncode)
+        return Outcome(student, GRADED, seconds, "", 0, sandbox)
+    reason = _failure_reason(logfile.read_text())
+    return Outcome(student, FAILED, seconds, reason, returncode, sandbox)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,6 +289,7 @@ def autograde(
     memory_mb: int | None = 4096,
     force: bool = False,
     progress: bool = True,
+    sandbox: bool = True,
 ) -> list[Outcome]:
     """Autograde the submissions of ``assignment``, ``jobs`` at a time.
 
@@ -290,6 +302,9 @@ def autograde(
         memory_mb: address-space limit per submission in MiB (``None``: no limit).
         force: re-grade submissions that are already graded.
         progress: show a tqdm progress bar on stderr.
+        sandbox: run every kernel in the grading sandbox (see
+            :mod:`rnncourse.instructor.sandbox`); ``False`` grades unsandboxed, and the status
+            file records it.
 
     Outputs:
         One :class:`Outcome` per submission, sorted by student; also written to the status file.
@@ -297,8 +312,17 @@ def autograde(
     Raises:
         AssignmentError: the assignment is not in the gradebook, or a named student submitted
             nothing.
+        SandboxUnavailable: ``sandbox`` is on and the sandbox cannot start here (the message
+            says why and what to install); nothing is graded.
     """
     from tqdm.auto import tqdm
+
+    from rnncourse.instructor.sandbox import SandboxUnavailable, unavailable_reason
+
+    if sandbox:
+        reason = unavailable_reason()
+        if reason is not None:
+            raise SandboxUnavailable(f"refusing to grade without the sandbox: {reason}")
 
     course = Path(course).resolve()
     check_assignment(course, assignment)
@@ -325,7 +349,15 @@ def autograde(
     bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="sub", disable=not progress)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [
-            pool.submit(grade_one, course, assignment, s, timeout=timeout, memory_mb=memory_mb)
+            pool.submit(
+                grade_one,
+                course,
+                assignment,
+                s,
+                timeout=timeout,
+                memory_mb=memory_mb,
+                sandbox=sandbox,
+            )  # fmt: skip
             for s in todo
         ]
         for future in as_completed(futures):

@@ -25,6 +25,7 @@ from pathlib import Path
 from rnncourse import audit as audit_mod
 from rnncourse import autograde_parallel as ag
 from rnncourse import report as report_mod
+from rnncourse.instructor.sandbox import SandboxUnavailable
 
 __all__ = ["main", "build_parser", "format_table"]
 
@@ -108,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="address-space limit per submission in MiB (default: 4096)",
     )  # fmt: skip
     grade.add_argument("--force", action="store_true", help="re-grade graded submissions too")
+    grade.add_argument(
+        "--no-sandbox", action="store_true",
+        help="grade without the bubblewrap sandbox (recorded in the status file and report)",
+    )  # fmt: skip
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     rep = sub.add_parser("report", help="score distributions, hardest tasks, frequent mistakes")
@@ -138,6 +143,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         memory_mb=args.memory_mb,
         force=args.force,
         progress=not args.no_progress,
+        sandbox=not args.no_sandbox,
     )
     wall = time.perf_counter() - start
     if not outcomes:
@@ -156,6 +162,8 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         [[counts[ag.GRADED], counts[ag.FAILED], counts[ag.TIMED_OUT], counts[ag.SKIPPED],
           round(counts["seconds"], 1), round(wall, 1), args.jobs]],
     ))  # fmt: skip
+    if args.no_sandbox:
+        print("warning: graded WITHOUT the sandbox (--no-sandbox); the status file records it")
     print(f"status: {ag.status_path(args.course)}  logs: {args.course / ag.LOG_DIR}")
     return 0
 
@@ -184,6 +192,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(format_table(["student", "status", "seconds", "reason"], report.problems))
     else:
         print("(none)")
+    if report.unsandboxed:
+        print(f"\nGraded WITHOUT the sandbox: {', '.join(report.unsandboxed)}")
     print("\nwrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -227,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ag.AssignmentError as error:
+        print(f"rnncourse: error: {error}", file=sys.stderr)
+        return 1
+    except SandboxUnavailable as error:
         print(f"rnncourse: error: {error}", file=sys.stderr)
         return 1
 

@@ -86,6 +86,7 @@ class Report:
     tasks: list[TaskStats]  # hardest first
     mistakes: Counter  # (task, function, hint) -> count
     problems: list[tuple[str, str, float, str]]  # student, status, seconds, reason
+    unsandboxed: list[str] = field(default_factory=list)  # graded without the sandbox
 
 
 def _text_of_errors(cell) -> str:
@@ -155,18 +156,22 @@ def build_report(course: str | Path, assignment: str) -> Report:
     status = read_status(course, assignment)
     rows, tasks = _gradebook_rows(course, assignment, status)
     mistakes: Counter = Counter()
+    # the status file (rnncourse autograde) or the notebook (plain nbgrader) says so
+    unsandboxed = {s for s, rec in status.items() if rec.get("sandboxed") is False}
     for path in sorted((course / "autograded").glob(f"*/{assignment}/*.ipynb")):
         try:
             nb = nbformat.read(path, as_version=4)
         except Exception:  # noqa: BLE001 - a damaged file is not the report's business
             continue
         mistakes.update(parse_mistakes(nb))
+        if nb.metadata.get("rnncourse", {}).get("sandboxed") is False:
+            unsandboxed.add(path.parent.parent.name)
     problems = [
         (student, rec["status"], float(rec.get("seconds", 0.0)), rec.get("reason", ""))
         for student, rec in sorted(status.items())
         if rec.get("status") in (FAILED, TIMED_OUT)
     ]
-    return Report(assignment, rows, tasks, mistakes, problems)
+    return Report(assignment, rows, tasks, mistakes, problems, sorted(unsandboxed))
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
