@@ -82,3 +82,26 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name}: expected one of {list(choices)!r}, got {value!r}")
+
+
+def check_steps(name: str, value: torch.Tensor, dim: int = 0) -> None:
+    """Raise unless ``value`` has at least one time step along ``dim`` (``T >= 1``).
+
+    A recurrence over zero steps has no ``h_T`` to return; torch refuses it too.
+    """
+    if value.shape[dim] == 0:
+        raise ValueError(
+            f"{name}: expected at least one time step (T >= 1), got shape {_fmt_shape(value.shape)}"
+        )
+
+
+def check_device(name: str, device: Any) -> None:
+    """Raise unless ``device`` is ``None``, a ``torch.device`` or a string/int torch accepts."""
+    if device is None or isinstance(device, torch.device):
+        return
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"{name}: expected a device such as 'cpu', 'cuda' or 'cuda:0', got {device!r}"
+        ) from None

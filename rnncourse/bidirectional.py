@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
-from rnncourse._checks import check_floating, check_same, check_shape
+from rnncourse._checks import check_floating, check_same, check_shape, check_steps
 
 __all__ = ["Bidirectional", "bidirectional", "unroll"]
 
@@ -58,6 +58,7 @@ def unroll(
         input's time order, also when ``reverse`` is true; ``state`` is the state after the
         last step processed (after :math:`x_1` when ``reverse``).
     """
+    check_steps("x", x)
     xs = x.unbind(0)  # T tensors (N, H_in); cheaper to backpropagate through than x[t]
     steps = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
     outputs: list[Tensor] = list(xs)  # placeholders, every slot is overwritten
@@ -222,10 +223,12 @@ class Bidirectional(nn.Module):
         check_floating("input", input)
         if input.dim() == 2:
             check_shape("input", input, ("T", "H_in"), (None, self.input_size))
+            check_steps("input", input)
             x, batched = input.unsqueeze(1), False  # (T, 1, H_in)
         else:
             symbols = ("N", "T", "H_in") if self.batch_first else ("T", "N", "H_in")
             check_shape("input", input, symbols, (None, None, self.input_size))
+            check_steps("input", input, 1 if self.batch_first else 0)
             x = input.transpose(0, 1) if self.batch_first else input  # (T, N, H_in)
             batched = True
         if hx is None:

@@ -32,7 +32,14 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from rnncourse._checks import check_choice, check_floating, check_positive_int, check_shape
+from rnncourse._checks import (
+    check_choice,
+    check_device,
+    check_floating,
+    check_positive_int,
+    check_shape,
+    check_steps,
+)
 
 __all__ = [
     "CELLS",
@@ -88,6 +95,7 @@ def make_cell(
     """
     check_positive_int("input_size", input_size)
     check_positive_int("hidden_size", hidden_size)
+    check_device("device", device)
     if isinstance(cell, str):
         check_choice("cell", cell, CELLS)
         if cell == "rnn":
@@ -208,6 +216,7 @@ def unroll(
     """
     check_shape("x", x, ("T", "N", "H_in"), (None, None, cell.input_size))
     check_floating("x", x)
+    check_steps("x", x)
     T, N, _ = x.shape
     if state is None:
         state = init_state(cell, N, x)
@@ -248,6 +257,7 @@ class Readout(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         check_positive_int("hidden_size", hidden_size)
         check_positive_int("output_size", output_size)
         kw = {"device": device, "dtype": dtype}
@@ -351,6 +361,7 @@ class OneToMany(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         check_positive_int("input_size", input_size)
         check_choice("feed", feed, ("output", "input"))
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
@@ -417,6 +428,7 @@ class ManyToOne(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         kw = {"device": device, "dtype": dtype}
         self.cell = make_cell(cell, input_size, hidden_size, **kw)
@@ -465,6 +477,7 @@ class ManyToManyAligned(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         kw = {"device": device, "dtype": dtype}
         self.cell = make_cell(cell, input_size, hidden_size, **kw)
@@ -523,6 +536,7 @@ class EncoderDecoder(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         kw = {"device": device, "dtype": dtype}
         self.encoder = make_cell(cell, input_size, hidden_size, **kw)
