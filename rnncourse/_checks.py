@@ -16,6 +16,16 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = [
+    "check_shape",
+    "check_floating",
+    "check_same",
+    "check_positive_int",
+    "check_choice",
+    "check_steps",
+    "check_device",
+]
+
 Dim = int | None  # None means "any size" and prints as *
 
 

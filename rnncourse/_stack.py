@@ -41,6 +41,8 @@ from rnncourse._checks import (
     check_steps,
 )
 
+__all__ = ["State", "StepFn", "CellBase", "RNNBase", "run_direction", "check_nonlinearity"]
+
 State = tuple[Tensor, ...]  # (h,) for RNN/GRU, (h, c) for LSTM
 StepFn = Callable[[Tensor, State, Tensor, Tensor | None], State]
 

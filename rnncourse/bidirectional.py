@@ -23,6 +23,8 @@ needs the whole sequence up front: it suits tagging and encoding, not step-by-st
 from __future__ import annotations
 
 import copy
+import sys
+import types
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -246,3 +248,20 @@ class Bidirectional(nn.Module):
         if len(states) == 1:
             return x, (states[0][0], states[0][1]), batched
         return x, ((states[0][0], states[1][0]), (states[0][1], states[1][1])), batched
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as its function :func:`bidirectional`.
+
+    ``rnncourse.bidirectional`` names both this module and, as CONTRIBUTING documents, the
+    function. Python binds a package's attribute to a submodule whenever the submodule is
+    imported, so the attribute cannot be the function; instead the module forwards a call to
+    the function, and ``rnncourse.bidirectional(cell_fn, x, ...)`` and
+    ``rnncourse.bidirectional.Bidirectional`` both work in any import order.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return bidirectional(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -50,6 +50,18 @@ from rnncourse._checks import (
     check_steps,
 )
 
+__all__ = [
+    "ACTIVATIONS",
+    "MODES",
+    "g",
+    "log_g",
+    "heinsen_scan",
+    "hillis_steele_scan",
+    "min_gru_sequential",
+    "min_gru_parallel",
+    "MinGRU",
+]
+
 ACTIVATIONS = ("g", None)
 MODES = ("parallel", "sequential")
 
