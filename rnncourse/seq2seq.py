@@ -589,7 +589,14 @@ def greedy_decode(
 
     Examples::
 
+        >>> model = build_seq2seq(14, 16, 32).eval()
+        >>> src = torch.tensor([[3, 4], [5, 6], [7, 8]])  # (S, N) = (3, 2)
         >>> tokens = greedy_decode(model, src, max_len=8)
+        >>> tokens.shape
+        torch.Size([8, 2])
+        >>> tokens, attention = greedy_decode(model, src, max_len=8, return_attention=True)
+        >>> attention.shape  # (max_len, N, S)
+        torch.Size([8, 2, 3])
     """
     check_positive_int("max_len", max_len)
     memory, state, mask = model.encode(src, src_lengths)
@@ -658,7 +665,11 @@ def beam_search(
 
     Examples::
 
+        >>> model = build_seq2seq(14, 16, 32).eval()
+        >>> src = torch.tensor([[3, 4], [5, 6], [7, 8]])  # (S, N) = (3, 2)
         >>> tokens, score = beam_search(model, src[:, 0], beam_width=5, max_len=8)
+        >>> tokens.dim(), len(tokens) <= 8, score <= 0.0  # a log-probability
+        (1, True, True)
     """
     check_positive_int("beam_width", beam_width)
     check_positive_int("max_len", max_len)

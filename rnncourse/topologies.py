@@ -161,8 +161,14 @@ def map_state(fn: Callable[..., Tensor], *states: State) -> State:
 
     Examples::
 
+        >>> h, c = torch.randn(3, 8), torch.randn(3, 8)  # an LSTM state, N = 3
         >>> pick = map_state(lambda s: s[[0, 0, 2]], (h, c))  # reorder a batch (beam search)
-        >>> mixed = map_state(lambda a, b: torch.where(keep, a, b), new, old)
+        >>> torch.equal(pick[1][1], c[0])
+        True
+        >>> new, old = torch.ones(3, 8), torch.zeros(3, 8)  # a GRU state is one tensor
+        >>> keep = torch.tensor([[True], [False], [True]])  # (N, 1)
+        >>> map_state(lambda a, b: torch.where(keep, a, b), new, old)[:, 0]
+        tensor([1., 0., 1.])
     """
     if isinstance(states[0], tuple):
         return tuple(fn(*parts) for parts in zip(*states, strict=True))  # type: ignore[return-value]

@@ -189,14 +189,3 @@ def test_gru_cell_device_or_dtype_mismatch_names_argument() -> None:
             torch.randn(12, 3, dtype=torch.float64),
             torch.randn(12, 4, dtype=torch.float64),
         )
-
-
-def test_docstring_examples_run() -> None:
-    """Do the Examples in rnncourse.gru's docstrings run and print what they claim?"""
-    import doctest
-
-    import rnncourse.gru
-
-    result = doctest.testmod(rnncourse.gru, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0

@@ -265,14 +265,3 @@ def test_lstm_cell_weight_not_multiple_of_four_names_weight() -> None:
             torch.randn(16, 3),
             torch.randn(12, 4),
         )
-
-
-def test_docstring_examples_run() -> None:
-    """Do the Examples in rnncourse.lstm's docstrings run and print what they claim?"""
-    import doctest
-
-    import rnncourse.lstm
-
-    result = doctest.testmod(rnncourse.lstm, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0

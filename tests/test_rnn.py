@@ -583,14 +583,3 @@ def test_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
     namespace["main"](["--quick", "--device", "cpu", *sizes])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in lines[2:]] == ["LSTM", "LSTM-loop", "GRU", "RNN"]
-
-
-def test_docstring_examples_run() -> None:
-    """Do the Examples in rnncourse.rnn's docstrings run and print what they claim?"""
-    import doctest
-
-    import rnncourse.rnn
-
-    result = doctest.testmod(rnncourse.rnn, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0
