@@ -10,8 +10,7 @@ from torch import nn
 
 import rnncourse
 from rnncourse.gru import GRU, GRUCell, gru_cell
-from tests.conftest import dtype_for, tolerances
-from tests.test_rnn import (
+from tests._helpers import (
     _BASE,
     GRID,
     Case,
@@ -22,6 +21,7 @@ from tests.test_rnn import (
     assert_state_dict_round_trip,
     case_id,
 )
+from tests.conftest import dtype_for, tolerances
 
 F64 = tolerances(torch.float64)
 
