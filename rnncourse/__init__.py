@@ -6,6 +6,9 @@ with ``torch.nn.RNN``/``LSTM``/``GRU`` (same arguments, parameter names and outp
 
 Names are imported lazily so that ``import rnncourse`` stays fast; ``rnncourse.LSTM``
 loads ``rnncourse.lstm`` on first use.
+
+``rnncourse.bidirectional`` is the chapter 8 module and, called, its function
+:func:`rnncourse.bidirectional.bidirectional` (the module forwards calls to it).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ _EXPORTS: dict[str, str] = {
     "seed_everything": "training",
 }
 
-# the lazily exported names above, plus the modules
+# the lazily exported names above, plus the modules (``bidirectional`` is also callable)
 __all__ = [
     "AdditiveAttention",
     "AttentionDecoder",

@@ -16,6 +16,16 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = [
+    "check_shape",
+    "check_floating",
+    "check_same",
+    "check_positive_int",
+    "check_choice",
+    "check_steps",
+    "check_device",
+]
+
 Dim = int | None  # None means "any size" and prints as *
 
 
@@ -36,6 +46,14 @@ def check_shape(name: str, value: Any, symbols: Sequence[str], sizes: Sequence[D
         value: a ``torch.Tensor`` or ``np.ndarray``.
         symbols: the book's names for each dimension, e.g. ``("T", "N", "H_in")``.
         sizes: the required size of each dimension, ``None`` where any size is allowed.
+
+    Examples::
+
+        >>> check_shape("x", torch.zeros(5, 3, 8), ("T", "N", "H_in"), (None, None, 8))
+        >>> check_shape("x", torch.zeros(5, 3, 7), ("T", "N", "H_in"), (None, None, 8))
+        Traceback (most recent call last):
+        ...
+        ValueError: x: expected (T, N, H_in) = (*, *, 8), got (5, 3, 7)
     """
     if not isinstance(value, torch.Tensor | np.ndarray):
         raise TypeError(
@@ -82,3 +100,33 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name}: expected one of {list(choices)!r}, got {value!r}")
+
+
+def check_steps(name: str, value: torch.Tensor, dim: int = 0) -> None:
+    """Raise unless ``value`` has at least one time step along ``dim`` (``T >= 1``).
+
+    A recurrence over zero steps has no ``h_T`` to return; torch refuses it too.
+
+    Examples::
+
+        >>> check_steps("input", torch.zeros(0, 3, 8))
+        Traceback (most recent call last):
+        ...
+        ValueError: input: expected at least one time step (T >= 1), got shape (0, 3, 8)
+    """
+    if value.shape[dim] == 0:
+        raise ValueError(
+            f"{name}: expected at least one time step (T >= 1), got shape {_fmt_shape(value.shape)}"
+        )
+
+
+def check_device(name: str, device: Any) -> None:
+    """Raise unless ``device`` is ``None``, a ``torch.device`` or a string/int torch accepts."""
+    if device is None or isinstance(device, torch.device):
+        return
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"{name}: expected a device such as 'cpu', 'cuda' or 'cuda:0', got {device!r}"
+        ) from None

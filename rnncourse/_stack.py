@@ -33,11 +33,15 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnncourse._checks import (
     check_choice,
+    check_device,
     check_floating,
     check_positive_int,
     check_same,
     check_shape,
+    check_steps,
 )
+
+__all__ = ["State", "StepFn", "CellBase", "RNNBase", "run_direction", "check_nonlinearity"]
 
 State = tuple[Tensor, ...]  # (h,) for RNN/GRU, (h, c) for LSTM
 StepFn = Callable[[Tensor, State, Tensor, Tensor | None], State]
@@ -136,6 +140,9 @@ class CellBase(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_positive_int("input_size", input_size)
+        check_positive_int("hidden_size", hidden_size)
+        check_device("device", device)
         factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -263,6 +270,7 @@ class RNNBase(nn.Module):
     ) -> None:
         super().__init__()
         _check_sizes(input_size, hidden_size, num_layers, dropout)
+        check_device("device", device)
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 "dropout option adds dropout after all but last recurrent layer, so non-zero "
@@ -401,11 +409,13 @@ class RNNBase(nn.Module):
         check_floating("input", x)
         if x.dim() == 2:
             check_shape("input", x, ("T", "H_in"), (None, self.input_size))
+            check_steps("input", x)
             x = x.unsqueeze(1)  # (T, 1, H_in)
             batched = False
         else:
             symbols = ("N", "T", "H_in") if self.batch_first else ("T", "N", "H_in")
             check_shape("input", x, symbols, (None, None, self.input_size))
+            check_steps("input", x, 1 if self.batch_first else 0)
             if self.batch_first:
                 x = x.transpose(0, 1)  # (T, N, H_in)
             batched = True

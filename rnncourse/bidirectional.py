@@ -23,13 +23,15 @@ needs the whole sequence up front: it suits tagging and encoding, not step-by-st
 from __future__ import annotations
 
 import copy
+import sys
+import types
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from rnncourse._checks import check_floating, check_same, check_shape
+from rnncourse._checks import check_floating, check_same, check_shape, check_steps
 
 __all__ = ["Bidirectional", "bidirectional", "unroll"]
 
@@ -58,6 +60,7 @@ def unroll(
         input's time order, also when ``reverse`` is true; ``state`` is the state after the
         last step processed (after :math:`x_1` when ``reverse``).
     """
+    check_steps("x", x)
     xs = x.unbind(0)  # T tensors (N, H_in); cheaper to backpropagate through than x[t]
     steps = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
     outputs: list[Tensor] = list(xs)  # placeholders, every slot is overwritten
@@ -222,10 +225,12 @@ class Bidirectional(nn.Module):
         check_floating("input", input)
         if input.dim() == 2:
             check_shape("input", input, ("T", "H_in"), (None, self.input_size))
+            check_steps("input", input)
             x, batched = input.unsqueeze(1), False  # (T, 1, H_in)
         else:
             symbols = ("N", "T", "H_in") if self.batch_first else ("T", "N", "H_in")
             check_shape("input", input, symbols, (None, None, self.input_size))
+            check_steps("input", input, 1 if self.batch_first else 0)
             x = input.transpose(0, 1) if self.batch_first else input  # (T, N, H_in)
             batched = True
         if hx is None:
@@ -243,3 +248,20 @@ class Bidirectional(nn.Module):
         if len(states) == 1:
             return x, (states[0][0], states[0][1]), batched
         return x, ((states[0][0], states[1][0]), (states[0][1], states[1][1])), batched
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as its function :func:`bidirectional`.
+
+    ``rnncourse.bidirectional`` names both this module and, as CONTRIBUTING documents, the
+    function. Python binds a package's attribute to a submodule whenever the submodule is
+    imported, so the attribute cannot be the function; instead the module forwards a call to
+    the function, and ``rnncourse.bidirectional(cell_fn, x, ...)`` and
+    ``rnncourse.bidirectional.Bidirectional`` both work in any import order.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return bidirectional(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

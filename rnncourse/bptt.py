@@ -28,6 +28,20 @@ import numpy as np
 
 from rnncourse._checks import check_choice, check_floating, check_positive_int, check_shape
 
+__all__ = [
+    "PARAM_NAMES",
+    "LOSSES",
+    "init_params",
+    "rnn_forward",
+    "rnn_backward",
+    "truncated_bptt_grads",
+    "tbptt_chunks",
+    "chunked_bptt_grads",
+    "numerical_gradient",
+    "rel_error",
+    "grad_check",
+]
+
 PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hy", "bias_y")
 LOSSES = ("mse", "xent")
 

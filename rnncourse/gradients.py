@@ -15,7 +15,7 @@ This module measures that product (:func:`jacobian_product`, :func:`jacobian_nor
 per-step gradient norms of a real model (:func:`hidden_grad_norms`, and
 :func:`hidden_grad_norms_np` for the NumPy BPTT of chapter 4), sets the spectral radius of
 :math:`W_{hh}` (:func:`spectral_radius`, :func:`scale_to_spectral_radius`), and clips gradients
-(:func:`clip_grad_norm`, :func:`clip_grad_value` and their NumPy versions), written out so that
+(:func:`clip_grad_norm_`, :func:`clip_grad_value_` and their NumPy versions), written out so that
 they give exactly what ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_`` give.
 """
 
@@ -31,6 +31,21 @@ from torch import Tensor, nn
 from rnncourse import bptt
 from rnncourse._checks import check_floating, check_shape
 from rnncourse.rnn import rnn_cell
+
+__all__ = [
+    "jacobian_product",
+    "jacobian_norms",
+    "hidden_grad_norms",
+    "hidden_grad_norms_np",
+    "spectral_radius",
+    "scale_to_spectral_radius",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "clip_grad_norm_np",
+    "clip_grad_value_np",
+    "clip_grad_norm",
+    "clip_grad_value",
+]
 
 Array = TypeVar("Array", Tensor, np.ndarray)
 
@@ -351,7 +366,7 @@ def _grads_of(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
 
 
 @torch.no_grad()
-def clip_grad_norm(
+def clip_grad_norm_(
     parameters: Tensor | Iterable[Tensor],
     max_norm: float,
     norm_type: float = 2.0,
@@ -387,7 +402,7 @@ def clip_grad_norm(
 
         >>> w = torch.zeros(3, requires_grad=True)
         >>> w.grad = torch.tensor([3.0, 4.0, 0.0])
-        >>> clip_grad_norm([w], max_norm=1.0)
+        >>> clip_grad_norm_([w], max_norm=1.0)
         tensor(5.)
         >>> torch.linalg.vector_norm(w.grad)
         tensor(1.0000)
@@ -415,13 +430,13 @@ def clip_grad_norm(
 
 
 @torch.no_grad()
-def clip_grad_value(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     r"""Clamp every gradient entry into ``[-clip_value, clip_value]``, in place.
 
     .. math::
         g_{i} \leftarrow \max(-c, \min(c, g_{i}))
 
-    where :math:`c` is ``clip_value``. Unlike :func:`clip_grad_norm` this changes the
+    where :math:`c` is ``clip_value``. Unlike :func:`clip_grad_norm_` this changes the
     direction of the gradient. Same results as ``torch.nn.utils.clip_grad_value_``.
 
     Args:
@@ -432,13 +447,19 @@ def clip_grad_value(parameters: Tensor | Iterable[Tensor], clip_value: float) ->
 
         >>> w = torch.zeros(3, requires_grad=True)
         >>> w.grad = torch.tensor([-3.0, 0.5, 2.0])
-        >>> clip_grad_value(w, 1.0)
+        >>> clip_grad_value_(w, 1.0)
         >>> w.grad
         tensor([-1.0000,  0.5000,  1.0000])
     """
     clip_value = float(clip_value)
     for g in _grads_of(parameters):
         g.clamp_(min=-clip_value, max=clip_value)
+
+
+#: The names from before the trailing underscore (torch's mark for "in place"), kept so
+#: that code written for earlier versions of the course keeps running.
+clip_grad_norm = clip_grad_norm_
+clip_grad_value = clip_grad_value_
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,7 +488,7 @@ def _rebuild(grads: Grads, arrays: list[np.ndarray]) -> Grads:
 
 
 def clip_grad_norm_np(grads: Grads, max_norm: float, norm_type: float = 2.0) -> tuple[Grads, float]:
-    r"""NumPy :func:`clip_grad_norm`: the clipped gradients (new arrays) and the joint norm.
+    r"""NumPy :func:`clip_grad_norm_`: the clipped gradients (new arrays) and the joint norm.
 
     .. math::
         g_i \leftarrow g_i \cdot \min\!\left(1, \frac{\text{max\_norm}}{\lVert g \rVert +
@@ -504,7 +525,7 @@ def clip_grad_norm_np(grads: Grads, max_norm: float, norm_type: float = 2.0) -> 
 
 
 def clip_grad_value_np(grads: Grads, clip_value: float) -> Grads:
-    r"""NumPy :func:`clip_grad_value`: every entry clamped into ``[-clip_value, clip_value]``.
+    r"""NumPy :func:`clip_grad_value_`: every entry clamped into ``[-clip_value, clip_value]``.
 
     .. math::
         g_i \leftarrow \max(-c, \min(c, g_i))

@@ -296,7 +296,7 @@ class LSTMRecurrence(torch.autograd.Function):
             [g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g**2)], dim=2
         )  # (T, N, 3, H)
         da_dh = tanh_cs * o * (1 - o)  # (T, N, H)
-        grad_a = torch.empty_like(acts).view(T, N, 4, -1)  # δa_t, (T, N, 4, H)
+        grad_a = torch.empty_like(acts).view(T, N, 4, G // 4)  # δa_t, (T, N, 4, H)
         dh, dc = grad_h, grad_c  # δh, δc flowing back from step t+1
         for t in range(T) if ctx.reverse else range(T - 1, -1, -1):
             grad_a_t = grad_a[t]  # (N, 4, H), filled in place below
@@ -314,7 +314,7 @@ class LSTMRecurrence(torch.autograd.Function):
         grad_w = None
         if ctx.needs_input_grad[3]:
             # δW_hh = Σ_t δa_t^T h_{t-1}: one (4H, T*N) x (T*N, H) matmul for all steps
-            grad_w = grad_a.reshape(T * N, G).t() @ h_prev.reshape(T * N, -1)  # (4H, H)
+            grad_w = grad_a.reshape(T * N, G).t() @ h_prev.reshape(T * N, G // 4)  # (4H, H)
         return grad_a, dh, dc, grad_w, None
 
 

@@ -40,7 +40,27 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnncourse._checks import check_choice, check_floating, check_same, check_shape
+from rnncourse._checks import (
+    check_choice,
+    check_device,
+    check_floating,
+    check_positive_int,
+    check_same,
+    check_shape,
+    check_steps,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "MODES",
+    "g",
+    "log_g",
+    "heinsen_scan",
+    "hillis_steele_scan",
+    "min_gru_sequential",
+    "min_gru_parallel",
+    "MinGRU",
+]
 
 ACTIVATIONS = ("g", None)
 MODES = ("parallel", "sequential")
@@ -195,6 +215,7 @@ def _check_min_gru_args(
     H, H_in = weight_z.shape
     check_shape("x", x, ("T", "N", "H_in"), (None, None, H_in))
     check_floating("x", x)
+    check_steps("x", x)
     check_shape("weight_h", weight_h, ("H", "H_in"), (H, H_in))
     for name, value in (("weight_z", weight_z), ("weight_h", weight_h)):
         check_same(name, value, x, "x")
@@ -383,6 +404,9 @@ class MinGRU(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_positive_int("input_size", input_size)
+        check_positive_int("hidden_size", hidden_size)
+        check_device("device", device)
         check_choice("activation", activation, ACTIVATIONS)
         check_choice("mode", mode, MODES)
         self.input_size, self.hidden_size = input_size, hidden_size
@@ -405,6 +429,11 @@ class MinGRU(nn.Module):
 
     def forward(self, input: Tensor, h_0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_choice("mode", self.mode, MODES)
+        if not isinstance(input, Tensor):
+            raise TypeError(f"input: expected a torch.Tensor, got {type(input).__name__}")
+        symbols = ("N", "T", "H_in") if self.batch_first else ("T", "N", "H_in")
+        check_shape("input", input, symbols, (None, None, self.input_size))
+        check_steps("input", input, 1 if self.batch_first else 0)
         x = input.transpose(0, 1) if self.batch_first else input  # (T, N, H_in)
         if h_0 is not None:
             check_shape("h_0", h_0, ("1", "N", "H"), (1, None, self.hidden_size))

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnncourse._checks import check_positive_int, check_shape
+from rnncourse._checks import check_device, check_positive_int, check_shape, check_steps
 from rnncourse.topologies import (
     State,
     _check_lengths,
@@ -60,11 +60,21 @@ __all__ = [
 Lengths = Tensor | Sequence[int]
 
 
-def _check_tokens(name: str, tokens: Tensor, N: int | None = None) -> None:
-    """Raise unless ``tokens`` is a ``(T, N)`` integer tensor."""
+def _check_tokens(
+    name: str, tokens: Tensor, N: int | None = None, vocab_size: int | None = None
+) -> None:
+    """Raise unless ``tokens`` is a ``(T, N)`` integer tensor, with ids in ``0..V-1`` if
+    ``vocab_size`` (``V``) is given."""
     check_shape(name, tokens, ("T", "N"), (None, N))
     if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
         raise TypeError(f"{name}: expected integer token ids, got dtype {tokens.dtype}")
+    if vocab_size is not None and tokens.numel() > 0:
+        low, high = int(tokens.min()), int(tokens.max())
+        if low < 0 or high >= vocab_size:
+            raise ValueError(
+                f"{name}: expected token ids in 0..V-1 = 0..{vocab_size - 1}, "
+                f"got ids from {low} to {high}"
+            )
 
 
 # ----------------------------------------------------------------------------------------
@@ -117,6 +127,7 @@ class Encoder(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("emb_size", emb_size)
         self.vocab_size, self.hidden_size = vocab_size, hidden_size
@@ -125,7 +136,8 @@ class Encoder(nn.Module):
         self.cell = make_cell(cell, emb_size, hidden_size, **kw)
 
     def forward(self, src: Tensor, lengths: Lengths | None = None) -> tuple[Tensor, State]:
-        _check_tokens("src", src)
+        _check_tokens("src", src, vocab_size=self.vocab_size)
+        check_steps("src", src)
         x = self.embedding(src)  # (S, N, E)
         return unroll(self.cell, x, lengths=lengths)
 
@@ -176,6 +188,7 @@ class AdditiveAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         for name, size in (("query_size", query_size), ("key_size", key_size)):
             check_positive_int(name, size)
         check_positive_int("attn_size", attn_size)
@@ -246,6 +259,7 @@ class Decoder(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("emb_size", emb_size)
         self.vocab_size, self.hidden_size = vocab_size, hidden_size
@@ -315,6 +329,7 @@ class AttentionDecoder(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("emb_size", emb_size)
         key_size = hidden_size if key_size is None else key_size
@@ -426,7 +441,8 @@ class Seq2Seq(nn.Module):
     ) -> tuple[Tensor, State, Tensor]:
         """Run the encoder; return ``memory`` ``(S, N, H)``, its final state and the source
         ``mask`` ``(S, N)`` (``True`` at real tokens)."""
-        _check_tokens("src", src)
+        _check_tokens("src", src, vocab_size=getattr(self.encoder, "vocab_size", None))
+        check_steps("src", src)
         S, N = src.shape
         if src_lengths is None and self.pad_id is not None:
             src_lengths = (src != self.pad_id).sum(dim=0)  # (N,), right padding assumed
@@ -452,7 +468,8 @@ class Seq2Seq(nn.Module):
             raise ValueError(
                 f"teacher_forcing_ratio: expected a number in [0, 1], got {teacher_forcing_ratio}"
             )
-        _check_tokens("tgt", tgt, src.shape[1] if src.dim() == 2 else None)
+        V = getattr(self.decoder, "vocab_size", None)
+        _check_tokens("tgt", tgt, src.shape[1] if src.dim() == 2 else None, vocab_size=V)
         memory, state, mask = self.encode(src, src_lengths)
         T, N = tgt.shape
         y = tgt.new_full((N,), self.bos_id)  # (N,) step 0 reads BOS
@@ -572,7 +589,14 @@ def greedy_decode(
 
     Examples::
 
+        >>> model = build_seq2seq(14, 16, 32).eval()
+        >>> src = torch.tensor([[3, 4], [5, 6], [7, 8]])  # (S, N) = (3, 2)
         >>> tokens = greedy_decode(model, src, max_len=8)
+        >>> tokens.shape
+        torch.Size([8, 2])
+        >>> tokens, attention = greedy_decode(model, src, max_len=8, return_attention=True)
+        >>> attention.shape  # (max_len, N, S)
+        torch.Size([8, 2, 3])
     """
     check_positive_int("max_len", max_len)
     memory, state, mask = model.encode(src, src_lengths)
@@ -641,7 +665,11 @@ def beam_search(
 
     Examples::
 
+        >>> model = build_seq2seq(14, 16, 32).eval()
+        >>> src = torch.tensor([[3, 4], [5, 6], [7, 8]])  # (S, N) = (3, 2)
         >>> tokens, score = beam_search(model, src[:, 0], beam_width=5, max_len=8)
+        >>> tokens.dim(), len(tokens) <= 8, score <= 0.0  # a log-probability
+        (1, True, True)
     """
     check_positive_int("beam_width", beam_width)
     check_positive_int("max_len", max_len)

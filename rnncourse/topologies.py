@@ -32,7 +32,14 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from rnncourse._checks import check_choice, check_floating, check_positive_int, check_shape
+from rnncourse._checks import (
+    check_choice,
+    check_device,
+    check_floating,
+    check_positive_int,
+    check_shape,
+    check_steps,
+)
 
 __all__ = [
     "CELLS",
@@ -88,6 +95,7 @@ def make_cell(
     """
     check_positive_int("input_size", input_size)
     check_positive_int("hidden_size", hidden_size)
+    check_device("device", device)
     if isinstance(cell, str):
         check_choice("cell", cell, CELLS)
         if cell == "rnn":
@@ -153,8 +161,14 @@ def map_state(fn: Callable[..., Tensor], *states: State) -> State:
 
     Examples::
 
+        >>> h, c = torch.randn(3, 8), torch.randn(3, 8)  # an LSTM state, N = 3
         >>> pick = map_state(lambda s: s[[0, 0, 2]], (h, c))  # reorder a batch (beam search)
-        >>> mixed = map_state(lambda a, b: torch.where(keep, a, b), new, old)
+        >>> torch.equal(pick[1][1], c[0])
+        True
+        >>> new, old = torch.ones(3, 8), torch.zeros(3, 8)  # a GRU state is one tensor
+        >>> keep = torch.tensor([[True], [False], [True]])  # (N, 1)
+        >>> map_state(lambda a, b: torch.where(keep, a, b), new, old)[:, 0]
+        tensor([1., 0., 1.])
     """
     if isinstance(states[0], tuple):
         return tuple(fn(*parts) for parts in zip(*states, strict=True))  # type: ignore[return-value]
@@ -208,6 +222,7 @@ def unroll(
     """
     check_shape("x", x, ("T", "N", "H_in"), (None, None, cell.input_size))
     check_floating("x", x)
+    check_steps("x", x)
     T, N, _ = x.shape
     if state is None:
         state = init_state(cell, N, x)
@@ -248,6 +263,7 @@ class Readout(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         check_positive_int("hidden_size", hidden_size)
         check_positive_int("output_size", output_size)
         kw = {"device": device, "dtype": dtype}
@@ -351,6 +367,7 @@ class OneToMany(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         check_positive_int("input_size", input_size)
         check_choice("feed", feed, ("output", "input"))
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
@@ -417,6 +434,7 @@ class ManyToOne(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         kw = {"device": device, "dtype": dtype}
         self.cell = make_cell(cell, input_size, hidden_size, **kw)
@@ -465,6 +483,7 @@ class ManyToManyAligned(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         kw = {"device": device, "dtype": dtype}
         self.cell = make_cell(cell, input_size, hidden_size, **kw)
@@ -523,6 +542,7 @@ class EncoderDecoder(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         kw = {"device": device, "dtype": dtype}
         self.encoder = make_cell(cell, input_size, hidden_size, **kw)

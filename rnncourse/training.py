@@ -47,7 +47,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rnncourse._checks import check_choice, check_positive_int
-from rnncourse.gradients import clip_grad_norm
+from rnncourse.gradients import clip_grad_norm_
 
 __all__ = ["History", "seed_everything", "choose_device", "fit", "evaluate"]
 
@@ -372,7 +372,7 @@ def fit(
     where :math:`L_b` is ``loss_fn`` on the batch, :math:`\lVert g \rVert` the L2 norm of
     all gradients together (logged in ``History.grad_norm`` before clipping), and :math:`c`
     is ``clip_norm`` (no clipping when ``None``; done by chapter 5's
-    :func:`rnncourse.gradients.clip_grad_norm`, which matches
+    :func:`rnncourse.gradients.clip_grad_norm_`, which matches
     ``torch.nn.utils.clip_grad_norm_``).
 
     If a loss or gradient norm is NaN or infinite, training stops at once, without applying
@@ -460,7 +460,7 @@ def fit(
             loss.backward()
             if clip_norm is not None:
                 # g <- g · min(1, c / ||g||); returns ||g|| before clipping
-                norm = clip_grad_norm(params, clip_norm)
+                norm = clip_grad_norm_(params, clip_norm)
             else:
                 norm = _grad_norm(params)
             if log_grad_norm:

@@ -184,14 +184,3 @@ def test_functional_bidirectional_wrong_rank_names_x() -> None:
     zeros = torch.zeros(2, H)
     with pytest.raises(ValueError, match=r"x: expected \(T, N, H_in\)"):
         bidirectional(rnn_cell, torch.randn(5, H_IN), [], [], zeros, zeros)
-
-
-def test_docstring_examples_run() -> None:
-    """Do the Examples in rnncourse.bidirectional's docstrings run and print what they claim?"""
-    import doctest
-
-    import rnncourse.bidirectional
-
-    result = doctest.testmod(rnncourse.bidirectional, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0

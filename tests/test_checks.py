@@ -110,3 +110,28 @@ def test_check_choice() -> None:
         ValueError, match=r"^nonlinearity: expected one of \['tanh', 'relu'\], got 'sigmoid'$"
     ):
         check_choice("nonlinearity", "sigmoid", ("tanh", "relu"))
+
+
+def test_check_steps_names_the_argument_and_the_shape() -> None:
+    """Does an empty time axis fail with the argument and the caller's shape?"""
+    from rnncourse._checks import check_steps
+
+    check_steps("input", torch.zeros(1, 0, 3))
+    with pytest.raises(ValueError, match=r"^input: expected at least one time step .*\(2, 0, 3\)"):
+        check_steps("input", torch.zeros(2, 0, 3), dim=1)
+
+
+@pytest.mark.parametrize("device", [None, "cpu", "cpu:0", torch.device("cpu")])
+def test_check_device_accepts_what_torch_accepts(device) -> None:
+    """Are None, device strings and torch.device objects accepted?"""
+    from rnncourse._checks import check_device
+
+    check_device("device", device)
+
+
+def test_check_device_names_the_argument() -> None:
+    """Does an unknown device string name the argument?"""
+    from rnncourse._checks import check_device
+
+    with pytest.raises(ValueError, match=r"^device: expected a device .*'gpu'"):
+        check_device("device", "gpu")

@@ -326,3 +326,17 @@ def test_module_exports_exist():
     """Does every name in data.__all__ exist?"""
     for name in data.__all__:
         assert hasattr(data, name), name
+
+
+def test_sliding_windows_default_horizon_is_one_step():
+    """Without ``horizon``, is the target the single next value (what the book's forecasting
+    chapter and the sunspot benchmark rely on)?"""
+    import inspect
+
+    assert inspect.signature(sliding_windows).parameters["horizon"].default == 1
+    s = torch.arange(10.0)
+    X, y = sliding_windows(s, window=4)
+    assert X.shape == (4, 6, 1)
+    assert y.shape == (6, 1)
+    torch.testing.assert_close(y[:, 0], s[4:])
+    torch.testing.assert_close(y, sliding_windows(s, window=4, horizon=1)[1])

@@ -8,9 +8,9 @@ import torch
 
 from rnncourse import RNN, bptt
 from rnncourse.gradients import (
-    clip_grad_norm,
+    clip_grad_norm_,
     clip_grad_norm_np,
-    clip_grad_value,
+    clip_grad_value_,
     clip_grad_value_np,
     hidden_grad_norms,
     hidden_grad_norms_np,
@@ -256,7 +256,7 @@ def test_clip_grad_norm_matches_torch(device, norm_type, scale):
     ours = make_params(device, dtype, scale)
     theirs = clone_params(ours)
     before = [p.grad.clone() for p in ours[:-1]]
-    total = clip_grad_norm(ours, max_norm=1.0, norm_type=norm_type)
+    total = clip_grad_norm_(ours, max_norm=1.0, norm_type=norm_type)
     expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm=1.0, norm_type=norm_type)
     tol = tolerances(dtype)
     torch.testing.assert_close(total, expected, **tol)
@@ -279,13 +279,13 @@ def test_clip_grad_norm_single_tensor_and_generator():
     """Does a bare tensor or a generator work, and do no gradients give tensor(0.)?"""
     w = torch.zeros(2, requires_grad=True)
     w.grad = torch.tensor([3.0, 4.0])
-    assert clip_grad_norm(w, 1.0).item() == pytest.approx(5.0)
+    assert clip_grad_norm_(w, 1.0).item() == pytest.approx(5.0)
     torch.testing.assert_close(w.grad, torch.tensor([0.6, 0.8]), atol=1e-6, rtol=0)
     module = torch.nn.Linear(3, 2)
     module.weight.grad = torch.ones(2, 3)
-    total = clip_grad_norm(module.parameters(), 100.0)  # bias has grad None
+    total = clip_grad_norm_(module.parameters(), 100.0)  # bias has grad None
     assert total.item() == pytest.approx(np.sqrt(6.0))
-    empty = clip_grad_norm([torch.zeros(2, requires_grad=True)], 1.0)
+    empty = clip_grad_norm_([torch.zeros(2, requires_grad=True)], 1.0)
     torch.testing.assert_close(empty, torch.nn.utils.clip_grad_norm_([], 1.0))
 
 
@@ -295,13 +295,13 @@ def test_clip_grad_norm_nonfinite():
     w.grad = torch.tensor([float("inf"), 1.0])
     v = torch.zeros(2, requires_grad=True)
     v.grad = w.grad.clone()
-    total = clip_grad_norm(w, 1.0)
+    total = clip_grad_norm_(w, 1.0)
     expected = torch.nn.utils.clip_grad_norm_(v, 1.0)
     assert torch.isinf(total) and torch.isinf(expected)
     torch.testing.assert_close(w.grad, v.grad, equal_nan=True)
     w.grad = torch.tensor([float("nan"), 1.0])
     with pytest.raises(RuntimeError, match="non-finite"):
-        clip_grad_norm(w, 1.0, error_if_nonfinite=True)
+        clip_grad_norm_(w, 1.0, error_if_nonfinite=True)
 
 
 def test_clip_grad_value_matches_torch(device):
@@ -309,7 +309,7 @@ def test_clip_grad_value_matches_torch(device):
     dtype = dtype_for(device)
     ours = make_params(device, dtype, scale=2.0)
     theirs = clone_params(ours)
-    clip_grad_value(ours, 0.5)
+    clip_grad_value_(ours, 0.5)
     torch.nn.utils.clip_grad_value_(theirs, 0.5)
     for p, q in zip(ours, theirs, strict=True):
         if q.grad is None:
@@ -319,7 +319,7 @@ def test_clip_grad_value_matches_torch(device):
     assert max(float(p.grad.abs().max()) for p in ours[:-1]) == pytest.approx(0.5)
     single = torch.zeros(3, requires_grad=True)
     single.grad = torch.tensor([-3.0, 0.1, 3.0])
-    clip_grad_value(single, 1.0)
+    clip_grad_value_(single, 1.0)
     assert single.grad.tolist() == pytest.approx([-1.0, 0.1, 1.0])
 
 
@@ -355,3 +355,25 @@ def test_clip_grad_value_np_matches_torch():
     assert np.abs(grads[0]).max() > 0.3  # input not modified
     with pytest.raises(TypeError, match="grads"):
         clip_grad_value_np(np.zeros(3), 1.0)
+
+
+def test_clipping_names_follow_torch_and_old_names_stay():
+    """Do the in-place clippers carry torch's trailing underscore, with the old names aliased?"""
+    from rnncourse import gradients
+
+    assert gradients.clip_grad_norm is gradients.clip_grad_norm_
+    assert gradients.clip_grad_value is gradients.clip_grad_value_
+    assert {"clip_grad_norm_", "clip_grad_value_"} <= set(gradients.__all__)
+
+
+@pytest.mark.parametrize(
+    "module", ["bptt", "gradients", "scan", "rnn", "lstm", "gru", "bidirectional", "topologies"]
+)
+def test_public_modules_list_their_names(module):
+    """Does each public module have an __all__ whose every name exists?"""
+    import importlib
+
+    mod = importlib.import_module(f"rnncourse.{module}")
+    assert mod.__all__
+    for name in mod.__all__:
+        assert hasattr(mod, name), name

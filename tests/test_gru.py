@@ -10,8 +10,7 @@ from torch import nn
 
 import rnncourse
 from rnncourse.gru import GRU, GRUCell, gru_cell
-from tests.conftest import dtype_for, tolerances
-from tests.test_rnn import (
+from tests._helpers import (
     _BASE,
     GRID,
     Case,
@@ -22,6 +21,7 @@ from tests.test_rnn import (
     assert_state_dict_round_trip,
     case_id,
 )
+from tests.conftest import dtype_for, tolerances
 
 F64 = tolerances(torch.float64)
 
@@ -189,14 +189,3 @@ def test_gru_cell_device_or_dtype_mismatch_names_argument() -> None:
             torch.randn(12, 3, dtype=torch.float64),
             torch.randn(12, 4, dtype=torch.float64),
         )
-
-
-def test_docstring_examples_run() -> None:
-    """Do the Examples in rnncourse.gru's docstrings run and print what they claim?"""
-    import doctest
-
-    import rnncourse.gru
-
-    result = doctest.testmod(rnncourse.gru, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0

@@ -39,3 +39,39 @@ def test_import_is_lazy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+_CALL_BIDIRECTIONAL = """
+import torch
+{first}
+import rnncourse
+lstm = torch.nn.LSTM(3, 5, bidirectional=True)
+fwd = [lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0]
+bwd = [lstm.weight_ih_l0_reverse, lstm.weight_hh_l0_reverse,
+       lstm.bias_ih_l0_reverse, lstm.bias_hh_l0_reverse]
+zeros = (torch.zeros(2, 5), torch.zeros(2, 5))
+x = torch.randn(4, 2, 3)
+y, _ = rnncourse.bidirectional(rnncourse.lstm_cell, x, fwd, bwd, zeros, zeros)
+torch.testing.assert_close(y, lstm(x)[0])
+assert rnncourse.bidirectional.Bidirectional is rnncourse.Bidirectional
+from rnncourse import bidirectional
+assert bidirectional(rnncourse.lstm_cell, x, fwd, bwd, zeros, zeros)[0].shape == (4, 2, 10)
+print("ok")
+"""
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "",
+        "import rnncourse.bidirectional",
+        "import rnncourse.grading",
+        "import rnncourse.topologies",
+    ],
+)
+def test_bidirectional_is_callable_in_any_import_order(first: str) -> None:
+    """Does rnncourse.bidirectional(...) call the documented function, whatever was imported
+    first (the submodule of the same name included), and still give the module's names?"""
+    code = _CALL_BIDIRECTIONAL.format(first=first)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"

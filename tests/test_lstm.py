@@ -10,8 +10,7 @@ from torch import nn
 
 import rnncourse
 from rnncourse.lstm import LSTM, LSTMCell, LSTMRecurrence, lstm_cell
-from tests.conftest import dtype_for, tolerances
-from tests.test_rnn import (
+from tests._helpers import (
     _BASE,
     GRID,
     Case,
@@ -22,6 +21,7 @@ from tests.test_rnn import (
     assert_state_dict_round_trip,
     case_id,
 )
+from tests.conftest import dtype_for, tolerances
 
 F64 = tolerances(torch.float64)
 
@@ -265,14 +265,3 @@ def test_lstm_cell_weight_not_multiple_of_four_names_weight() -> None:
             torch.randn(16, 3),
             torch.randn(12, 4),
         )
-
-
-def test_docstring_examples_run() -> None:
-    """Do the Examples in rnncourse.lstm's docstrings run and print what they claim?"""
-    import doctest
-
-    import rnncourse.lstm
-
-    result = doctest.testmod(rnncourse.lstm, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0

@@ -242,3 +242,19 @@ def test_module_device(device):
     assert out_p.device.type == device.type
     tol = tolerances(dtype) if dtype == F64 else {"atol": 1e-4, "rtol": 1e-4}
     torch.testing.assert_close(out_p, out_s, **tol)
+
+
+@pytest.mark.parametrize(("H_in", "H"), [(4, 64), (64, 4)])
+def test_init_bound_is_one_over_sqrt_input_size(H_in: int, H: int) -> None:
+    """Are all parameters drawn from U(-1/sqrt(H_in), 1/sqrt(H_in)), the bound chapter 11
+    states (not torch's recurrent 1/sqrt(H))? Pinned draw for draw against the same seed."""
+    bound = 1.0 / H_in**0.5
+    torch.manual_seed(3)
+    model = MinGRU(H_in, H, dtype=F64)
+    torch.manual_seed(3)
+    for name, p in model.named_parameters():
+        expected = torch.empty(p.shape, dtype=F64).uniform_(-bound, bound)
+        torch.testing.assert_close(p.detach(), expected, rtol=0, atol=0, msg=name)
+    weights = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert weights.abs().max() <= bound
+    assert weights.abs().max() > 0.9 * bound  # the range is used, not a narrower one
