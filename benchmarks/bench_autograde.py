@@ -5,7 +5,9 @@ with a diagnosable mistake, a third blank), then autogrades them all with ``--jo
 ``--jobs N`` in two copies of the course, and reports submissions per minute and the speed-up.
 It also times a bare Jupyter kernel start and a kernel start plus the imports every exercise
 notebook makes (torch, ``rnncourse.grading``), to show what dominates one submission's cost.
-Both gradebooks are compared at the end (they must be identical).
+Both gradebooks are compared at the end (they must be identical). A third copy is graded with
+``--jobs N`` and the sandbox off, so that seconds per submission sandboxed and unsandboxed are
+measured side by side in one run (the issue's aim: at most 1.1x).
 
 Usage::
 
@@ -63,9 +65,13 @@ def make_submissions(course: Path, assignment: str, n: int) -> None:
         _nbgrader.submit(course, f"s{i:04d}", assignment, kinds[i % 3])
 
 
-def timed_batch(course: Path, assignment: str, jobs: int, timeout: float) -> float:
+def timed_batch(
+    course: Path, assignment: str, jobs: int, timeout: float, sandbox: bool = True
+) -> float:
     start = time.perf_counter()
-    outcomes = ag.autograde(course, assignment, jobs=jobs, timeout=timeout, progress=True)
+    outcomes = ag.autograde(
+        course, assignment, jobs=jobs, timeout=timeout, progress=True, sandbox=sandbox
+    )
     wall = time.perf_counter() - start
     bad = [o for o in outcomes if o.status != ag.GRADED]
     if bad:
@@ -89,11 +95,17 @@ def main() -> None:
         make_submissions(base, args.assignment, args.n)
         parallel = Path(tmp) / "parallel"
         shutil.copytree(base, parallel)
+        open_copy = Path(tmp) / "unsandboxed"
+        shutil.copytree(base, open_copy)
 
         bare = kernel_startup(args.kernel_repeats, "")
         loaded = kernel_startup(args.kernel_repeats, "import torch\nfrom rnncourse import grading")
         seq = timed_batch(base, args.assignment, 1, args.timeout)
         par = timed_batch(parallel, args.assignment, args.jobs, args.timeout)
+        unsandboxed = timed_batch(open_copy, args.assignment, args.jobs, args.timeout, False)
+        same_open = _nbgrader.scores(base, args.assignment) == _nbgrader.scores(
+            open_copy, args.assignment
+        )
         same = _nbgrader.scores(base, args.assignment) == _nbgrader.scores(
             parallel, args.assignment
         )
@@ -109,6 +121,10 @@ def main() -> None:
     print(f"--jobs {args.jobs}:  {par:7.1f} s  {60 * args.n / par:7.1f} submissions/min")
     print(f"speed-up: {seq / par:.2f}x with {args.jobs} jobs (ideal {args.jobs}x)")
     print(f"gradebooks identical: {same}")
+    n = args.n
+    print(f"--jobs {args.jobs}, sandboxed:    {par / n:6.2f} s per submission")
+    print(f"--jobs {args.jobs}, unsandboxed:  {unsandboxed / n:6.2f} s per submission")
+    print(f"sandbox cost: {par / unsandboxed:.2f}x (aim <= 1.1x); same scores: {same_open}")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,13 @@ daemons or containers:
   (``sys.base_prefix``, ``sys.prefix``) and the ``rnncourse`` package. The submission's folder
   (nbgrader's ``autograded/<student>/<assignment>/``) appears at its own path as a size-limited
   tmpfs holding a copy of its files, so the notebook can write beside itself while nbgrader's
-  copy stays as nbgrader wrote it and the disk cannot fill. ``/tmp`` and ``$HOME`` are empty
+  copy stays as nbgrader wrote it and the disk cannot fill. The notebooks themselves are not
+  copied: nbgrader's copy has the hidden tests restored, and the kernel receives its cells
+  over the wire. ``/tmp`` and ``$HOME`` are empty
   size-limited tmpfs. Nothing else of the course folder exists inside.
-* **Environment.** Cleared; only ``PATH``, ``HOME``, ``LANG``, ``TMPDIR``, ``MPLBACKEND`` (and
-  ``PYTHONPATH`` when ``rnncourse`` is not installed in site-packages) are set.
+* **Environment.** Cleared, for bwrap itself too (its init is PID 1 inside); only ``PATH``,
+  ``HOME``, ``LANG``, ``TMPDIR``, ``MPLBACKEND`` (and ``PYTHONPATH`` when ``rnncourse`` is not
+  installed in site-packages) are set.
 * **Network, processes.** Own network namespace (no interface but a down loopback), own PID,
   IPC and UTS namespaces, a user namespace with all capabilities dropped and
   ``no_new_privs``; every process in it dies when the kernel is shut down (the namespace's
@@ -168,7 +171,10 @@ def sandbox_command(
     if bwrap is None:
         raise SandboxUnavailable(unavailable_reason() or "bwrap not found")
     workdir = os.path.realpath(workdir)
-    args = [bwrap, "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000"]
+    # bwrap itself starts with an empty environment: its init process is PID 1 inside the
+    # sandbox, and /proc/1/environ would show the grader's variables otherwise
+    args = ["/usr/bin/env", "-i", bwrap, "--unshare-all", "--unshare-user"]
+    args += ["--uid", "1000", "--gid", "1000"]
     args += ["--cap-drop", "ALL", "--die-with-parent", "--hostname", "sandbox"]
     args += ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev"]
     for link in ("bin", "lib", "lib64", "sbin"):

@@ -37,7 +37,10 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if args.copy_from and os.path.isdir(args.copy_from):
-        shutil.copytree(args.copy_from, os.getcwd(), symlinks=True, dirs_exist_ok=True)
+        # not the notebooks: nbgrader's copy has the hidden tests restored, and the kernel gets
+        # its cells over the wire, so a learner's code never needs to read it
+        skip = shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints")
+        shutil.copytree(args.copy_from, os.getcwd(), symlinks=True, dirs_exist_ok=True, ignore=skip)
     _limit(resource.RLIMIT_AS, args.memory_mb * MB)
     _limit(resource.RLIMIT_NPROC, args.processes)
     _limit(resource.RLIMIT_FSIZE, args.file_size_mb * MB)
