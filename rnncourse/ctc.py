@@ -406,7 +406,9 @@ def ctc_loss_np(
         >>> ctc_loss_np(lp, np.array([[1]]), [2], [1])  # -log(3/4)
         array([0.28768207])
     """
-    lp, tg, il, tl, _ = _prepare(np.asarray(log_probs), targets, input_lengths, target_lengths, blank)
+    lp, tg, il, tl, _ = _prepare(
+        np.asarray(log_probs), targets, input_lengths, target_lengths, blank
+    )
     losses = np.empty(lp.shape[1])  # (N,)
     for n in range(lp.shape[1]):
         if il[n] == 0:
@@ -530,12 +532,24 @@ def greedy_decode(
     check_shape("log_probs", lp, ("T", "N", "C"), (None, None, None))
     T, N, C = lp.shape
     _check_blank(blank, C)
-    il = np.full(N, T) if input_lengths is None else _as_lengths("input_lengths", input_lengths, N, unbatched)
+    il = (
+        np.full(N, T)
+        if input_lengths is None
+        else _as_lengths("input_lengths", input_lengths, N, unbatched)
+    )
     if (il > T).any():
         raise ValueError(f"input_lengths: expected values <= T = {T}, got {il.tolist()}")
     best = lp.argmax(dim=2).cpu().numpy()  # (T, N)
     out = [_collapse(best[: il[n], n].tolist(), blank) for n in range(N)]
     return out[0] if unbatched else out
+
+
+def _add(
+    beams: dict[tuple[int, ...], list[float]], prefix: tuple, which: int, value: float
+) -> None:
+    """Add probability ``exp(value)`` to ``beams[prefix][which]`` (0: ends in blank, 1: not)."""
+    entry = beams.setdefault(prefix, [NEG_INF, NEG_INF])
+    entry[which] = np.logaddexp(entry[which], value)
 
 
 def prefix_beam_search(
@@ -587,27 +601,22 @@ def prefix_beam_search(
     # prefix -> (log p_b, log p_nb); before any frame the empty prefix "ends in a blank"
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
     for t in range(T):
-        nxt: dict[tuple[int, ...], list[float]] = {}
-
-        def add(prefix: tuple[int, ...], which: int, value: float) -> None:
-            entry = nxt.setdefault(prefix, [NEG_INF, NEG_INF])
-            entry[which] = np.logaddexp(entry[which], value)
-
+        nxt: dict[tuple[int, ...], list[float]] = {}  # prefix -> [log p_b, log p_nb]
         for prefix, (p_b, p_nb) in beams.items():
             p_total = np.logaddexp(p_b, p_nb)
             # a blank keeps the prefix: p_b^t(l) += (p_b + p_nb) y^t_b
-            add(prefix, 0, p_total + lp[t, blank])
+            _add(nxt, prefix, 0, p_total + lp[t, blank])
             for k in range(C):
                 if k == blank:
                     continue
                 if prefix and k == prefix[-1]:
                     # a repeat without a blank merges: p_nb^t(l) += p_nb y^t_k
-                    add(prefix, 1, p_nb + lp[t, k])
+                    _add(nxt, prefix, 1, p_nb + lp[t, k])
                     # after a blank it is a new label: p_nb^t(l k) += p_b y^t_k
-                    add((*prefix, k), 1, p_b + lp[t, k])
+                    _add(nxt, (*prefix, k), 1, p_b + lp[t, k])
                 else:
                     # p_nb^t(l k) += (p_b + p_nb) y^t_k
-                    add((*prefix, k), 1, p_total + lp[t, k])
+                    _add(nxt, (*prefix, k), 1, p_total + lp[t, k])
         ranked = sorted(nxt.items(), key=lambda kv: np.logaddexp(*kv[1]), reverse=True)
         beams = {prefix: (pb, pnb) for prefix, (pb, pnb) in ranked[:beam_width]}
     best, (p_b, p_nb) = max(beams.items(), key=lambda kv: np.logaddexp(*kv[1]))
@@ -669,8 +678,7 @@ def error_rate(
         raise TypeError("hypotheses, references: expected sequences of sequences, got a str")
     if len(hypotheses) != len(references):
         raise ValueError(
-            f"hypotheses: expected as many as references ({len(references)}), "
-            f"got {len(hypotheses)}"
+            f"hypotheses: expected as many as references ({len(references)}), got {len(hypotheses)}"
         )
     total = sum(len(r) for r in references)
     if total == 0:
