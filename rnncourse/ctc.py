@@ -281,7 +281,13 @@ def _single(log_probs: np.ndarray, target: np.ndarray, blank: int) -> tuple[np.n
     log_probs = np.asarray(log_probs)
     target = np.asarray(target)
     T = log_probs.shape[0] if log_probs.ndim == 2 else 0
-    lp, tg, _, _, _ = _prepare(log_probs, target, T, target.size, blank)
+    try:
+        lp, tg, _, _, _ = _prepare(log_probs, target, T, target.size, blank)
+    except (TypeError, ValueError) as err:  # speak of the one ``target`` this function takes
+        message = str(err)
+        if message.startswith("targets: item 0"):
+            message = "target:" + message.removeprefix("targets: item 0")
+        raise type(err)(message.replace("targets:", "target:", 1)) from None
     ext = _extend(tg[0], blank)
     return lp[:, 0], tg[0], ext, _can_skip(ext, blank)
 

@@ -324,6 +324,16 @@ def test_bad_input_names_the_argument(change: dict, error: type, match: str) -> 
             ctc_loss_np(**np_kwargs)
 
 
+def test_forward_backward_name_the_target() -> None:
+    """Do ctc_forward_np and ctc_backward_np name their ``target`` argument?"""
+    lp = logits(N=1)[:, 0].log_softmax(-1).numpy()
+    for fn in (ctc_forward_np, ctc_backward_np):
+        with pytest.raises(ValueError, match="target: contains the blank index 0"):
+            fn(lp, np.array([1, 0]))
+        with pytest.raises(TypeError, match="target: expected an integer"):
+            fn(lp, np.array([1.0]))
+
+
 def test_decoders_reject_bad_input() -> None:
     """Do the decoders and error_rate name the bad argument?"""
     lp = logits(N=2).log_softmax(-1)
