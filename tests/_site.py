@@ -86,8 +86,8 @@ def assignment_names() -> list[str]:
 
 
 def chapter_sources() -> list[Path]:
-    """The chapter notebooks ``book/NN_*.md``."""
-    return sorted((BOOK_ROOT / "book").glob("[0-9][0-9]_*.md"))
+    """The chapter notebooks ``book/NN_*.md`` (and inserted ones such as ``book/08b_*.md``)."""
+    return sorted((BOOK_ROOT / "book").glob("[0-9][0-9]*_*.md"))
 
 
 @dataclass(frozen=True)
