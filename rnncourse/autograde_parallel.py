@@ -319,11 +319,6 @@ def autograde(
 
     from rnncourse.instructor.sandbox import SandboxUnavailable, unavailable_reason
 
-    if sandbox:
-        reason = unavailable_reason()
-        if reason is not None:
-            raise SandboxUnavailable(f"refusing to grade without the sandbox: {reason}")
-
     course = Path(course).resolve()
     check_assignment(course, assignment)
     available = submitted_students(course, assignment)
@@ -344,6 +339,10 @@ def autograde(
             outcomes.append(Outcome(student, SKIPPED))
         else:
             todo.append(student)
+    if todo and sandbox:  # after the argument checks: a wrong name is reported as such
+        reason = unavailable_reason()
+        if reason is not None:
+            raise SandboxUnavailable(f"refusing to grade without the sandbox: {reason}")
     jobs = max(1, jobs or os.cpu_count() or 1)
     write_lock = threading.Lock()
     bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="sub", disable=not progress)

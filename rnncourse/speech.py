@@ -84,14 +84,26 @@ _CACHE_VERSION = 1
 
 
 def digits_to_labels(digits: str) -> list[int]:
-    """``"307"`` -> ``[4, 1, 8]``: digit ``d`` is label ``d + 1`` (0 is the blank)."""
+    """``"307"`` -> ``[4, 1, 8]``: digit ``d`` is label ``d + 1`` (0 is the blank).
+
+    Examples::
+
+        >>> digits_to_labels("307")
+        [4, 1, 8]
+    """
     if not digits or not digits.isdigit() or not digits.isascii():
         raise ValueError(f"digits: expected a non-empty string of 0-9, got {digits!r}")
     return [int(c) + 1 for c in digits]
 
 
 def labels_to_text(labels: Sequence[int]) -> str:
-    """``[4, 1, 8]`` -> ``"three zero seven"`` (the words eSpeak was asked to speak)."""
+    """``[4, 1, 8]`` -> ``"three zero seven"`` (the words eSpeak was asked to speak).
+
+    Examples::
+
+        >>> labels_to_text([4, 1, 8])
+        'three zero seven'
+    """
     words = []
     for lab in labels:
         lab = int(lab)

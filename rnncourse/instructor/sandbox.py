@@ -27,7 +27,9 @@ daemons or containers:
   set by :mod:`rnncourse.instructor.sandbox_init` (``setrlimit``) before the kernel starts;
   defaults in :class:`Limits`, configurable as ``SandboxedKernelManager.memory_mb`` etc.
 
-The kernel talks to nbgrader over ZeroMQ's ``ipc`` transport: Unix sockets in a private folder
+Interrupts (nbgrader's per-cell timeout) travel as ``interrupt_request`` messages: a SIGINT to
+the process group would kill bwrap itself and the kernel with it. The kernel talks to nbgrader
+over ZeroMQ's ``ipc`` transport: Unix sockets in a private folder
 bound into the sandbox, which work without any network interface (``tcp`` would need the
 loopback of the host's network namespace). ipykernel exits when it thinks its parent died;
 inside a PID namespace the parent it was given (``JPY_PARENT_PID``) does not exist, so that
@@ -187,11 +189,12 @@ def sandbox_command(
         path = f"/etc/{name}"
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
-    for root in _python_roots():
-        args += ["--ro-bind", root, root]
+    # the empty /tmp and $HOME first: an environment (or a course) under /tmp is bound over them
     disk = str(limits.disk_mb * MB)
     for tmp in ("/tmp", HOME):
         args += ["--size", disk, "--tmpfs", tmp]
+    for root in _python_roots():
+        args += ["--ro-bind", root, root]
     args += ["--size", disk, "--tmpfs", workdir, "--ro-bind", workdir, SUBMISSION_COPY]
     for folder in shared:
         args += ["--bind", folder, folder]
@@ -272,6 +275,19 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.transport = "ipc"
         self.ip = os.path.join(self._ipc_dir, "kernel")
         self.connection_file = os.path.join(self._ipc_dir, "connection.json")
+
+    @property
+    def kernel_spec(self) -> Any:
+        """The kernel's spec, with interrupts sent as messages on the control channel.
+
+        A SIGINT to the kernel's process group (the default ``interrupt_mode``) would also reach
+        bwrap outside the sandbox, which dies of it and takes the kernel along; ipykernel
+        interrupts itself on an ``interrupt_request``.
+        """
+        spec = super().kernel_spec
+        if spec is not None:
+            spec.interrupt_mode = "message"
+        return spec
 
     @property
     def limits(self) -> Limits:
