@@ -36,10 +36,15 @@ c.ExecutePreprocessor.iopub_timeout = 30
 from nbgrader.converters import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
-from rnncourse.instructor.sandbox import SandboxedExecute  # noqa: E402
+from rnncourse.grading.trusted import TrustedExecute  # noqa: E402
 
+# Trusted checks: TrustedExecute (a SandboxedExecute) runs the learner's cells in the sandboxed
+# kernel and every graded test cell in nbgrader's own process, calling the learner's functions
+# over a data-only channel (rnncourse/grading/trusted.py), so nothing in the notebook can change
+# a score except what its functions return. RNNCOURSE_UNTRUSTED_CHECKS=1 runs test cells in the
+# kernel instead (for comparison); the notebook records which (metadata.rnncourse).
 c.Autograde.autograde_preprocessors = [
-    SandboxedExecute if pp is Execute else pp for pp in Autograde.autograde_preprocessors.default()
+    TrustedExecute if pp is Execute else pp for pp in Autograde.autograde_preprocessors.default()
 ]
 # Limits of each sandboxed kernel (per process); raise them for heavier assignments.
 c.SandboxedKernelManager.memory_mb = int(os.environ.get("RNNCOURSE_SANDBOX_MEMORY_MB", "6144"))

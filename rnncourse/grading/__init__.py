@@ -99,6 +99,14 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from rnncourse.grading import channel as _channel
+from rnncourse.grading.channel import Handle as _Handle
+from rnncourse.grading.channel import Opaque as _Opaque
+from rnncourse.grading.remote import Remote as _Remote
+from rnncourse.grading.remote import RemoteError as _RemoteError
+from rnncourse.grading.remote import WorkerFailure as _WorkerFailure
+from rnncourse.grading.remote import type_name as _error_type
+
 __all__ = [
     "Spec",
     "Mistake",
@@ -409,6 +417,8 @@ def _describe(fn_name: str, args: tuple, kwargs: dict, device: str, backend: str
 
 def _as_array(value: Any) -> tuple[str, Any]:
     """(kind, NumPy array or Python value) for a learner's or reference output leaf."""
+    if _isinstance(value, _Remote | _Handle | _Opaque):  # an object the worker kept or withheld
+        return "unsupported", value.type_name
     if _isinstance(value, _Tensor):
         if _type(value) not in (_Tensor, _Parameter):
             return "unsupported", _type(value).__name__
@@ -694,6 +704,35 @@ def _call_guarded(
     return result
 
 
+def _call_remote(
+    fn: _Remote, args: tuple, kwargs: dict, *, attr: str | None = None,
+    recipe: dict | None = None, **options: Any,
+) -> Any:  # fmt: skip
+    """Call a learner's function in the grading worker, raising what :func:`_call_guarded`
+    raises for the same behaviour. Inputs that cannot travel as data (a closure ``f`` over the
+    array it nudges) are rebuilt in the worker from ``recipe``."""
+    if recipe is not None:
+        try:
+            _channel.encode((args, kwargs))
+            recipe = None
+        except TypeError:
+            pass
+    try:
+        if attr is not None:
+            return fn.method(attr, *args, **options)
+        return fn.call(args, kwargs, build=recipe, **options)
+    except _RemoteError as error:
+        translated: dict[str, type[BaseException]] = {
+            "not-implemented": NotImplementedError,
+            "calls-library": _CallsLibrary,
+            "calls-reference": _CallsReference,
+            "exit": SystemExit,
+        }
+        if error.kind in translated:
+            raise translated[error.kind](error.message) from None
+        raise
+
+
 def _fail(message: str) -> None:
     raise _AssertionError(message)
 
@@ -768,6 +807,15 @@ def check(
         _fail(f"grading: the reference for {name} is not available ({s.reference})")
     if not callable(fn):
         _fail(f"{name}: expected a function, got {_type(fn).__name__}")
+    if _isinstance(fn, _Remote) and _forbid_reference:  # graded: read the answers' source too
+        problems = fn._link.findings(name)
+        if problems:
+            listed = "\n  ".join(problems[:5])
+            _fail(
+                f"{name}: the answer cells do something this task does not allow:\n  {listed}\n"
+                "  Compute the result directly, without the reference, torch's recurrent "
+                "kernels or code that hides what it calls."
+            )
     run_on = devices() if s.backend == "torch" else ["cpu"]
     for device in run_on:
         for index, case in enumerate(cases if cases is not None else s.cases):
@@ -790,13 +838,21 @@ def _check_case(
         _simplefilter("ignore")
         expected = s._reference(*ref_args, **ref_kwargs)
     try:
-        actual = _call_guarded(
-            fn,
-            args,
-            kwargs,
-            s._forbidden_codes if forbidden else frozenset(),
-            s.forbidden_library if forbidden else (),
-        )
+        if _isinstance(fn, _Remote):
+            recipe = {"spec": s.name, "seed": seed, "index": index, "case": dict(case),
+                      "device": dev}  # fmt: skip
+            actual = _call_remote(fn, args, kwargs, guard=s.name if forbidden else None,
+                                  recipe=recipe)  # fmt: skip
+        else:
+            actual = _call_guarded(
+                fn,
+                args,
+                kwargs,
+                s._forbidden_codes if forbidden else frozenset(),
+                s.forbidden_library if forbidden else (),
+            )
+    except _WorkerFailure as error:
+        _fail(f"{s.name}: {error} (for {where}).")
     except NotImplementedError:
         _fail(f"{s.name} is not implemented yet (it raises NotImplementedError).")
     except _CallsLibrary as error:
@@ -820,7 +876,7 @@ def _check_case(
                 "\n  Hint: a matrix product got incompatible shapes. With row vectors the "
                 "book's W x is written x @ W.T; check which weight multiplies what."
             )
-        _fail(f"{s.name} raised {_type(error).__name__}: {error}\n  for {where}{hint}")
+        _fail(f"{s.name} raised {_error_type(error)}: {error}\n  for {where}{hint}")
     problem = _compare(expected, actual, "", s.atol, s.rtol)
     if problem is None:
         return
@@ -2299,24 +2355,38 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
     threads = _get_num_threads()
     _set_num_threads(1)  # tiny models train faster on one thread, also on a busy machine
     try:
-        model = _call_guarded(fn, train_args, {}, frozenset())
+        if _isinstance(fn, _Remote):
+            model = _call_remote(fn, train_args, {}, seed=seed, threads=1)
+        else:
+            model = _call_guarded(fn, train_args, {}, frozenset())
+    except _WorkerFailure as error:
+        _fail(f"{name}: {error} (for {name}({where})).")
     except NotImplementedError:
         _fail(f"{name} is not implemented yet (it raises NotImplementedError).")
     except SystemExit:
         _fail(f"{name} tried to exit the interpreter (sys.exit).")
     except Exception as error:
-        _fail(f"{name} raised {_type(error).__name__}: {error}\n  for {name}({where})")
+        _fail(f"{name} raised {_error_type(error)}: {error}\n  for {name}({where})")
     finally:
         _set_num_threads(threads)
-    if not _isinstance(model, _Module):
+    remote = _isinstance(model, _Remote)
+    if not (model.is_module if remote else _isinstance(model, _Module)):
         _fail(f"{name} must return the trained torch.nn.Module, got {_type(model).__name__}")
-    model.eval()
+    try:
+        _call_remote(model, (), {}, attr="eval") if remote else model.eval()
+    except (_WorkerFailure, _RemoteError) as error:
+        _fail(f"{name}: the returned model's eval() failed: {_error_type(error)}: {error}")
     try:
         with _no_grad():
-            pred = _call_guarded(model, (x_test,), {}, frozenset())
+            if remote:
+                pred = _call_remote(model, (x_test,), {}, no_grad=True)
+            else:
+                pred = _call_guarded(model, (x_test,), {}, frozenset())
+    except _WorkerFailure as error:
+        _fail(f"{name}: {error} (the model on the test inputs {_shape_of(x_test)}).")
     except Exception as error:
         _fail(
-            f"{name}: the returned model raised {_type(error).__name__} on the test inputs "
+            f"{name}: the returned model raised {_error_type(error)} on the test inputs "
             f"{_shape_of(x_test)}: {error}"
         )
     problem = None
@@ -2941,6 +3011,10 @@ _OWN_SNAPSHOT = dict(vars(sys.modules[__name__]))
 
 class _ReadOnlyModule(types.ModuleType):
     def __setattr__(self, name: str, value: Any) -> None:
+        # the import system binds a submodule on its package (rnncourse.grading.trusted)
+        if _isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}":
+            types.ModuleType.__setattr__(self, name, value)
+            return
         raise AttributeError(f"rnncourse.grading is read-only; the notebook may not rebind {name}")
 
     def __delattr__(self, name: str) -> None:

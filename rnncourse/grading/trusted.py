@@ -1,0 +1,295 @@
+"""Trusted grading: the nbgrader preprocessor that keeps the checks out of the learner's process.
+
+:class:`TrustedExecute` replaces nbgrader's ``Execute`` in ``Autograde.autograde_preprocessors``
+(see ``nbgrader_config.py``), so plain ``nbgrader autograde`` and ``rnncourse autograde`` both
+use it. It executes the notebook once, cell by cell:
+
+- the learner's cells (answers, cells they added, unlocked cells) and the instructor's locked
+  setup cells run in the **worker**: the sandboxed Jupyter kernel (see
+  :mod:`rnncourse.instructor.sandbox`), whose outputs nbgrader records as usual;
+- each graded test cell runs **here**, in the grader's process, which never executes learner
+  code. nbgrader has restored the test cells (and every locked cell) from its gradebook before
+  this runs, so their code is the instructor's. The locked setup cells run here too, so
+  ``grading``, ``np`` and constants are the grader's own. Every other name a test cell reads
+  (``rnn_cell``) is looked up in the worker (:mod:`rnncourse.grading.remote`): data comes back
+  as data, a function or a model as a proxy whose calls travel over the data-only channel
+  (:mod:`rnncourse.grading.channel`), each with the cell time limit;
+- before a check of a from-scratch task, the answer cells' source is read here
+  (:mod:`rnncourse.grading.static`).
+
+The verdict goes into the test cell's outputs (an ``error`` output with the diagnosis, or no
+error), which nbgrader's ``SaveAutoGrades`` scores and ``generate_feedback`` shows. A worker
+that dies, hangs or answers garbage fails the task that was waiting for it; the worker is then
+restarted and the learner's cells so far run again, so the next tasks are graded. Grading
+without this (``trusted = False``, ``RNNCOURSE_UNTRUSTED_CHECKS=1``) runs the test cells in the
+kernel like plain nbgrader, for comparison; the notebook records which way it was graded in
+``metadata.rnncourse.trusted_checks``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import io
+import os
+import secrets
+import traceback
+from typing import Any
+
+import nbformat
+from nbclient.exceptions import DeadKernelError
+from traitlets import Bool
+
+from rnncourse.grading import channel, remote, static
+from rnncourse.grading.worker import MIME
+from rnncourse.instructor.sandbox import SandboxedExecute
+
+__all__ = ["TrustedExecute", "cell_role", "trusted_disabled"]
+
+_BUILTINS = frozenset(vars(builtins))
+
+
+def trusted_disabled() -> bool:
+    """Whether ``RNNCOURSE_UNTRUSTED_CHECKS=1`` asks for in-kernel test cells."""
+    return os.environ.get("RNNCOURSE_UNTRUSTED_CHECKS", "") not in ("", "0")
+
+
+def cell_role(cell: Any) -> str:
+    """``"test"``, ``"setup"`` (the instructor's locked code) or ``"learner"``.
+
+    Only cells nbgrader vouches for count as the instructor's: a ``grade_id`` that its
+    ``OverwriteCells`` kept (it drops ids the gradebook does not know) and ``locked``, which it
+    resets to the gradebook's value, restoring the source of locked cells.
+    """
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if cell.get("cell_type") != "code" or not meta.get("grade_id") or not meta.get("locked"):
+        return "learner"
+    if meta.get("solution"):
+        return "learner"
+    return "test" if meta.get("grade") else "setup"
+
+
+class _Namespace(dict):
+    """The test cells' globals: the grader's names, then the worker's (looked up on demand)."""
+
+    def __init__(self, link: _Link) -> None:
+        super().__init__({"__name__": "__grading__", "__builtins__": builtins})
+        self._link = link
+
+    def __missing__(self, name: str) -> Any:
+        if name in _BUILTINS or name.startswith("__"):
+            raise KeyError(name)
+        try:
+            return self._link.get(name)
+        except remote.RemoteError as error:
+            if error.kind == "name":
+                raise KeyError(name) from None
+            raise
+
+
+class _Link:
+    """The grader's connection to the worker kernel, through the executing preprocessor."""
+
+    def __init__(self, executor: TrustedExecute) -> None:
+        self.executor = executor
+        self.answers: list[tuple[str, str]] = []
+        self.dead: str | None = None
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _request(self, message: dict[str, Any], what: str) -> Any:
+        if self.dead is not None:
+            raise remote.WorkerFailure(f"the worker is not running ({self.dead})")
+        try:
+            text = channel.encode(message)
+        except TypeError as error:
+            raise remote.WorkerFailure(f"{what}: the arguments cannot be sent ({error})") from None
+        nonce = secrets.token_hex(8)
+        code = (
+            f"__import__('rnncourse.grading.worker', fromlist=['serve']).serve({text!r}, {nonce!r})"
+        )
+        limit = self.executor.timeout
+        try:
+            cell = self.executor.run_scratch(code)
+        except DeadKernelError:
+            self.executor.restart_worker(f"it died during {what}")
+            raise remote.WorkerFailure(f"the worker died during {what}") from None
+        except Exception as error:  # nbclient: a timeout with no reply, a lost channel
+            self.executor.restart_worker(f"{type(error).__name__} during {what}")
+            raise remote.WorkerFailure(
+                f"{what} did not answer within {limit} s ({type(error).__name__})"
+            ) from None
+        replies = [
+            o["data"][MIME]
+            for o in cell.outputs
+            if o.get("output_type") == "display_data" and MIME in o.get("data", {})
+        ]
+        replies = [r for r in replies if isinstance(r, dict) and r.get("nonce") == nonce]
+        if not replies:
+            errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+            if errors and errors[-1].get("ename") in ("CellTimeoutError", "KeyboardInterrupt"):
+                self.executor.restart_worker(f"{what} ran out of time")
+                raise remote.WorkerFailure(
+                    f"{what} did not finish within {limit} s (an endless loop, or far too slow)"
+                )
+            raise remote.WorkerFailure(f"{what}: the worker sent no answer")
+        try:
+            reply = channel.decode(replies[0].get("text"), device_ok=_device_ok)
+        except channel.ChannelError as error:
+            problem = f"{what}: the worker's answer is malformed ({error})"
+            raise remote.WorkerFailure(problem) from None
+        if type(reply) is not dict or len(reply) != 1:
+            raise remote.WorkerFailure(f"{what}: the worker's answer is malformed")
+        if "error" in reply:
+            err = reply["error"]
+            if type(err) is not dict or not all(
+                type(err.get(k)) is str for k in ("kind", "type", "message")
+            ):
+                raise remote.WorkerFailure(f"{what}: the worker's answer is malformed")
+            raise remote.RemoteError(err["kind"], err["type"][:100], err["message"][:4000])
+        if "ok" not in reply:
+            raise remote.WorkerFailure(f"{what}: the worker's answer is malformed")
+        return self._wrap(reply["ok"], what)
+
+    def _wrap(self, value: Any, label: str) -> Any:
+        if type(value) is channel.Handle:
+            return remote.Remote(self, value.id, label, value)
+        return value
+
+    def get(self, name: str) -> Any:
+        value = self._request({"op": "get", "name": name}, name)
+        if isinstance(value, remote.Remote):
+            value._label = name
+        return value
+
+    def call(self, target: str | int, attr: str | None, args: tuple, kwargs: dict,
+             **options: Any) -> Any:  # fmt: skip
+        message = {"op": "call", "target": target, "attr": attr, "args": tuple(args),
+                   "kwargs": dict(kwargs), **options}  # fmt: skip
+        what = f"the call of {attr}" if attr else "the call"
+        if options.get("build") is not None:
+            message["args"], message["kwargs"] = (), {}
+        return self._request(message, what)
+
+    def findings(self, spec_name: str) -> list[str]:
+        from rnncourse import grading
+
+        s = grading.spec(spec_name)
+        reference = [p for p in (s.reference, *s.forbidden) if isinstance(p, str)]
+        return static.findings(self.answers, reference=reference, library=s.forbidden_library)
+
+
+def _device_ok(device: str) -> bool:
+    import torch
+
+    return device.startswith("cuda") and torch.cuda.is_available()
+
+
+class TrustedExecute(SandboxedExecute):
+    """nbgrader's ``Execute``, with learner code in the sandboxed worker and checks here."""
+
+    trusted = Bool(True, help="run graded test cells in the grader, not the kernel").tag(
+        config=True
+    )
+
+    def preprocess(self, nb: Any, resources: Any, *args: Any, **kwargs: Any) -> Any:
+        self._trusted = self.trusted and not trusted_disabled()
+        self._link = _Link(self)
+        self._namespace = _Namespace(self._link)
+        self._replay: list[str] = []
+        nb.metadata.setdefault("rnncourse", {})["trusted_checks"] = self._trusted
+        return super().preprocess(nb, resources, *args, **kwargs)
+
+    def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
+        if not self._trusted or cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, index)
+        role = cell_role(cell)
+        if role == "test":
+            self._run_trusted(cell, index)
+            return cell, resources
+        if role == "setup":
+            self._run_setup(cell)
+        else:
+            self._link.answers.append((f"cell {index + 1}", cell.source))
+        self._replay.append(cell.source)
+        if self._link.dead is not None:
+            cell.outputs = [_error_output("WorkerFailure", f"not run: {self._link.dead}")]
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            cell.outputs = [_error_output("DeadKernelError", "the kernel died in this cell")]
+            self._replay.pop()  # the cell that killed it is not run again
+            self.restart_worker(f"the kernel died in cell {index + 1}")
+            return cell, resources
+
+    # -- the worker ------------------------------------------------------------------------
+
+    def run_scratch(self, source: str) -> Any:
+        """Execute ``source`` in the worker as a cell that is not part of the notebook."""
+        cell = nbformat.v4.new_code_cell(source)
+        self.nb.cells.append(cell)
+        try:
+            self.execute_cell(cell, len(self.nb.cells) - 1, store_history=False)
+        finally:
+            self.nb.cells.pop()
+        return cell
+
+    def restart_worker(self, why: str) -> None:
+        """Start a fresh worker and run the learner's cells so far again (outputs dropped).
+
+        If the worker does not come back, every later task fails with ``why``.
+        """
+        from jupyter_core.utils import run_sync
+
+        self._link.dead = why
+        try:
+            run_sync(self.km.restart_kernel)(now=True)
+            self.wait_for_reply(self.kc.kernel_info())
+            for source in self._replay:
+                self.run_scratch(source)
+        except Exception as error:
+            self.log.warning("the grading worker did not restart: %s", error)
+            return
+        self._link.dead = None
+
+    def _run_setup(self, cell: Any) -> None:
+        try:
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
+                exec(compile(cell.source, "<setup>", "exec"), self._namespace)  # noqa: S102
+        except Exception as error:  # the instructor's setup fails here: the tests will show it
+            self.log.warning("trusted setup cell failed: %s: %s", type(error).__name__, error)
+
+    def _run_trusted(self, cell: Any, index: int) -> None:
+        out = io.StringIO()
+        outputs = []
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+                code = compile(cell.source, f"<test cell {index + 1}>", "exec")
+                exec(code, self._namespace)  # noqa: S102
+        except Exception as error:
+            text = out.getvalue()
+            if text:
+                outputs.append(nbformat.v4.new_output("stream", name="stdout", text=text))
+            message = str(error) if isinstance(error, AssertionError) else (
+                f"{remote.type_name(error)}: {error}")  # fmt: skip
+            ename = "AssertionError" if isinstance(error, AssertionError) else type(error).__name__
+            if isinstance(error, NameError):
+                message = f"{error}: define it in your answer and run the notebook again."
+            self.log.debug("test cell %d: %s", index + 1, traceback.format_exc())
+            outputs.append(_error_output(ename, message))
+        else:
+            text = out.getvalue()
+            if text:
+                outputs.append(nbformat.v4.new_output("stream", name="stdout", text=text))
+        cell.outputs = outputs
+        cell.execution_count = None
+
+
+def _error_output(ename: str, evalue: str) -> Any:
+    return nbformat.v4.new_output(
+        "error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
+    )
