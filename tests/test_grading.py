@@ -715,3 +715,60 @@ def test_integer_mismatches_print_plain_numbers():
     )
     assert re.search(r"first at index \(\d+, \d+\): expected \d+, got 0\b", message), message
     assert "np." not in message and "int64" not in message
+
+
+# -- the comparison itself: tests that fail when its tolerances, NaN handling or diagnosis change
+
+
+def test_errors_just_above_the_tolerances_fail():
+    """Does an error of 1e-4 fail (atol 1e-6, rtol 1e-5), where 1000x looser tolerances pass it?"""
+    message = _message(
+        "rnn_cell", lambda *a, **k: rnncourse.rnn.rnn_cell(*a, **k) + 1e-4, _forbid_reference=False
+    )
+    assert "largest error 0.0001" in message
+    grading.check("rnn_cell", lambda *a, **k: rnncourse.rnn.rnn_cell(*a, **k) + 1e-9,
+                  _forbid_reference=False)  # fmt: skip
+
+
+class _NaN(torch.nn.Module):
+    def forward(self, x):
+        return x.new_full((x.shape[1], 1), float("nan"))
+
+
+def test_check_trained_fails_a_nan_score():
+    """Does a model whose predictions are NaN fail, with its score shown as nan?"""
+    assert "test MSE is nan" in _message_trained("train_adding_model", lambda x, y: _NaN())
+
+
+@pytest.mark.parametrize(("name", "mistake"), MISTAKES, ids=[f"{n}-{m}" for n, m in MISTAKES])
+def test_diagnosis_gives_one_hint_of_its_own(name, mistake):
+    """Does a mistaken variant get its own hint, once, and no other mistake's hint?"""
+    s = grading.spec(name)
+    chosen = next(m for m in s.mistakes if m.name == mistake)
+    message = _message(name, chosen.variant, _forbid_reference=False)
+    assert message.count("Likely mistake:") == 1 and chosen.hint in message
+    others = [m.hint for m in s.mistakes if m.hint != chosen.hint and m.hint not in chosen.hint]
+    assert not [hint for hint in others if hint in message]
+
+
+@pytest.mark.parametrize("name", grading.spec_names())
+def test_each_mistake_has_a_hint_of_its_own(name):
+    """Do a task's mistakes have different hints (two biases may share "a bias is missing")?"""
+    hints = [m.hint for m in grading.spec(name).mistakes]
+    assert len(set(hints)) >= min(len(hints), 2)
+    assert len(set(hints)) >= len(hints) - 2
+
+
+def test_diagnosis_tries_mistakes_in_registered_order():
+    """When two registered variants explain the same output, is the first one's hint given?"""
+    zero = lambda x: x * 0  # noqa: E731
+    s = grading.Spec(
+        name="toy",
+        reference=lambda x: x,
+        make_inputs=lambda rng, case: ((rng.normal(size=3),), {}),
+        cases=({},),
+        backend="numpy",
+        mistakes=(grading.Mistake("a", "hint A", zero), grading.Mistake("b", "hint B", zero)),
+    )
+    assert grading._diagnose(s, np.zeros(3), 0, 0, {}, "cpu") == "hint A"
+    assert grading._diagnose(s, np.ones(3), 0, 0, {}, "cpu") is None

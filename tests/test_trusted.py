@@ -1,0 +1,267 @@
+"""Trusted checks: can anything in a notebook change a grade except what its functions return?
+
+The hook corpus (``tests/hooks/corpus.py``) is graded by plain ``nbgrader autograde`` with the
+course's configuration (:class:`rnncourse.grading.trusted.TrustedExecute`, real bubblewrap): every
+hook scores exactly what the honest wrong answers score. The hooks that rewrote grades when the
+test cells ran in the learner's kernel are graded that way too (``RNNCOURSE_UNTRUSTED_CHECKS=1``),
+to show that each is a real attack. Below them: the channel's decoding of hostile replies, the
+source checks, and the roles nbgrader's metadata gives cells.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from rnncourse import grading
+from rnncourse.grading import channel, static
+from rnncourse.grading.trusted import cell_role
+from tests import _nbgrader
+from tests.hooks.corpus import ASSIGNMENT, HONEST_WRONG, HOOKS
+from tests.hostile import released_course
+
+CELL_TIMEOUT = "10"  # interrupts the hanging call quickly
+
+
+def _graded_batch(course: Path, hooks, **env: str) -> dict[str, dict[str, float]]:
+    release = _nbgrader.read(course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    solution = _nbgrader.read(_nbgrader.solution_path(ASSIGNMENT))
+    for hook in hooks:
+        hook.build(release, solution, course / "submitted" / hook.student / ASSIGNMENT)
+    _nbgrader.nbgrader(course, "autograde", ASSIGNMENT, RNNCOURSE_CELL_TIMEOUT=CELL_TIMEOUT, **env)
+    return _nbgrader.scores(course, ASSIGNMENT)
+
+
+@pytest.fixture(scope="module")
+def trusted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    course = released_course(tmp_path_factory.mktemp("trusted") / "course")
+    return course, _graded_batch(course, HOOKS)
+
+
+@pytest.fixture(scope="module")
+def in_kernel(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    course = released_course(tmp_path_factory.mktemp("in-kernel") / "course")
+    hooks = [HONEST_WRONG, *(h for h in HOOKS if h.worked_in_kernel)]
+    return _graded_batch(course, hooks, RNNCOURSE_UNTRUSTED_CHECKS="1")
+
+
+def _outputs(course: Path, student: str) -> dict[str, list]:
+    path = course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.outputs
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hook", HOOKS, ids=lambda h: h.student)
+def test_hook_scores_no_more_than_honest(trusted, hook) -> None:
+    """Does each hook score exactly what it should (the honest wrong answers' zero)?"""
+    _, got = trusted
+    assert got[hook.student] == hook.expected
+    assert sum(got[hook.student].values()) <= sum(got[HONEST_WRONG.student].values()) or (
+        hook.student in ("good", "exit_mid_call", "hang_mid_call")
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hook", [h for h in HOOKS if h.worked_in_kernel], ids=lambda h: h.student)
+def test_hook_is_a_real_attack_in_kernel(in_kernel, hook) -> None:
+    """With the test cells in the learner's kernel, does the hook win marks it did not earn?"""
+    assert sum(in_kernel[HONEST_WRONG.student].values()) == 0
+    assert sum(in_kernel[hook.student].values()) > 0
+
+
+@pytest.mark.slow
+def test_verdicts_name_what_went_wrong(trusted) -> None:
+    """Do the failures say why: the lie, the garbage, the crash, the hang, the source?"""
+    course, _ = trusted
+    text = {
+        student: json.dumps(_outputs(course, student))
+        for student in ("lying_tensor", "garbage", "exit_mid_call", "hang_mid_call", "trace")
+    }
+    assert "got an object of type _Agreeable" in text["lying_tensor"]
+    assert "malformed" in text["garbage"]
+    assert "the worker died during the call" in text["exit_mid_call"]
+    assert f"did not finish within {CELL_TIMEOUT} s" in text["hang_mid_call"]
+    assert "uses sys.settrace" in text["trace"]
+
+
+@pytest.mark.slow
+def test_graded_record_says_trusted(trusted) -> None:
+    """Does each graded notebook record that its checks ran in the grader, sandboxed?"""
+    course, _ = trusted
+    path = course / "autograded" / "good" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    meta = nbformat.read(path, as_version=4).metadata["rnncourse"]
+    assert meta == {"sandboxed": True, "trusted_checks": True}
+
+
+@pytest.mark.slow
+def test_same_message_in_kernel_and_trusted(trusted, tmp_path) -> None:
+    """Is a wrong answer's verdict word for word the one the learner's own kernel prints?"""
+    course, _ = trusted
+    graded = _outputs(course, HONEST_WRONG.student)
+    nb = _nbgrader.read(
+        course / "submitted" / HONEST_WRONG.student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    )
+    from tests.test_assignments import execute
+
+    own = execute(nb, tmp_path)
+    for cell in own.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in graded:
+            mine = [o.evalue for o in cell.outputs if o.output_type == "error"]
+            theirs = [o.evalue for o in graded[gid] if o.output_type == "error"]
+            assert mine and mine == theirs, gid
+
+
+# -- the channel: what the trusted side accepts ------------------------------------------------
+
+
+def _npy(array: np.ndarray, allow_pickle: bool = False) -> str:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_channel_round_trip_keeps_types_and_aliasing() -> None:
+    """Do arrays, tensors, tuples, dicts, nan and shared arrays come back as sent?"""
+    a = np.arange(6.0).reshape(2, 3)
+    t = torch.arange(4, dtype=torch.int64)
+    value = {"a": a, "again": a, "t": t, "pair": (1, 2.5, "x", None, True), "nan": float("nan"),
+             "h": torch.ones(2, dtype=torch.float16), 3: [np.float32(1.5)]}  # fmt: skip
+    back = channel.decode(channel.encode(value))
+    assert back["a"] is back["again"] and back["a"].tolist() == a.tolist()
+    assert type(back["t"]) is torch.Tensor and back["t"].dtype == torch.int64
+    assert back["pair"] == (1, 2.5, "x", None, True) and type(back["pair"]) is tuple
+    assert np.isnan(back["nan"]) and back["h"].dtype == torch.float16
+    assert back[3][0] == np.float32(1.5) and type(back[3][0]) is np.float32
+
+
+def test_channel_sends_only_plain_types() -> None:
+    """Is a tensor subclass, an object array or a custom object refused on the way out?"""
+    with pytest.raises(TypeError, match="cannot be sent"):
+        channel.encode(np.array([object()], dtype=object))
+    with pytest.raises(TypeError, match="cannot be sent"):
+        channel.encode(object())
+    sub = torch.zeros(2).as_subclass(type("Liar", (torch.Tensor,), {}))
+    kept = channel.decode(channel.encode(sub, keep=lambda obj: None))
+    assert kept == channel.Opaque("Liar")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "not json",
+        json.dumps([1, 2]),
+        json.dumps({"body": 1}),
+        json.dumps({"body": {"$array": 0, "kind": "ndarray"}, "arrays": []}),
+        json.dumps({"body": {"$array": 0, "kind": "ndarray"}, "arrays": ["!!"]}),
+        json.dumps({"body": {"$array": 0, "kind": "ndarray"},
+                    "arrays": [_npy(np.array([{"a": 1}], dtype=object), allow_pickle=True)]}),
+        json.dumps({"body": {"$array": 0, "kind": "pickle"}, "arrays": [_npy(np.zeros(2))]}),
+        json.dumps({"body": {"$ref": 0}, "arrays": []}),
+        json.dumps({"body": {"$class": "os.system"}, "arrays": []}),
+        json.dumps({"body": {"$float": "1e308"}, "arrays": []}),
+        json.dumps({"body": {"$tuple": 5}, "arrays": []}),
+        json.dumps({"body": {"$handle": "1", "type": "M", "callable": 1, "module": 0},
+                    "arrays": []}),
+        json.dumps({"body": json.loads("[" * 40 + "]" * 40), "arrays": []}),
+    ],
+    ids=["text", "list", "fields", "missing-array", "bad-base64", "pickle", "kind", "ref",
+         "class", "float", "tuple", "handle", "deep"],
+)  # fmt: skip
+def test_channel_refuses_malformed_replies(message: str) -> None:
+    """Is every reply the protocol does not allow refused, pickled arrays included?"""
+    with pytest.raises(channel.ChannelError):
+        channel.decode(message)
+
+
+# -- source checks -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("exec('x = 1')", "uses exec"),
+        ("eval('1')", "uses eval"),
+        ("f = compile('1', 'a', 'eval')", "uses compile"),
+        ("m = __import__('rnncourse.rnn')", "uses __import__"),
+        ("import importlib", "imports importlib"),
+        ("from importlib import import_module", "imports importlib"),
+        ("get_ipython().run_cell('x')", "uses get_ipython"),
+        ("g = globals()", "uses globals"),
+        ("import torch\nf = getattr(torch, 'lstm' + '_cell')", "getattr with a computed name"),
+        ("import sys\nm = sys.modules['rnncourse.rnn']", "uses sys.modules"),
+        ("import torch\nd = torch.__dict__", "__dict__"),
+        ("x = ().__class__.__base__.__subclasses__()", "uses the attribute"),
+        ("from rnncourse.rnn import rnn_cell", "the reference"),
+        ("import rnncourse.rnn\ny = rnncourse.rnn.rnn_cell", "the reference"),
+        ("from rnncourse import grading as g", "imports rnncourse.grading"),
+        ("import rnncourse.grading", "imports rnncourse.grading"),
+        ("import torch\ny = torch.rnn_tanh_cell", "a library implementation"),
+        ("from torch import _VF", "_VF"),
+        ("import torch\ny = torch.ops.aten.rnn_tanh_cell", "torch's internals"),
+        ("from torch import nn\ncell = nn.RNNCell(3, 4)", "a library implementation"),
+        ("%%bash\nls", "cell magic %%bash"),
+        ("def f(:\n", "cannot be parsed"),
+    ],
+)
+def test_source_checks_name_the_construct(source: str, found: str) -> None:
+    """Is each construct that can hide the reference or a library kernel found, by line?"""
+    problems = static.findings(
+        [("cell 4", source)], reference=("rnncourse.rnn.rnn_cell",), library=("rnn_tanh_cell",)
+    )
+    assert problems and found in problems[0] and problems[0].startswith("cell 4, line ")
+
+
+def test_source_checks_spare_every_solution() -> None:
+    """Do the instructor's answers, of every assignment, pass the source checks of their tasks?"""
+    for name in _nbgrader.ASSIGNMENTS:
+        nb = _nbgrader.read(_nbgrader.solution_path(name))
+        answers = [(f"cell {i}", c.source) for i, c in enumerate(nb.cells)
+                   if c.cell_type == "code" and cell_role(c) == "learner"]  # fmt: skip
+        tested = {n for c in nb.cells for n in grading.spec_names() if f'check("{n}"' in c.source}
+        for spec_name in tested:
+            s = grading.spec(spec_name)
+            reference = [p for p in (s.reference, *s.forbidden) if isinstance(p, str)]
+            assert (
+                static.findings(answers, reference=reference, library=s.forbidden_library) == []
+            ), f"{name}: {spec_name}"
+
+
+def test_source_checks_allow_ordinary_code() -> None:
+    """Are a line magic, getattr with a constant name and torch's own functions left alone?"""
+    source = "%time x = 1\nimport torch\ny = getattr(torch, 'tanh')(torch.zeros(2))\nz = x.__len__"
+    assert static.findings([("cell 1", source)], reference=("rnncourse.rnn.rnn_cell",),
+                           library=("rnn_tanh_cell",)) == []  # fmt: skip
+
+
+# -- which cells are the instructor's ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("meta", "role"),
+    [
+        ({"grade_id": "t", "locked": True, "grade": True, "solution": False}, "test"),
+        ({"grade_id": "s", "locked": True, "grade": False, "solution": False}, "setup"),
+        ({"grade_id": "a", "locked": False, "grade": False, "solution": True}, "learner"),
+        ({"locked": True, "grade": True}, "learner"),  # its id was dropped: not in the gradebook
+        ({"grade_id": "t", "locked": False, "grade": True}, "learner"),
+        ({"grade_id": "t", "locked": True, "grade": True, "solution": True}, "learner"),
+        ({}, "learner"),
+    ],
+)
+def test_cell_roles_follow_nbgrader(meta: dict, role: str) -> None:
+    """Does only a cell that nbgrader keeps locked, under a known id, run in the grader?"""
+    cell = nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": meta} if meta else {})
+    assert cell_role(cell) == role
