@@ -7,7 +7,10 @@ It also times a bare Jupyter kernel start and a kernel start plus the imports ev
 notebook makes (torch, ``rnncourse.grading``), to show what dominates one submission's cost.
 Both gradebooks are compared at the end (they must be identical). A third copy is graded with
 ``--jobs N`` and the sandbox off, so that seconds per submission sandboxed and unsandboxed are
-measured side by side in one run (the issue's aim: at most 1.1x).
+measured side by side in one run (the issue's aim: at most 1.1x). A fourth copy is graded with
+``--jobs N`` the way it was before trusted checks (the test cells in the learner's kernel,
+``RNNCOURSE_UNTRUSTED_CHECKS=1``), so that the cost of trusted checks (the default: test cells in
+the grader, the learner's functions called over the channel) is measured too (aim: at most 1.3x).
 
 Usage::
 
@@ -66,12 +69,22 @@ def make_submissions(course: Path, assignment: str, n: int) -> None:
 
 
 def timed_batch(
-    course: Path, assignment: str, jobs: int, timeout: float, sandbox: bool = True
+    course: Path,
+    assignment: str,
+    jobs: int,
+    timeout: float,
+    sandbox: bool = True,
+    trusted: bool = True,
 ) -> float:
+    if not trusted:
+        os.environ["RNNCOURSE_UNTRUSTED_CHECKS"] = "1"  # read by every nbgrader process started
     start = time.perf_counter()
-    outcomes = ag.autograde(
-        course, assignment, jobs=jobs, timeout=timeout, progress=True, sandbox=sandbox
-    )
+    try:
+        outcomes = ag.autograde(
+            course, assignment, jobs=jobs, timeout=timeout, progress=True, sandbox=sandbox
+        )
+    finally:
+        os.environ.pop("RNNCOURSE_UNTRUSTED_CHECKS", None)
     wall = time.perf_counter() - start
     bad = [o for o in outcomes if o.status != ag.GRADED]
     if bad:
@@ -97,12 +110,20 @@ def main() -> None:
         shutil.copytree(base, parallel)
         open_copy = Path(tmp) / "unsandboxed"
         shutil.copytree(base, open_copy)
+        in_kernel_copy = Path(tmp) / "in-kernel"
+        shutil.copytree(base, in_kernel_copy)
 
         bare = kernel_startup(args.kernel_repeats, "")
         loaded = kernel_startup(args.kernel_repeats, "import torch\nfrom rnncourse import grading")
         seq = timed_batch(base, args.assignment, 1, args.timeout)
         par = timed_batch(parallel, args.assignment, args.jobs, args.timeout)
         unsandboxed = timed_batch(open_copy, args.assignment, args.jobs, args.timeout, False)
+        in_kernel = timed_batch(
+            in_kernel_copy, args.assignment, args.jobs, args.timeout, trusted=False
+        )
+        same_in_kernel = _nbgrader.scores(base, args.assignment) == _nbgrader.scores(
+            in_kernel_copy, args.assignment
+        )
         same_open = _nbgrader.scores(base, args.assignment) == _nbgrader.scores(
             open_copy, args.assignment
         )
@@ -125,6 +146,11 @@ def main() -> None:
     print(f"--jobs {args.jobs}, sandboxed:    {par / n:6.2f} s per submission")
     print(f"--jobs {args.jobs}, unsandboxed:  {unsandboxed / n:6.2f} s per submission")
     print(f"sandbox cost: {par / unsandboxed:.2f}x (aim <= 1.1x); same scores: {same_open}")
+    print(f"--jobs {args.jobs}, trusted checks (default): {par / n:6.2f} s per submission")
+    print(f"--jobs {args.jobs}, test cells in the kernel: {in_kernel / n:6.2f} s per submission")
+    print(
+        f"trusted-checks cost: {par / in_kernel:.2f}x (aim <= 1.3x); same scores: {same_in_kernel}"
+    )
 
 
 if __name__ == "__main__":

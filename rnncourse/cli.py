@@ -25,6 +25,7 @@ from pathlib import Path
 from rnncourse import audit as audit_mod
 from rnncourse import autograde_parallel as ag
 from rnncourse import report as report_mod
+from rnncourse.instructor.regrade import PreviewError
 from rnncourse.instructor.sandbox import SandboxUnavailable
 
 __all__ = ["main", "build_parser", "format_table"]
@@ -114,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="grade without the bubblewrap sandbox (recorded in the status file and report)",
     )  # fmt: skip
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grade.add_argument(
+        "--preview", action="store_true",
+        help="grade into a scratch copy of the gradebook and print old and new scores per "
+        "student; the real gradebook is not written",
+    )  # fmt: skip
+    grade.add_argument(
+        "--apply", action="store_true",
+        help="commit exactly the last --preview (refused if the gradebook changed since)",
+    )  # fmt: skip
 
     rep = sub.add_parser("report", help="score distributions, hardest tasks, frequent mistakes")
     rep.add_argument("assignment")
@@ -131,8 +141,38 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------
 
 
+def _regrade(args: argparse.Namespace) -> int:
+    """``--preview``: grade a scratch copy and show the changes; ``--apply``: commit them."""
+    from rnncourse.instructor import regrade
+
+    if args.preview and args.apply:
+        print("rnncourse: error: --preview and --apply go in two runs: preview first, then "
+              "apply", file=sys.stderr)  # fmt: skip
+        return 2
+    if args.apply:
+        changes = regrade.apply(args.course, args.assignment)
+        moved = sum(1 for c in changes if c.tasks)
+        print(f"applied the preview of {args.assignment}: {moved} of {len(changes)} students' "
+              "grades changed")  # fmt: skip
+        return 0
+    changes, outcomes = regrade.preview(
+        args.course, args.assignment, jobs=args.jobs, timeout=args.timeout,
+        memory_mb=args.memory_mb, progress=not args.no_progress, sandbox=not args.no_sandbox,
+    )  # fmt: skip
+    print(format_table(["student", "old", "new", "changed tasks"], regrade.format_changes(changes)))
+    trouble = [o for o in outcomes if o.status in (ag.FAILED, ag.TIMED_OUT)]
+    for o in trouble:
+        print(f"warning: {o.student} {o.status} in the preview: {o.reason}")
+    moved = sum(1 for c in changes if c.tasks)
+    print(f"preview only: {moved} of {len(changes)} students would change; gradebook.db is "
+          f"untouched. Commit with: rnncourse autograde {args.assignment} --apply")  # fmt: skip
+    return 0
+
+
 def cmd_autograde(args: argparse.Namespace) -> int:
     """Grade the batch; print the failed / timed-out runs and a summary table."""
+    if args.preview or args.apply:
+        return _regrade(args)
     start = time.perf_counter()
     outcomes = ag.autograde(
         args.course,
@@ -240,6 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rnncourse: error: {error}", file=sys.stderr)
         return 1
     except SandboxUnavailable as error:
+        print(f"rnncourse: error: {error}", file=sys.stderr)
+        return 1
+    except PreviewError as error:
         print(f"rnncourse: error: {error}", file=sys.stderr)
         return 1
 
