@@ -171,10 +171,10 @@ CORPUS: tuple[Hostile, ...] = (
     ),
     Hostile(
         "os_exit",
-        "os._exit(1) kills the kernel in task 3's cell",
+        "os._exit(1) kills the kernel in task 3's cell (before output_layer is defined); a fresh "
+        "kernel replays the cells before it and grades the rest",
         _notebook(output_layer="import os\nos._exit(1)\n{solution}"),
-        ZERO,
-        status="failed",
+        scores(2, 1, 0, 2),
         flags=frozenset({"exit"}),
     ),
     Hostile(
@@ -228,14 +228,14 @@ CORPUS: tuple[Hostile, ...] = (
         "patch_allclose",
         "rebinds np.allclose to always agree, with a wrong rnn_cell",
         _notebook(rnn_cell="np.allclose = lambda *a, **k: True\n" + WRONG_RNN),
-        ZERO,
+        scores(0, 0, 2, 2),
         flags=frozenset({"rebinding"}),
     ),
     Hostile(
         "patch_reference",
         "replaces the reference rnncourse.rnn.rnn_cell with its own wrong function",
         _notebook(rnn_cell=WRONG_RNN + "import rnncourse.rnn\nrnncourse.rnn.rnn_cell = rnn_cell\n"),
-        ZERO,
+        scores(0, 0, 2, 2),
         flags=frozenset({"rebinding", "imports-reference"}),
     ),
     Hostile(
