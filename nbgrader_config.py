@@ -77,9 +77,21 @@ class HideTestCode(Preprocessor):
         return cell, resources
 
 
+# Each feedback page opens with a per-task table (points, passed or failed, the diagnosis) and
+# loads nothing from outside (rnncourse/instructor/feedback.py and its template).
+import nbgrader  # noqa: E402
+
+from rnncourse.instructor.feedback import TEMPLATE, TEMPLATE_DIR, FeedbackSummary  # noqa: E402
+
+c.HTMLExporter.template_name = TEMPLATE
+c.HTMLExporter.extra_template_basedirs = [
+    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions/formgrader/templates"),
+    TEMPLATE_DIR,
+]
 c.GenerateFeedback.preprocessors = [
     GetGrades,
     ClearHiddenTests,
     HideTestCode,
+    FeedbackSummary,
     CSSHTMLHeaderPreprocessor,
 ]

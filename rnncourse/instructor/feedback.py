@@ -1,0 +1,95 @@
+"""Feedback a learner reads first: a per-task table above nbgrader's feedback notebook.
+
+:class:`FeedbackSummary` (an nbconvert preprocessor, configured in ``nbgrader_config.py`` for
+``GenerateFeedback``, after nbgrader's ``GetGrades``) collects, for every graded test cell, the
+task (its docstring question), the points, passed or failed, and the verdict the grader wrote
+(the diagnosis; never test code, which ``HideTestCode`` has already cut to its last line), and
+puts them as a table in a cell at the top of the page. The template :data:`TEMPLATE`
+(``rnncourse_feedback``: nbgrader's ``feedback`` with the MathJax macro emptied) makes the page
+load nothing from outside it: math in the notebook's text shows as written.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbconvert.preprocessors import Preprocessor
+
+__all__ = ["FeedbackSummary", "TEMPLATE", "TEMPLATE_DIR", "summary_rows"]
+
+#: The feedback template's name and the folder that holds it.
+TEMPLATE = "rnncourse_feedback"
+TEMPLATE_DIR = str(Path(__file__).with_name("templates"))
+
+
+def _question(source: str, fallback: str) -> str:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return fallback
+    doc = ast.get_docstring(tree) if tree.body else None
+    return doc.strip().splitlines()[0] if doc else fallback
+
+
+def summary_rows(nb: Any) -> list[dict[str, Any]]:
+    """One row per graded test cell: task, anchor, score, points, passed, diagnosis."""
+    rows = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code" or not meta.get("grade") or meta.get("solution"):
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        points = float(meta.get("points", 0) or 0)
+        score = meta.get("score")
+        score = float(score) if score is not None else 0.0
+        if errors:
+            diagnosis = str(errors[-1].get("evalue", "")) or str(errors[-1].get("ename", ""))
+        else:
+            diagnosis = "correct on every case" if score >= points else ""
+        rows.append({
+            "task": _question(cell.get("source", ""), meta.get("grade_id", "")),
+            "anchor": meta.get("grade_id", ""),
+            "score": score,
+            "points": points,
+            "passed": not errors and score >= points,
+            "diagnosis": diagnosis,
+        })  # fmt: skip
+    return rows
+
+
+def summary_html(rows: list[dict[str, Any]]) -> str:
+    """The rows as an HTML table (every text escaped)."""
+    body = []
+    for row in rows:
+        style = "background:#dff0d8" if row["passed"] else "background:#f2dede"
+        body.append(
+            f'<tr style="{style}"><td><a href="#{html.escape(row["anchor"])}">'
+            f"{html.escape(row['task'])}</a></td>"
+            f'<td style="text-align:center">{row["score"]:g} / {row["points"]:g}</td>'
+            f'<td style="text-align:center">{"passed" if row["passed"] else "failed"}</td>'
+            f'<td><pre style="white-space:pre-wrap;margin:0;border:none;background:none;'
+            f'padding:0">{html.escape(row["diagnosis"])}</pre></td></tr>'
+        )
+    return (
+        '<div id="rnncourse-summary"><h3>Your results, task by task</h3>'
+        '<table class="table table-condensed"><thead><tr><th>task</th><th>points</th>'
+        "<th>result</th><th>what the grader saw</th></tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table></div>"
+    )
+
+
+class FeedbackSummary(Preprocessor):
+    """Insert the per-task table as the notebook's first cell (feedback only)."""
+
+    enabled = True
+
+    def preprocess(self, nb: Any, resources: Any) -> Any:
+        rows = summary_rows(nb)
+        if rows:
+            nb.cells.insert(0, nbformat.v4.new_markdown_cell(summary_html(rows)))
+        return nb, resources
