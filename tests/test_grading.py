@@ -255,6 +255,44 @@ def test_grading_module_is_read_only():
         del grading.check
 
 
+def test_assignment_spec_modules_are_read_only_and_watched(monkeypatch):
+    """Can a notebook rebind an exercise-only reference in its spec module? It must not, and
+    editing the module's dict behind its back fails the next check."""
+    module = grading.ex03_unrolling
+    with pytest.raises(AttributeError, match="read-only"):
+        module._ref_rnn_forward = lambda *a, **k: None
+    with pytest.raises(AttributeError, match="read-only"):
+        del module._ref_rnn_forward
+    monkeypatch.setitem(vars(module), "_ref_rnn_forward", lambda *a, **k: None)
+    label = "rnncourse.grading.ex03_unrolling._ref_rnn_forward"
+    assert f"the notebook rebinds {label}" in _message("rnn_cell", wrong_rnn_cell)
+
+
+def test_every_assignment_has_its_spec_module():
+    """Is there one spec module per assignment folder in solutions/, imported in their order,
+    and does each notebook check exactly the functions its own module registers?"""
+    import ast
+    import json
+    import pathlib
+
+    solutions = pathlib.Path(__file__).parents[1] / "solutions"
+    folders = sorted(p.name for p in solutions.iterdir() if p.is_dir())
+    assert list(grading._ASSIGNMENTS) == folders
+    for folder in folders:
+        module = pathlib.Path(grading.__file__).with_name(f"{folder}.py")
+        registered = {
+            node.args[0].value
+            for node in ast.walk(ast.parse(module.read_text()))
+            if isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) in ("Spec", "Benchmark")
+            and isinstance(node.args[0], ast.Constant)
+        }
+        cells = json.loads((solutions / folder / f"{folder}.ipynb").read_text())["cells"]
+        code = "\n".join("".join(cell["source"]) for cell in cells)
+        checked = set(re.findall(r'check(?:_trained)?\(\s*"(\w+)"', code))
+        assert checked == registered, (folder, checked ^ registered)
+
+
 def test_rebinding_names_in_the_notebook_namespace_fails():
     """Does a notebook that rebinds np (e.g. to a fake module) fail the check?"""
     namespace = {"np": object(), "grading": grading, "torch": torch, "f": wrong_rnn_cell}

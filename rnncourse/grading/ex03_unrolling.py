@@ -1,0 +1,196 @@
+"""Exercise 3, unrolling: ``rnn_forward``, ``many_to_one``, ``last_hidden``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnncourse.grading import _MODULES, LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
+from rnncourse.grading._cells import _linear, _weights
+
+_rnn = _MODULES.get("rnncourse.rnn")
+
+
+def _ref_rnn_forward(x: torch.Tensor, h_0: torch.Tensor | None, params: dict):
+    # h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) for t = 1..T
+    cell = _rnn.rnn_cell
+    h = x.new_zeros(x.shape[1], params["weight_hh"].shape[0]) if h_0 is None else h_0
+    outputs = []
+    for t in range(x.shape[0]):
+        h = cell(x[t], h, params["weight_ih"], params["weight_hh"],
+                 params.get("bias_ih"), params.get("bias_hh"))  # fmt: skip
+        outputs.append(h)
+    return torch.stack(outputs), h  # (T, N, H), (N, H)
+
+
+def _forward_variant(kind: str) -> Callable[..., Any]:
+    def variant(x, h_0, params):
+        cell = _rnn.rnn_cell
+        W = (params["weight_ih"], params["weight_hh"], params.get("bias_ih"), params.get("bias_hh"))
+        start = x.new_zeros(x.shape[1], W[1].shape[0]) if h_0 is None else h_0
+        h, outputs = start, []
+        steps = range(x.shape[0] - 1, -1, -1) if kind == "reversed" else range(x.shape[0])
+        for t in steps:
+            new = cell(x[t], start if kind == "not-carried" else h, *W)
+            outputs.append(h if kind == "shifted" else new)
+            h = new
+        output = torch.stack(outputs)
+        return output, (output[0] if kind == "h_n-first" else h)
+
+    return variant
+
+
+def _sequence_inputs(rng: np.random.Generator, case: Case) -> tuple[np.ndarray, ...]:
+    T, N, H_in, H = case["T"], case["N"], case["H_in"], case["H"]
+    x = rng.normal(size=(T, N, H_in))
+    h_0 = None if case.get("h_0") is False else rng.normal(size=(N, H)) * 0.5
+    params = {
+        "weight_ih": _weights(rng, H, H_in),
+        "weight_hh": _weights(rng, H, H),
+        "bias_ih": rng.normal(size=(H,)) * 0.5,
+        "bias_hh": rng.normal(size=(H,)) * 0.5,
+    }
+    return x, h_0, params
+
+
+def _rnn_forward_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    return _sequence_inputs(rng, case), {}
+
+
+def _ref_many_to_one(x, h_0, params, weight_hy, bias_y):
+    # y = W_hy h_T + b_y
+    _, h_n = _ref_rnn_forward(x, h_0, params)
+    return _linear(h_n, weight_hy, bias_y)  # (N, H_out)
+
+
+def _many_to_one_variant(kind: str) -> Callable[..., Any]:
+    def variant(x, h_0, params, weight_hy, bias_y):
+        output, h_n = _ref_rnn_forward(x, h_0, params)
+        h = {"first": output[0], "mean": output.mean(0), "no-bias": h_n}[kind]
+        return _linear(h, weight_hy, None if kind == "no-bias" else bias_y)
+
+    return variant
+
+
+def _many_to_one_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    x, h_0, params = _sequence_inputs(rng, case)
+    H_out = case["H_out"]
+    return (x, h_0, params, _weights(rng, H_out, case["H"]), rng.normal(size=(H_out,))), {}
+
+
+def _ref_last_hidden(output: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    # h_last[n] = output[lengths[n] - 1, n]
+    batch = torch.arange(output.shape[1], device=output.device)
+    return output[lengths - 1, batch]  # (N, H)
+
+
+def _last_hidden_variant(kind: str) -> Callable[..., Any]:
+    def variant(output, lengths):
+        batch = torch.arange(output.shape[1], device=output.device)
+        if kind == "ignored":
+            return output[-1]
+        if kind == "first":
+            return output[0]
+        return output[lengths.clamp(max=output.shape[0] - 1), batch]  # off by one
+
+    return variant
+
+
+def _last_hidden_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    T, N, H = case["T"], case["N"], case["H"]
+    output = np.tanh(rng.normal(size=(T, N, H)))
+    lengths = rng.integers(1, T + 1, size=N)
+    lengths[0] = T  # one full-length sequence and, if possible, one of length 1
+    if N > 1:
+        lengths[-1] = 1
+    return (output, lengths.astype(np.int64)), {}
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+_register(
+    Spec(
+        "rnn_forward",
+        _ref_rnn_forward,
+        _rnn_forward_inputs,
+        ({"T": 4, "N": 2, "H_in": 3, "H": 5}, {"T": 1, "N": 1, "H_in": 2, "H": 3}),
+        mistakes=(
+            Mistake(
+                "not-carried",
+                "the hidden state is not carried between steps: "
+                "step t must start from h_{t-1}, not from h_0.",
+                _forward_variant("not-carried"),
+            ),
+            Mistake(
+                "shifted",
+                "output is shifted by one step: output[t] is the state "
+                "*after* reading x[t] (h_1..h_T), not before.",
+                _forward_variant("shifted"),
+            ),
+            Mistake(
+                "h_n-first",
+                "h_n is the state after the *last* step.",
+                _forward_variant("h_n-first"),
+            ),
+            Mistake(
+                "reversed",
+                "the sequence is read backwards: t runs 0, 1, ..., T-1.",
+                _forward_variant("reversed"),
+            ),
+        ),
+        forbidden=("rnncourse.rnn.RNN.forward", "torch.nn.RNN.forward"),
+        forbidden_library=LIBRARY_LAYERS,
+    )
+)
+_register(
+    Spec(
+        "many_to_one",
+        _ref_many_to_one,
+        _many_to_one_inputs,
+        ({"T": 4, "N": 3, "H_in": 3, "H": 5, "H_out": 2},),
+        mistakes=(
+            Mistake(
+                "first",
+                "the readout uses the first hidden state; many-to-one reads the last one, h_T.",
+                _many_to_one_variant("first"),
+            ),
+            Mistake(
+                "mean",
+                "the readout averages the hidden states; it reads h_T only.",
+                _many_to_one_variant("mean"),
+            ),
+            Mistake("no-bias", "the bias b_y is missing.", _many_to_one_variant("no-bias")),
+        ),
+        forbidden=("rnncourse.rnn.RNN.forward", "torch.nn.RNN.forward"),
+        forbidden_library=LIBRARY_LAYERS,
+    )
+)
+_register(
+    Spec(
+        "last_hidden",
+        _ref_last_hidden,
+        _last_hidden_inputs,
+        ({"T": 5, "N": 4, "H": 3}, {"T": 3, "N": 2, "H": 2}),
+        mistakes=(
+            Mistake(
+                "ignored",
+                "the lengths are ignored: a sequence of length L ends at "
+                "output[L - 1], not at the last padded step.",
+                _last_hidden_variant("ignored"),
+            ),
+            Mistake(
+                "off-by-one",
+                "off by one: a sequence of length L ends at index L - 1.",
+                _last_hidden_variant("off-by-one"),
+            ),
+            Mistake(
+                "first",
+                "this is the first step; take the last *valid* step.",
+                _last_hidden_variant("first"),
+            ),
+        ),
+    )
+)

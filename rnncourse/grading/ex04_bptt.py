@@ -1,0 +1,272 @@
+"""Exercise 4, BPTT in NumPy: ``numerical_gradient``, ``rel_error``, ``rnn_backward``,
+``truncated_bptt_grads``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from rnncourse.grading import _MODULES, Case, Inputs, Mistake, Spec, _register
+from rnncourse.grading._cells import _weights
+
+_bptt = _MODULES.get("rnncourse.bptt")
+
+
+def _bptt_problem(rng: np.random.Generator, case: Case) -> tuple[dict, dict]:
+    T, N, H_in, H, H_out = case["T"], case["N"], case["H_in"], case["H"], case["H_out"]
+    params = {
+        "weight_ih": _weights(rng, H, H_in),
+        "weight_hh": _weights(rng, H, H),
+        "bias_ih": rng.normal(size=(H,)) * 0.3,
+        "bias_hh": rng.normal(size=(H,)) * 0.3,
+        "weight_hy": _weights(rng, H_out, H),
+        "bias_y": rng.normal(size=(H_out,)) * 0.3,
+    }
+    x = rng.normal(size=(T, N, H_in))
+    h_0 = rng.normal(size=(N, H)) * 0.5
+    targets = rng.normal(size=(T, N, H_out))
+    _, cache = _bptt.rnn_forward(params, x, h_0, targets, "mse")
+    return params, cache
+
+
+def _rnn_backward_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    params, cache = _bptt_problem(rng, case)
+    T, N = case["T"], case["N"]
+    kwargs: dict[str, Any] = {}
+    if case.get("dy"):
+        kwargs["dy"] = rng.normal(size=(T, N, case["H_out"]))
+    if case.get("dh_T"):
+        kwargs["dh_T"] = rng.normal(size=(N, case["H"]))
+    return (params, cache), kwargs
+
+
+def _bptt_variant(kind: str) -> Callable[..., Any]:
+    """A mistaken ``rnn_backward`` (mse loss or given ``dy``)."""
+
+    def variant(params, cache, dy=None, dh_T=None):
+        x, h_0, h, pre = cache["x"], cache["h_0"], cache["h"], cache["pre"]
+        dy = cache["y"] - cache["targets"] if dy is None else dy
+        W_hh, W_hy = params["weight_hh"], params["weight_hy"]
+        T, N, H = h.shape
+        grads = {name: np.zeros_like(value) for name, value in params.items()}
+        grads["weight_hy"] = np.einsum("tno,tnh->oh", dy, h)
+        grads["bias_y"] = dy.sum(axis=(0, 1))
+        dh = np.zeros_like(h)
+        dh_next = np.zeros((N, H)) if dh_T is None else dh_T
+        for t in reversed(range(T)):
+            h_prev = h[t - 1] if t > 0 else h_0
+            dh[t] = dy[t] @ W_hy + (0.0 if kind == "no-recurrence" else dh_next)
+            local = 1 - (pre[t] ** 2 if kind == "tanh-of-pre" else h[t] ** 2)
+            dpre = local * dh[t]
+            paired = h[t] if kind == "h-not-h-prev" else h_prev
+            terms = {
+                "weight_ih": dpre.T @ x[t],
+                "weight_hh": dpre.T @ paired,
+                "bias_ih": dpre.sum(axis=0),
+                "bias_hh": dpre.sum(axis=0),
+            }
+            for name, term in terms.items():
+                grads[name] = term if kind == "not-accumulated" else grads[name] + term
+            dh_next = dpre @ W_hh
+        grads["h_0"] = dh_next
+        return grads, dh
+
+    return variant
+
+
+def _truncated_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    params, cache = _bptt_problem(rng, case)
+    return (params, cache, int(case["k"])), {}
+
+
+def _truncated_variant(kind: str) -> Callable[..., Any]:
+    def variant(params, cache, k, dy=None):
+        if kind == "full":
+            grads, _ = _bptt.rnn_backward(params, cache, dy)
+            return grads
+        if kind == "chunked":
+            targets = cache["targets"]
+            h_0 = cache["h_0"]
+            _, grads, _ = _bptt.chunked_bptt_grads(params, cache["x"], targets, k, h_0)
+            return grads
+        shift = 1 if kind == "k+1" else -1
+        return _bptt.truncated_bptt_grads(params, cache, k + shift, dy)
+
+    return variant
+
+
+def _numgrad_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    param = rng.normal(size=tuple(case["shape"]))
+    M = rng.normal(size=(3, param.size))
+
+    def f() -> float:
+        # a smooth scalar function of param that couples its entries, with sizeable curvature
+        p = param.reshape(-1)
+        return float(np.tanh(M @ p).sum() + 0.5 * (p**3).sum())
+
+    return (f, param), {"eps": case.get("eps", 1e-4)}
+
+
+def _numgrad_variant(kind: str) -> Callable[..., Any]:
+    def variant(f, param, eps=1e-6):
+        grad = np.zeros_like(param)
+        for idx in np.ndindex(param.shape):
+            old = param[idx]
+            param[idx] = old + eps
+            f_plus = f()
+            param[idx] = old if kind == "forward" else old - eps
+            f_minus = f()
+            if kind != "no-restore":
+                param[idx] = old
+            grad[idx] = (f_plus - f_minus) / (eps if kind in ("forward", "one-eps") else 2 * eps)
+        return grad
+
+    return variant
+
+
+def _rel_error_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    a = rng.normal(size=tuple(case["shape"]))
+    b = a + rng.normal(size=a.shape) * case.get("noise", 1e-3)
+    return (a, b), {}
+
+
+def _rel_error_variant(kind: str) -> Callable[..., float]:
+    def variant(a, b):
+        if kind == "elementwise":
+            return float((abs(a - b) / (abs(a) + abs(b) + 1e-300)).max())
+        return float(abs(a - b).max() / abs(a).max())
+
+    return variant
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+_register(
+    Spec(
+        "numerical_gradient",
+        "rnncourse.bptt.numerical_gradient",
+        _numgrad_inputs,
+        ({"shape": (3, 2)}, {"shape": (4,), "eps": 1e-3}),
+        backend="numpy",
+        atol=1e-7,
+        rtol=1e-6,
+        mistakes=(
+            Mistake(
+                "forward",
+                "this is a forward difference (f(θ+ε) - f(θ))/ε; the "
+                "central difference (f(θ+ε) - f(θ-ε))/(2ε) is much more accurate.",
+                _numgrad_variant("forward"),
+            ),
+            Mistake(
+                "one-eps",
+                "divide the central difference by 2ε, not ε.",
+                _numgrad_variant("one-eps"),
+            ),
+            Mistake(
+                "no-restore",
+                "each entry must be restored to its old value after nudging it.",
+                _numgrad_variant("no-restore"),
+            ),
+        ),
+    )
+)
+_register(
+    Spec(
+        "rel_error",
+        "rnncourse.bptt.rel_error",
+        _rel_error_inputs,
+        ({"shape": (3, 4)}, {"shape": (5,), "noise": 1e-7}),
+        backend="numpy",
+        atol=1e-12,
+        rtol=1e-6,
+        mistakes=(
+            Mistake(
+                "elementwise",
+                "use one scale for the whole array: max|a - b| "
+                "divided by max(|a| + |b|), not an element-wise ratio.",
+                _rel_error_variant("elementwise"),
+            ),
+            Mistake(
+                "scale-a", "the scale is max(|a| + |b|), not max|a|.", _rel_error_variant("scale-a")
+            ),
+        ),
+    )
+)
+_BPTT_CASES = (
+    {"T": 4, "N": 2, "H_in": 3, "H": 4, "H_out": 2},
+    {"T": 1, "N": 1, "H_in": 2, "H": 3, "H_out": 1},
+)
+_register(
+    Spec(
+        "rnn_backward",
+        "rnncourse.bptt.rnn_backward",
+        _rnn_backward_inputs,
+        _BPTT_CASES,
+        backend="numpy",
+        mistakes=(
+            Mistake(
+                "not-accumulated",
+                "gradients are not accumulated over time: the "
+                "weights are shared by every step, so dL/dW sums the contributions "
+                "of all steps (+=, not =).",
+                _bptt_variant("not-accumulated"),
+            ),
+            Mistake(
+                "no-recurrence",
+                "the gradient does not flow back through time: "
+                "dL/dh_t also receives W_hhᵀ dL/da_{t+1} from the next step.",
+                _bptt_variant("no-recurrence"),
+            ),
+            Mistake(
+                "tanh-of-pre",
+                "the tanh derivative is 1 - h_t² (h_t = tanh(a_t)), not 1 - a_t².",
+                _bptt_variant("tanh-of-pre"),
+            ),
+            Mistake(
+                "h-not-h-prev",
+                "dL/dW_hh pairs dL/da_t with the previous state h_{t-1}, not h_t.",
+                _bptt_variant("h-not-h-prev"),
+            ),
+        ),
+        forbidden=("rnncourse.bptt.truncated_bptt_grads",),
+    )
+)
+_register(
+    Spec(
+        "truncated_bptt_grads",
+        "rnncourse.bptt.truncated_bptt_grads",
+        _truncated_inputs,
+        (
+            {"T": 5, "N": 2, "H_in": 2, "H": 3, "H_out": 2, "k": 2},
+            {"T": 4, "N": 1, "H_in": 2, "H": 2, "H_out": 1, "k": 3},
+        ),
+        backend="numpy",
+        mistakes=(
+            Mistake(
+                "full",
+                "the truncation is ignored: each L_t may flow back through at "
+                "most k hidden states.",
+                _truncated_variant("full"),
+            ),
+            Mistake(
+                "k+1",
+                "off by one: L_t reaches h_t, ..., h_{t-k+1}, which is k hidden states, not k + 1.",
+                _truncated_variant("k+1"),
+            ),
+            Mistake(
+                "k-1",
+                "off by one: L_t reaches h_t, ..., h_{t-k+1}, which is k hidden states, not k - 1.",
+                _truncated_variant("k-1"),
+            ),
+            Mistake(
+                "chunked",
+                "this cuts the sequence into chunks of k steps; here every "
+                "L_t looks back k steps from its own t.",
+                _truncated_variant("chunked"),
+            ),
+        ),
+        forbidden=("rnncourse.bptt.rnn_backward", "rnncourse.bptt.chunked_bptt_grads"),
+    )
+)

@@ -1,0 +1,281 @@
+"""Exercise 5, vanishing and exploding gradients: ``jacobian_product``, ``jacobian_norms``,
+``clip_grad_norm_np``, ``clip_grad_value_np``, ``flag_exploding``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnncourse.grading import Case, Inputs, Mistake, Spec, _register
+
+
+def _jacobian_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    T, H = case["T"], case["H"]
+    h = np.tanh(rng.normal(size=(T, H)))
+    weight_hh = rng.normal(size=(H, H)) * case.get("scale", 1.0) / math.sqrt(H)
+    return (h, weight_hh, int(case["t"]), int(case["k"])), {}
+
+
+def _jacobian_variant(kind: str) -> Callable[..., Any]:
+    def variant(h, weight_hh, t, k):
+        J = torch.eye(weight_hh.shape[0], dtype=weight_hh.dtype, device=weight_hh.device)
+        for j in range(k + 1, t + 1):
+            d = 1 - h[j - 1] ** 2  # (H,)
+            if kind == "no-derivative":
+                step = weight_hh
+            elif kind == "transposed":
+                step = d[:, None] * weight_hh.T
+            elif kind == "diag-right":
+                step = weight_hh * d[None, :]
+            else:
+                step = d[:, None] * weight_hh
+            J = J @ step if kind == "reversed" else step @ J
+        return J
+
+    return variant
+
+
+def _jacobian_norms_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    t = case.get("t")
+    (h, weight_hh, _, _), _ = _jacobian_inputs(rng, {**case, "t": case["T"], "k": 0})
+    kwargs = {} if case.get("ord") is None else {"ord": case["ord"]}
+    return (h, weight_hh, t), kwargs
+
+
+def _jacobian_norms_variant(kind: str) -> Callable[..., Any]:
+    def variant(h, weight_hh, t=None, ord=2):
+        t = h.shape[0] if t is None else t
+        step = _jacobian_variant("")
+        norms = [
+            float(
+                torch.linalg.matrix_norm(
+                    step(h, weight_hh, t, k), ord="fro" if kind == "frobenius" else ord
+                )
+            )
+            for k in range(t + 1)
+        ]
+        return np.array(norms[::-1] if kind == "reversed" else norms)
+
+    return variant
+
+
+def _grads_inputs(rng: np.random.Generator, case: Case) -> dict[str, np.ndarray]:
+    scale = case.get("scale", 1.0)
+    return {
+        "weight_ih": rng.normal(size=(4, 3)) * scale,
+        "weight_hh": rng.normal(size=(4, 4)) * scale,
+        "bias": rng.normal(size=(4,)) * scale,
+    }
+
+
+def _clip_norm_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    kwargs = {} if case.get("norm_type") is None else {"norm_type": case["norm_type"]}
+    return (_grads_inputs(rng, case), float(case["max_norm"])), kwargs
+
+
+def _joint_norm(arrays: list[np.ndarray], p: float) -> float:
+    flat = np.concatenate([a.ravel() for a in arrays])
+    return float(abs(flat).max()) if p == math.inf else float((abs(flat) ** p).sum() ** (1 / p))
+
+
+def _clip_norm_variant(kind: str) -> Callable[..., Any]:
+    def variant(grads, max_norm, norm_type=2.0):
+        total = _joint_norm(list(grads.values()), float(norm_type))
+        clipped = {}
+        for name, g in grads.items():
+            if kind == "by-value":
+                clipped[name] = np.clip(g, -max_norm, max_norm)
+            elif kind == "per-tensor":
+                own = _joint_norm([g], float(norm_type))
+                clipped[name] = g * min(1.0, max_norm / (own + 1e-6))
+            else:  # always rescale
+                clipped[name] = g * max_norm / (total + 1e-6)
+        return clipped, total
+
+    return variant
+
+
+def _clip_value_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    return (_grads_inputs(rng, case), float(case["clip_value"])), {}
+
+
+def _clip_value_variant(kind: str) -> Callable[..., Any]:
+    def variant(grads, clip_value):
+        if kind == "one-sided":
+            return {name: np.minimum(g, clip_value) for name, g in grads.items()}
+        total = _joint_norm(list(grads.values()), 2.0)
+        coef = min(1.0, clip_value / (total + 1e-6))
+        return {name: g * coef for name, g in grads.items()}
+
+    return variant
+
+
+def _ref_flag_exploding(grad_norms: np.ndarray, threshold: float) -> np.ndarray:
+    # a run explodes if some step's norm is above the threshold or not finite (nan, inf)
+    bad = ~np.isfinite(grad_norms) | (grad_norms > threshold)  # (R, T)
+    return bad.any(axis=1)  # (R,)
+
+
+def _flag_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    R, T = case["R"], case["T"]
+    norms = np.exp(rng.normal(size=(R, T)))  # well-behaved runs around 1
+    growth = np.exp(np.linspace(0.0, 8.0, T))  # an exploding run grows ~e^8 ≈ 3000×
+    norms[0] *= growth  # explodes
+    if R > 1:
+        norms[1, T // 2 :] = np.nan  # blew up to nan half-way
+    if R > 2:
+        norms[2, T // 2] *= growth[-1]  # one spike, then recovers
+    if R > 3:
+        norms[3, -2:] = np.inf
+    return (norms, float(case.get("threshold", 100.0))), {}
+
+
+def _flag_variant(kind: str) -> Callable[..., Any]:
+    def variant(grad_norms, threshold):
+        if kind == "nan-missed":
+            return (grad_norms > threshold).any(axis=1)
+        last = grad_norms[:, -1]
+        return ~np.isfinite(last) | (last > threshold)
+
+    return variant
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+_register(
+    Spec(
+        "jacobian_product",
+        "rnncourse.gradients.jacobian_product",
+        _jacobian_inputs,
+        (
+            {"T": 5, "H": 3, "t": 4, "k": 1},
+            {"T": 3, "H": 2, "t": 3, "k": 0},
+            {"T": 2, "H": 2, "t": 1, "k": 1},
+        ),
+        mistakes=(
+            Mistake(
+                "no-derivative",
+                "the tanh derivative is missing: each step "
+                "contributes diag(1 - h_j²) W_hh, not W_hh alone.",
+                _jacobian_variant("no-derivative"),
+            ),
+            Mistake(
+                "reversed",
+                "the product is in the wrong order: the latest step is on "
+                "the left, D_t W_hh ... D_{k+1} W_hh.",
+                _jacobian_variant("reversed"),
+            ),
+            Mistake(
+                "transposed",
+                "W_hh is transposed: ∂h_j/∂h_{j-1} = diag(1 - h_j²) W_hh.",
+                _jacobian_variant("transposed"),
+            ),
+            Mistake(
+                "diag-right",
+                "diag(1 - h_j²) multiplies W_hh from the left (it scales rows, not columns).",
+                _jacobian_variant("diag-right"),
+            ),
+        ),
+    )
+)
+_register(
+    Spec(
+        "jacobian_norms",
+        "rnncourse.gradients.jacobian_norms",
+        _jacobian_norms_inputs,
+        ({"T": 5, "H": 3, "t": 4}, {"T": 3, "H": 2, "t": None, "ord": "fro"}),
+        mistakes=(
+            Mistake(
+                "frobenius",
+                "ord=2 is the spectral norm (largest singular value), not the Frobenius norm.",
+                _jacobian_norms_variant("frobenius"),
+            ),
+            Mistake(
+                "reversed",
+                "entry k is ‖∂h_t/∂h_k‖, so norms[t] is the identity's "
+                "norm; yours are in reverse order.",
+                _jacobian_norms_variant("reversed"),
+            ),
+        ),
+        forbidden=("rnncourse.gradients.jacobian_product",),
+    )
+)
+_register(
+    Spec(
+        "clip_grad_norm_np",
+        "rnncourse.gradients.clip_grad_norm_np",
+        _clip_norm_inputs,
+        ({"max_norm": 1.0}, {"max_norm": 100.0}, {"max_norm": 0.5, "norm_type": math.inf}),
+        backend="numpy",
+        mistakes=(
+            Mistake(
+                "by-value",
+                "this clips by value instead of by norm: scale every "
+                "gradient by the same factor min(1, max_norm / ‖g‖) so the direction "
+                "is kept.",
+                _clip_norm_variant("by-value"),
+            ),
+            Mistake(
+                "per-tensor",
+                "each gradient is clipped by its own norm; use the joint "
+                "norm of all gradients together.",
+                _clip_norm_variant("per-tensor"),
+            ),
+            Mistake(
+                "always",
+                "gradients whose joint norm is already below max_norm must "
+                "stay unchanged: the factor is min(1, max_norm / ‖g‖).",
+                _clip_norm_variant("always"),
+            ),
+        ),
+    )
+)
+_register(
+    Spec(
+        "clip_grad_value_np",
+        "rnncourse.gradients.clip_grad_value_np",
+        _clip_value_inputs,
+        ({"clip_value": 0.5}, {"clip_value": 10.0, "scale": 0.1}),
+        backend="numpy",
+        mistakes=(
+            Mistake(
+                "by-norm",
+                "this clips by norm instead of by value: clamp every entry "
+                "into [-c, c] on its own.",
+                _clip_value_variant("by-norm"),
+            ),
+            Mistake(
+                "one-sided",
+                "only the upper side is clamped; entries below -c must become -c.",
+                _clip_value_variant("one-sided"),
+            ),
+        ),
+    )
+)
+_register(
+    Spec(
+        "flag_exploding",
+        _ref_flag_exploding,
+        _flag_inputs,
+        ({"R": 5, "T": 8}, {"R": 2, "T": 4, "threshold": 10.0}),
+        backend="numpy",
+        mistakes=(
+            Mistake(
+                "nan-missed",
+                "runs whose norms became nan are not flagged: "
+                "nan > threshold is False, so test np.isfinite too.",
+                _flag_variant("nan-missed"),
+            ),
+            Mistake(
+                "last-only",
+                "only the last step is examined; a run explodes if any "
+                "step's norm is too large or not finite.",
+                _flag_variant("last-only"),
+            ),
+        ),
+    )
+)

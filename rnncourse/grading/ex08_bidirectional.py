@@ -1,0 +1,197 @@
+"""Exercise 8, bidirectional RNNs: ``reverse_gru``, ``bidirectional_gru``,
+``bidirectional_gru_padded``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnncourse.grading import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
+from rnncourse.grading._cells import _cell_args, _gru_cell_fn, _gru_loop, _gru_params, _strip
+from rnncourse.grading.ex06_topologies import _classify_inputs
+
+_bidir = importlib.import_module("rnncourse.bidirectional")
+
+
+def _ref_reverse_gru(x: torch.Tensor, h_0: torch.Tensor, params: dict):
+    # ←h_t = GRU(x_t, ←h_{t+1}) for t = T..1; output[t] = ←h_t, final state after x_1
+    step = lambda x_t, h: _gru_cell_fn(x_t, h, *_cell_args(params))  # noqa: E731
+    return _bidir.unroll(step, x, h_0, reverse=True)
+
+
+def _reverse_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    T, N, H_in, H = case["T"], case["N"], case["H_in"], case["H"]
+    x = rng.normal(size=(T, N, H_in))
+    h_0 = rng.normal(size=(N, H)) * 0.5
+    return (x, h_0, _gru_params(rng, H_in, H)), {}
+
+
+def _reverse_variant(kind: str) -> Callable[..., Any]:
+    def variant(x, h_0, params):
+        T = x.shape[0]
+        if kind == "forward":
+            return _gru_loop(x, h_0, params)
+        out, h = _gru_loop(x, h_0, params, range(T - 1, -1, -1))
+        if kind == "not-realigned":
+            return out.flip(0), h
+        return out, out[-1]  # "h_n-last-step"
+
+    return variant
+
+
+def _bidir_params(rng: np.random.Generator, H_in: int, H: int) -> dict:
+    return {**_gru_params(rng, H_in, H, "_l0"), **_gru_params(rng, H_in, H, "_l0_reverse")}
+
+
+def _ref_bidirectional_gru(x: torch.Tensor, params: dict):
+    # y_t = [→h_t; ←h_t]; h_n = (→h_T, ←h_1)
+    N, H = x.shape[1], params["weight_hh_l0"].shape[1]
+    zeros = x.new_zeros(N, H)
+    fwd, bwd = _cell_args(params, "_l0"), _cell_args(params, "_l0_reverse")
+    output, (h_f, h_b) = _bidir.bidirectional(_gru_cell_fn, x, fwd, bwd, zeros, zeros)
+    return output, torch.stack([h_f, h_b])  # (T, N, 2H), (2, N, H)
+
+
+def _bidir_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    x = rng.normal(size=(case["T"], case["N"], case["H_in"]))
+    return (x, _bidir_params(rng, case["H_in"], case["H"])), {}
+
+
+def _bidir_variant(kind: str) -> Callable[..., Any]:
+    def variant(x, params):
+        T, N, H = x.shape[0], x.shape[1], params["weight_hh_l0"].shape[1]
+        zeros = x.new_zeros(N, H)
+        fwd, bwd = _strip(params, "_l0"), _strip(params, "_l0_reverse")
+        if kind == "shared-weights":
+            bwd = fwd
+        out_f, h_f = _gru_loop(x, zeros, fwd)
+        steps = range(T) if kind == "bwd-forwards" else range(T - 1, -1, -1)
+        out_b, h_b = _gru_loop(x, zeros, bwd, steps)
+        if kind == "not-realigned":
+            out_b = out_b.flip(0)
+        if kind == "h_n-last-step":
+            h_b = out_b[-1]
+        parts = [out_b, out_f] if kind == "bwd-first" else [out_f, out_b]
+        h_n = [h_b, h_f] if kind in ("bwd-first", "h_n-swapped") else [h_f, h_b]
+        return torch.cat(parts, dim=-1), torch.stack(h_n)
+
+    return variant
+
+
+def _ref_bidirectional_gru_padded(x: torch.Tensor, lengths: torch.Tensor, params: dict):
+    # each sequence on its own: the backward direction starts at its last real step x_L
+    T, N, H = x.shape[0], x.shape[1], params["weight_hh_l0"].shape[1]
+    output = x.new_zeros(T, N, 2 * H)  # (T, N, 2H), zero at padding
+    h_n = x.new_zeros(2, N, H)  # (2, N, H)
+    for n in range(N):
+        L = int(lengths[n])
+        out, h = _ref_bidirectional_gru(x[:L, n : n + 1], params)
+        output[:L, n] = out[:, 0]
+        h_n[:, n] = h[:, 0]
+    return output, h_n
+
+
+def _padded_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    (x, lengths, _), _ = _classify_inputs(rng, {**case, "H": 1, "H_out": 1})
+    return (x, lengths, _bidir_params(rng, case["H_in"], case["H"])), {}
+
+
+def _padded_variant(kind: str) -> Callable[..., Any]:
+    def variant(x, lengths, params):
+        T, N, H = x.shape[0], x.shape[1], params["weight_hh_l0"].shape[1]
+        if kind == "ignored":
+            return _ref_bidirectional_gru(x, params)
+        output, h_n = _ref_bidirectional_gru_padded(x, lengths, params)
+        if kind == "not-zeroed":  # padding steps keep the last forward state / zero backward
+            for n in range(N):
+                L = int(lengths[n])
+                output[L:, n, :H] = output[L - 1, n, :H]
+            return output, h_n
+        # "bwd-from-padding": the backward cell starts at step T, reading the padding
+        out_b, h_b = _gru_loop(x, x.new_zeros(N, H), _strip(params, "_l0_reverse"),
+                               range(T - 1, -1, -1))  # fmt: skip
+        valid = (torch.arange(T, device=x.device)[:, None] < lengths[None, :])[..., None]
+        output = torch.cat([output[..., :H], out_b * valid], dim=-1)
+        return output, torch.stack([h_n[0], h_b])
+
+    return variant
+
+
+_BIDIR_FORBIDDEN = (
+    "rnncourse.bidirectional.bidirectional",
+    "rnncourse.bidirectional.unroll",
+    "rnncourse.bidirectional.Bidirectional.forward",
+    "rnncourse.topologies.unroll",
+    "rnncourse.gru.GRU.forward",
+    "torch.nn.GRU.forward",
+)
+
+_register(
+    Spec(
+        "reverse_gru",
+        _ref_reverse_gru,
+        _reverse_inputs,
+        ({"T": 5, "N": 3, "H_in": 3, "H": 4}, {"T": 2, "N": 1, "H_in": 2, "H": 3}),
+        mistakes=(
+            Mistake("forward", "the sequence is read forwards; the backward cell reads x_T "
+                    "first and x_1 last.", _reverse_variant("forward")),
+            Mistake("not-realigned", "the outputs are in the order they were computed; store "
+                    "←h_t at position t, so output[0] is the state after reading x_1 (the last "
+                    "step computed).", _reverse_variant("not-realigned")),
+            Mistake("h_n-last-step", "the final state is the state after the *last step "
+                    "processed*, x_1, which sits at output[0], not output[-1].",
+                    _reverse_variant("h_n-last-step")),
+        ),
+        forbidden=_BIDIR_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
+    )
+)  # fmt: skip
+_BIDIR_MISTAKES = (
+    Mistake("bwd-first", "the directions are in the wrong order: torch puts the forward "
+            "states first, y_t = [→h_t; ←h_t], and h_n[0] is the forward one.",
+            _bidir_variant("bwd-first")),
+    Mistake("h_n-swapped", "h_n is in the wrong order: h_n[0] is the forward final state, "
+            "h_n[1] the backward one.", _bidir_variant("h_n-swapped")),
+    Mistake("h_n-last-step", "h_n[1] is the backward state after reading x_1 (output[0, :, H:]),"
+            " not output[-1, :, H:].", _bidir_variant("h_n-last-step")),
+    Mistake("not-realigned", "the backward outputs are in the order they were computed; "
+            "←h_t belongs at position t.", _bidir_variant("not-realigned")),
+    Mistake("shared-weights", "both directions use the forward weights; the backward cell has "
+            "its own (the *_reverse parameters).", _bidir_variant("shared-weights")),
+    Mistake("bwd-forwards", "the backward cell reads the sequence forwards; it starts at x_T.",
+            _bidir_variant("bwd-forwards")),
+)  # fmt: skip
+_register(
+    Spec(
+        "bidirectional_gru",
+        _ref_bidirectional_gru,
+        _bidir_inputs,
+        ({"T": 5, "N": 3, "H_in": 3, "H": 4}, {"T": 1, "N": 2, "H_in": 2, "H": 3}),
+        mistakes=_BIDIR_MISTAKES,
+        forbidden=_BIDIR_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
+    )
+)
+_register(
+    Spec(
+        "bidirectional_gru_padded",
+        _ref_bidirectional_gru_padded,
+        _padded_inputs,
+        ({"T": 5, "N": 4, "H_in": 3, "H": 4}, {"T": 3, "N": 2, "H_in": 2, "H": 2}),
+        mistakes=(
+            Mistake("ignored", "the lengths are ignored: padding must neither reach a state nor "
+                    "appear in the output (zeros there).", _padded_variant("ignored")),
+            Mistake("bwd-from-padding", "the backward direction starts at the padded end; for a "
+                    "sequence of length L it must start at x_L, its last real step.",
+                    _padded_variant("bwd-from-padding")),
+            Mistake("not-zeroed", "the outputs at padded steps must be zero (as "
+                    "pack_padded_sequence gives).", _padded_variant("not-zeroed")),
+        ),
+        forbidden=_BIDIR_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
+    )
+)  # fmt: skip

@@ -1,0 +1,240 @@
+"""Exercise 9, sequence to sequence: ``encode``, ``decode_teacher_forced``,
+``greedy_translate``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnncourse.grading import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
+from rnncourse.grading._cells import _cell_values, _gru_params, _like, _load, _weights
+
+_s2s = importlib.import_module("rnncourse.seq2seq")
+_data = importlib.import_module("rnncourse.data")
+_BOS, _EOS, _PAD = _data.BOS, _data.EOS, _data.PAD
+
+
+def _encoder_values(enc: dict) -> dict:
+    return {"embedding.weight": enc["embedding"], **_cell_values(enc)}
+
+
+def _decoder_values(dec: dict) -> dict:
+    return {
+        "embedding.weight": dec["embedding"],
+        **_cell_values(dec),
+        "out.weight": dec["weight_out"],
+        "out.bias": dec["bias_out"],
+    }
+
+
+def _encoder(enc: dict, like: torch.Tensor) -> Any:
+    V, E = enc["embedding"].shape
+    model = _s2s.Encoder(V, E, enc["weight_hh"].shape[1], "gru", **_like(like))
+    return _load(model, _encoder_values(enc))
+
+
+def _decoder(dec: dict, like: torch.Tensor) -> Any:
+    V, E = dec["embedding"].shape
+    model = _s2s.Decoder(V, E, dec["weight_hh"].shape[1], "gru", **_like(like))
+    return _load(model, _decoder_values(dec))
+
+
+def _ref_encode(src: torch.Tensor, lengths: torch.Tensor, enc: dict):
+    # h_j = GRU(E x_j, h_{j-1}), frozen after each source's length; memory zero at padding
+    return _encoder(enc, enc["embedding"])(src, lengths)  # (S, N, H), (N, H)
+
+
+def _ref_decode_teacher_forced(tgt: torch.Tensor, state: torch.Tensor, dec: dict):
+    # input BOS, tgt[0], ..., tgt[T-2]; logits_t = W_out s_t + b_out predicts tgt[t]
+    decoder = _decoder(dec, state)
+    y = tgt.new_full((tgt.shape[1],), _BOS)  # (N,)
+    logits = []
+    for t in range(tgt.shape[0]):
+        out, state, _ = decoder(y, state)
+        logits.append(out)
+        y = tgt[t]
+    return torch.stack(logits)  # (T, N, V)
+
+
+def _ref_greedy_translate(src: torch.Tensor, lengths: torch.Tensor, params: dict, max_len: int):
+    # ŷ_t = argmax logits_t, fed back; EOS is written, PAD after it
+    enc, dec = params["encoder"], params["decoder"]
+    model = _s2s.Seq2Seq(_encoder(enc, enc["embedding"]), _decoder(dec, enc["embedding"]),
+                         _BOS, _EOS, _PAD)  # fmt: skip
+    return _s2s.greedy_decode(model, src, max_len, src_lengths=lengths)  # (max_len, N)
+
+
+def _gru_embed_params(rng: np.random.Generator, V: int, E: int, H: int) -> dict:
+    return {"embedding": rng.normal(size=(V, E)), **_gru_params(rng, E, H)}
+
+
+def _tokens(rng: np.random.Generator, S: int, N: int, V: int) -> tuple[np.ndarray, np.ndarray]:
+    lengths = rng.integers(1, S + 1, size=N)
+    lengths[0] = S
+    if N > 2:
+        lengths[1] = 1
+    src = rng.integers(_data.FIRST_SYMBOL, V, size=(S, N))
+    src[lengths[None, :] <= np.arange(S)[:, None]] = _PAD
+    return src.astype(np.int64), lengths.astype(np.int64)
+
+
+def _encode_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    src, lengths = _tokens(rng, case["S"], case["N"], case["V"])
+    return (src, lengths, _gru_embed_params(rng, case["V"], case["E"], case["H"])), {}
+
+
+def _decoder_params(rng: np.random.Generator, case: Case) -> dict:
+    V, H = case["V"], case["H"]
+    dec = _gru_embed_params(rng, V, case["E"], H)
+    dec["embedding"] *= 3.0  # large weights: the next token depends on the state and input
+    dec["weight_out"] = _weights(rng, V, H) * 6.0
+    dec["bias_out"] = rng.normal(size=(V,)) * 0.5
+    return dec
+
+
+def _decode_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    T, N, V = case["T"], case["N"], case["V"]
+    tgt = rng.integers(_data.FIRST_SYMBOL, V, size=(T, N))
+    tgt[-1] = _EOS
+    state = np.tanh(rng.normal(size=(N, case["H"])))
+    return (tgt.astype(np.int64), state, _decoder_params(rng, case)), {}
+
+
+def _greedy_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    src, lengths = _tokens(rng, case["S"], case["N"], case["V"])
+    enc = _gru_embed_params(rng, case["V"], case["E"], case["H"])
+    dec = _decoder_params(rng, case)
+    dec["bias_out"][_EOS] += case.get("eos_bias", 0.0)
+    for special in (_PAD, _BOS, _data.UNK):  # never predicted
+        dec["bias_out"][special] -= 20.0
+    return (src, lengths, {"encoder": enc, "decoder": dec}, int(case["max_len"])), {}
+
+
+def _encode_variant(kind: str) -> Callable[..., Any]:
+    def variant(src, lengths, enc):
+        memory, h = _ref_encode(src, lengths, enc)
+        full_memory, h_S = _ref_encode(src, None, enc)
+        if kind == "ignored":
+            return full_memory, h_S
+        if kind == "final-last-step":
+            return memory, h_S
+        # "not-zeroed": padded steps hold the frozen state
+        S = src.shape[0]
+        valid = (torch.arange(S, device=src.device)[:, None] < lengths[None, :])[..., None]
+        return torch.where(valid, memory, h[None]), h
+
+    return variant
+
+
+def _decode_no_shift(tgt, state, dec):
+    decoder = _decoder(dec, state)
+    logits = []
+    for t in range(tgt.shape[0]):
+        out, state, _ = decoder(tgt[t], state)
+        logits.append(out)
+    return torch.stack(logits)
+
+
+def _decode_zero_state(tgt, state, dec):
+    return _ref_decode_teacher_forced(tgt, state * 0, dec)
+
+
+def _greedy_variant(kind: str) -> Callable[..., Any]:
+    def variant(src, lengths, params, max_len):
+        enc, dec = params["encoder"], params["decoder"]
+        _, state = _ref_encode(src, None if kind == "ignored" else lengths, enc)
+        decoder = _decoder(dec, state)
+        y = src.new_full((src.shape[1],), _BOS)  # (N,)
+        out = []
+        for _ in range(max_len):
+            logits, state, _ = decoder(y, state)
+            y = logits.argmax(-1)  # (N,)
+            out.append(y)
+        tokens = torch.stack(out)  # (max_len, N), not stopped at EOS
+        if kind == "no-stop":
+            return tokens
+        ended = (tokens == _EOS).long().cumsum(0) > 0  # at or after the first EOS
+        after = torch.cat([torch.zeros_like(ended[:1]), ended[:-1]])  # strictly after it
+        if kind == "eos-dropped":
+            return tokens.masked_fill(ended, _PAD)
+        return tokens.masked_fill(after, _EOS if kind == "eos-fill" else _PAD)
+
+    return variant
+
+
+_S2S_FORBIDDEN = (
+    "rnncourse.seq2seq.Encoder.forward",
+    "rnncourse.seq2seq.Decoder.forward",
+    "rnncourse.seq2seq.AttentionDecoder.forward",
+    "rnncourse.seq2seq.Seq2Seq.forward",
+    "rnncourse.seq2seq.Seq2Seq.encode",
+    "rnncourse.seq2seq.greedy_decode",
+    "rnncourse.seq2seq.beam_search",
+    "rnncourse.topologies.unroll",
+    "rnncourse.gru.GRU.forward",
+    "torch.nn.GRU.forward",
+)
+
+_register(
+    Spec(
+        "encode",
+        _ref_encode,
+        _encode_inputs,
+        ({"S": 5, "N": 4, "V": 9, "E": 3, "H": 4}, {"S": 2, "N": 2, "V": 6, "E": 2, "H": 3}),
+        mistakes=(
+            Mistake("ignored", "the lengths are ignored: a source of length L ends at step L; the "
+                    "padding after it must not change the state.", _encode_variant("ignored")),
+            Mistake("final-last-step", "the final state must be each source's state after its "
+                    "last real token (step L), not after the padding.",
+                    _encode_variant("final-last-step")),
+            Mistake("not-zeroed", "memory must be zero at padded steps.",
+                    _encode_variant("not-zeroed")),
+        ),
+        forbidden=_S2S_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
+    )
+)  # fmt: skip
+_register(
+    Spec(
+        "decode_teacher_forced",
+        _ref_decode_teacher_forced,
+        _decode_inputs,
+        ({"T": 4, "N": 3, "V": 9, "E": 3, "H": 4}, {"T": 1, "N": 2, "V": 6, "E": 2, "H": 3}),
+        mistakes=(
+            Mistake("no-shift", "the inputs are not shifted: step t reads the token it must "
+                    "predict. The input at step 0 is BOS, at step t > 0 it is tgt[t-1].",
+                    _decode_no_shift),
+            Mistake("zero-state", "the decoder starts from zeros; its first state s_0 is the "
+                    "encoder's final state `state`.", _decode_zero_state),
+        ),
+        forbidden=_S2S_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
+    )
+)  # fmt: skip
+_register(
+    Spec(
+        "greedy_translate",
+        _ref_greedy_translate,
+        _greedy_inputs,
+        ({"S": 5, "N": 6, "V": 9, "E": 3, "H": 4, "max_len": 7},
+         {"S": 3, "N": 2, "V": 6, "E": 2, "H": 3, "max_len": 4}),
+        mistakes=(
+            Mistake("ignored", "the source lengths are ignored: encode with them, so that the "
+                    "padding does not reach the encoder's final state.",
+                    _greedy_variant("ignored")),
+            Mistake("no-stop", "a sequence does not stop at its EOS: after EOS every position "
+                    "holds PAD (= 0).", _greedy_variant("no-stop")),
+            Mistake("eos-dropped", "the EOS token itself is part of the output; PAD comes "
+                    "after it.",
+                    _greedy_variant("eos-dropped")),
+            Mistake("eos-fill", "after EOS the positions hold PAD (= 0), not EOS.",
+                    _greedy_variant("eos-fill")),
+        ),
+        forbidden=_S2S_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
+    )
+)  # fmt: skip
