@@ -10,20 +10,33 @@ repeated label (which needs a blank between its copies), utterances long enough 
 probabilities to underflow, empty targets, input lengths shorter than ``T``, paths with
 ``k k - k`` (two labels, not one or three) and all-blank paths.
 
-Every mistake below has a variant with the reference's signature; :func:`grading.check`
-names the mistake whose variant reproduces the learner's answer.
+Every mistake below is ``(name, hint, variant)``, the variant with the reference's signature;
+:func:`grading.check` names the mistake whose variant reproduces the learner's answer. The
+grading module imports this one while it loads, so ``Spec`` and ``Mistake`` are imported in
+:func:`specs`, not at the top (importing this module first must not import a half-built
+grading module).
+
+Example::
+
+    >>> from rnncourse import grading
+    >>> [m.name for m in grading.spec("greedy_decode").mistakes]  # doctest: +NORMALIZE_WHITESPACE
+    ['blanks-kept', 'repeats-not-merged', 'blanks-dropped-first', 'lengths-ignored',
+     'blank-hard-coded']
+    >>> grading.check_mistake("greedy_decode", "blanks-dropped-first")  # caught, and named
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rnncourse import ctc as _ctc
-from rnncourse.grading import Mistake, Spec
+
+if TYPE_CHECKING:
+    from rnncourse.grading import Spec
 
 # the references, captured at import (the grading module snapshots this module's names)
 _ref_forward = _ctc.ctc_forward_np
@@ -155,46 +168,46 @@ def _forward_variant(
 
 
 _FORWARD_MISTAKES = (
-    Mistake(
+    (
         "skip-between-equal-labels",
         "the skip from s - 2 is also taken between two equal labels. A repeated label needs a "
         "blank between its copies (k k collapses to one k), so alpha_{t-1}(s-2) enters only "
         "when l'_s is a label different from l'_{s-2}.",
         _forward_variant(skip="equal"),
     ),
-    Mistake(
+    (
         "no-skip",
         "the skip transition is missing: a path may jump over the blank between two different "
         "labels, so alpha_t(s) also adds alpha_{t-1}(s-2) when l'_s is a label and "
         "l'_s != l'_{s-2}.",
         _forward_variant(skip="none"),
     ),
-    Mistake(
+    (
         "skip-into-blank",
         "a blank position also receives the skip from s - 2; a blank is only reached from "
         "itself and from the label before it (skipping would drop a label).",
         _forward_variant(skip="blanks"),
     ),
-    Mistake(
+    (
         "probabilities",
         "the recursion runs on probabilities: on a long utterance alpha_t underflows to 0 and "
         "log 0 = -inf. Keep log alpha throughout: products become sums and sums become "
         "np.logaddexp.",
         _forward_variant(space="prob"),
     ),
-    Mistake(
+    (
         "naive-logsumexp",
         "log(exp(a) + exp(b) + exp(c)) underflows once every term is below about -745 (exp "
         "gives 0): use np.logaddexp, which factors out the largest term.",
         _forward_variant(space="naive"),
     ),
-    Mistake(
+    (
         "start-on-blank-only",
         "alpha_1 must cover the first two positions of l': a path may start with the blank "
         "or directly with the first label.",
         _forward_variant(start=1),
     ),
-    Mistake(
+    (
         "no-trailing-blank",
         "l' has 2S + 1 positions, (b, l_1, b, ..., l_S, b): the blank-extended target also ends "
         "with a blank.",
@@ -303,62 +316,62 @@ def _loss_variant(
 
 
 _LOSS_MISTAKES = (
-    Mistake(
+    (
         "last-label-only",
         "only alpha_T(2S) is read (paths that end on the last label); paths may also end on the "
         "final blank: p(l|x) = alpha_T(2S) + alpha_T(2S + 1), log_alpha[-1, -2:] in 0-based "
         "positions.",
         _loss_variant(end="label"),
     ),
-    Mistake(
+    (
         "final-blank-only",
         "only alpha_T(2S + 1) is read (paths that end on the final blank); paths may also end "
         "on the last label: p(l|x) = alpha_T(2S) + alpha_T(2S + 1).",
         _loss_variant(end="blank"),
     ),
-    Mistake(
+    (
         "final-states-off-by-one",
         "the final states are off by one: you read the last label and the blank before it; "
         "a complete path ends on the last label or the final blank, 0-based positions 2S - 1 "
         "and 2S (log_alpha[-1, -2:]).",
         _loss_variant(end="shifted"),
     ),
-    Mistake(
+    (
         "not-negated",
         "the loss is -log p(l|x): yours has the wrong sign.",
         _loss_variant(sign=1.0),
     ),
-    Mistake(
+    (
         "input-lengths-ignored",
         "the input lengths are ignored: item n uses only its first input_lengths[n] frames "
         "(log_probs[:input_lengths[n], n]); the rest is padding.",
         _loss_variant(input_lengths_used=False),
     ),
-    Mistake(
+    (
         "target-lengths-ignored",
         "the target lengths are ignored: item n's target is targets[n, :target_lengths[n]]; "
         "the rest of the row is padding.",
         _loss_variant(target_lengths_used=False),
     ),
-    Mistake(
+    (
         "sum-for-mean",
         'reduction="mean" returns the sum over the batch; it is the mean over the batch of '
         "each loss divided by its target length.",
         _loss_variant(mean="sum"),
     ),
-    Mistake(
+    (
         "mean-not-per-target",
         'reduction="mean" is the plain mean of the losses; like torch, divide each loss by its '
         "own target length (at least 1) first, then average over the batch.",
         _loss_variant(mean="plain"),
     ),
-    Mistake(
+    (
         "mean-pooled",
         'reduction="mean" divides the total loss by the total target length; torch divides '
         "each loss by its own target length, then averages over the batch.",
         _loss_variant(mean="pooled"),
     ),
-    Mistake(
+    (
         "mean-for-sum",
         'reduction="sum" returns a mean; it is the plain sum of the per-item losses.',
         _loss_variant(sum_as="mean"),
@@ -451,30 +464,30 @@ def _greedy_variant(kind: str) -> Callable[..., Any]:
 
 
 _GREEDY_MISTAKES = (
-    Mistake(
+    (
         "blanks-kept",
         "the blanks are still in the output: after merging repeats, drop every blank.",
         _greedy_variant("blanks-kept"),
     ),
-    Mistake(
+    (
         "repeats-not-merged",
         "repeats are not merged: the path 3 3 - 7 decodes to 3 7, one label per run of equal "
         "symbols.",
         _greedy_variant("no-merge"),
     ),
-    Mistake(
+    (
         "blanks-dropped-first",
         "the blanks are dropped before the repeats are merged, so k - k becomes a single k. "
         "Merge repeats first (a blank separates two copies of a label), then drop the blanks.",
         _greedy_variant("blanks-first"),
     ),
-    Mistake(
+    (
         "lengths-ignored",
         "the input lengths are ignored: decode only the first input_lengths[n] frames of item "
         "n; the rest is padding.",
         _greedy_variant("lengths-ignored"),
     ),
-    Mistake(
+    (
         "blank-hard-coded",
         "the blank is taken to be class 0; use the blank argument (here it is another class).",
         _greedy_variant("blank-zero"),
@@ -529,24 +542,24 @@ def _edit_variant(kind: str) -> Callable[[Sequence, Sequence], int]:
 
 
 _EDIT_MISTAKES = (
-    Mistake(
+    (
         "substitution-costs-two",
         "a substitution is one edit: D[i-1, j-1] + (a_i != b_j), not + 2 (that counts it as a "
         "deletion plus an insertion).",
         _edit_variant("substitution-2"),
     ),
-    Mistake(
+    (
         "match-costs-one",
         "a match costs nothing: the diagonal move adds (a_i != b_j), 0 when the tokens agree.",
         _edit_variant("match-1"),
     ),
-    Mistake(
+    (
         "zero-border",
         "the first row and column are D[i, 0] = i and D[0, j] = j (turning i tokens into none "
         "takes i deletions), not zeros.",
         _edit_variant("zero-border"),
     ),
-    Mistake(
+    (
         "position-by-position",
         "comparing the sequences position by position misses insertions and deletions, which "
         "shift everything after them: fill the table D[i, j] of prefix distances.",
@@ -601,18 +614,18 @@ def _error_rate_variant(kind: str) -> Callable[[Sequence, Sequence], float]:
 
 
 _ERROR_RATE_MISTAKES = (
-    Mistake(
+    (
         "mean-of-rates",
         "this averages each utterance's error rate; the label error rate is the total edit "
         "distance over the total reference length, so long utterances weigh more.",
         _error_rate_variant("mean-of-rates"),
     ),
-    Mistake(
+    (
         "hypothesis-length",
         "divide by the total length of the references (the truth), not of the hypotheses.",
         _error_rate_variant("hypothesis-length"),
     ),
-    Mistake(
+    (
         "not-divided",
         "this is the total edit distance; the error rate divides it by the total reference length.",
         _error_rate_variant("no-division"),
@@ -627,6 +640,11 @@ _ERROR_RATE_CASES = (
 
 def specs() -> list[Spec]:
     """The graded functions of exercise 8b."""
+    from rnncourse.grading import Mistake, Spec
+
+    def mistakes(entries: tuple[tuple[str, str, Callable[..., Any]], ...]) -> tuple:
+        return tuple(Mistake(*entry) for entry in entries)
+
     return [
         Spec(
             "ctc_forward_np",
@@ -634,7 +652,7 @@ def specs() -> list[Spec]:
             _forward_inputs,
             _FORWARD_CASES,
             backend="numpy",
-            mistakes=_FORWARD_MISTAKES,
+            mistakes=mistakes(_FORWARD_MISTAKES),
             forbidden=("rnncourse.ctc.ctc_forward_np", *_CTC_LOSSES),
         ),
         Spec(
@@ -643,7 +661,7 @@ def specs() -> list[Spec]:
             _loss_inputs,
             _LOSS_CASES,
             backend="numpy",
-            mistakes=_LOSS_MISTAKES,
+            mistakes=mistakes(_LOSS_MISTAKES),
             forbidden=("rnncourse.ctc.ctc_forward_np", *_CTC_LOSSES),
         ),
         Spec(
@@ -652,7 +670,7 @@ def specs() -> list[Spec]:
             _greedy_inputs,
             _GREEDY_CASES,
             backend="numpy",
-            mistakes=_GREEDY_MISTAKES,
+            mistakes=mistakes(_GREEDY_MISTAKES),
             forbidden=(
                 "rnncourse.ctc.greedy_decode",
                 "rnncourse.ctc._collapse",
@@ -665,7 +683,7 @@ def specs() -> list[Spec]:
             _edit_inputs,
             _EDIT_CASES,
             backend="python",
-            mistakes=_EDIT_MISTAKES,
+            mistakes=mistakes(_EDIT_MISTAKES),
         ),
         Spec(
             "error_rate",
@@ -673,7 +691,7 @@ def specs() -> list[Spec]:
             _error_rate_inputs,
             _ERROR_RATE_CASES,
             backend="python",
-            mistakes=_ERROR_RATE_MISTAKES,
+            mistakes=mistakes(_ERROR_RATE_MISTAKES),
             forbidden=("rnncourse.ctc.edit_distance",),
         ),
     ]

@@ -267,3 +267,21 @@ def test_blank_answers_say_not_implemented():
     for name in CTC_SPECS:
         with pytest.raises(AssertionError, match="not implemented yet"):
             grading.check(name, blank)
+
+
+def test_importing_the_specs_module_first_works():
+    """Can rnncourse._specs_ctc be imported before rnncourse.grading (no circular import)?"""
+    code = (
+        "import rnncourse._specs_ctc\n"
+        "from rnncourse import grading\n"
+        "print(sorted(set(grading.spec_names()) & set(" + repr(CTC_SPECS) + ")))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == repr(sorted(CTC_SPECS))
