@@ -198,8 +198,8 @@ def test_calling_the_reference_is_refused(name, target):
 
 
 def test_calling_torch_ctc_loss_or_the_reference_helpers_is_refused():
-    """Are torch.nn.functional.ctc_loss, ctc_forward_np inside the loss, the collapse helper
-    and the reference edit distance inside error_rate refused too?"""
+    """Are torch.nn.functional.ctc_loss, ctc_forward_np inside the loss, the skip rule and
+    collapse helpers and the reference edit distance inside error_rate refused too?"""
     with pytest.raises(AssertionError, match="calls the reference implementation"):
         grading.check("ctc_loss", ctc_loss)
 
@@ -210,6 +210,13 @@ def test_calling_torch_ctc_loss_or_the_reference_helpers_is_refused():
 
     with pytest.raises(AssertionError, match="calls the reference implementation"):
         grading.check("ctc_loss", loss_from_reference_alpha)
+
+    def alpha_with_reference_skip_rule(log_probs, target, blank=0):
+        rnncourse.ctc._can_skip(rnncourse.ctc._extend(target, blank), blank)
+        return log_probs
+
+    with pytest.raises(AssertionError, match="calls the reference implementation"):
+        grading.check("ctc_forward_np", alpha_with_reference_skip_rule)
 
     def greedy_with_collapse(log_probs, input_lengths=None, blank=0):
         rnncourse.ctc._collapse([1, 1, 0], blank)
