@@ -187,6 +187,14 @@ def test_exercise_page_shows_solutions_when_asked() -> None:
     assert len(sources) == 5  # title, download box, student cell, solution, test cell
 
 
+def test_every_assignment_gets_an_exercise_page() -> None:
+    """Does the extension find every released assignment, ex08b_speech (chapter 8b) included?"""
+    ext = _load_exercise_extension()
+    found = ext.find_assignments(BOOK_ROOT)
+    assert found == assignment_names()
+    assert "ex08b_speech" in found
+
+
 def test_solutions_switch_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Is RNNCOURSE_SHOW_SOLUTIONS off unless set to 1?"""
     ext = _load_exercise_extension()

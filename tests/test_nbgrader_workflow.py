@@ -1,13 +1,15 @@
 """The instructor workflow, end to end, with the real nbgrader CLI and its SQLite gradebook.
 
 generate_assignment -> submissions of four students -> autograde -> generate_feedback ->
-export, in a temporary copy of the course, for ex02 (the fastest notebook).
+export, in a temporary copy of the course, for ex02 (the fastest notebook); and the same CLI on
+exercise 8b (CTC), whose diagnosed mistakes must reach the feedback.
 """
 
 from __future__ import annotations
 
 import csv
 import html as htmllib
+import time
 
 import pytest
 
@@ -114,3 +116,96 @@ def test_generate_autograde_feedback_export(tmp_path):
     for student, tasks in EXPECTED.items():
         assert float(rows[student]["score"]) == sum(tasks.values())
         assert float(rows[student]["max_score"]) == MAX_SCORE
+
+
+# -- exercise 8b (CTC) through the same CLI: exact scores and the diagnosed mistakes -----------
+
+EX08B = "ex08b_speech"
+# right on short inputs, -inf once the probabilities underflow (the 600-frame visible case)
+PROBABILITY_SPACE = """
+def ctc_forward_np(log_probs, target, blank=0):
+    y = np.exp(log_probs)
+    ext = np.full(2 * len(target) + 1, blank)
+    ext[1::2] = target
+    T, L = y.shape[0], ext.size
+    alpha = np.zeros((T, L))
+    alpha[0, :2] = y[0, ext[:2]]
+    for t in range(1, T):
+        for s in range(L):
+            total = alpha[t - 1, s]
+            if s >= 1:
+                total += alpha[t - 1, s - 1]
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                total += alpha[t - 1, s - 2]
+            alpha[t, s] = total * y[t, ext[s]]
+    return np.log(alpha)
+"""
+# drops the blanks, then merges: k - k becomes one k
+BLANKS_FIRST = """
+def greedy_decode(log_probs, input_lengths=None, blank=0):
+    lp = log_probs[:, None] if log_probs.ndim == 2 else log_probs
+    T, N, _ = lp.shape
+    lengths = [T] * N if input_lengths is None else input_lengths
+    out = []
+    for n in range(N):
+        path = [int(k) for k in lp[: lengths[n], n].argmax(-1) if k != blank]
+        out.append([k for i, k in enumerate(path) if i == 0 or k != path[i - 1]])
+    return out[0] if log_probs.ndim == 2 else out
+"""
+CALLS_REFERENCE = """
+import rnncourse.ctc
+
+def greedy_decode(log_probs, input_lengths=None, blank=0):
+    return rnncourse.ctc.greedy_decode(log_probs, input_lengths, blank)
+"""
+EX08B_TASKS = (
+    "test_ctc_forward_np",
+    "test_ctc_loss",
+    "test_greedy_decode",
+    "test_edit_distance_error_rate",
+)
+EX08B_EXPECTED = {
+    "full": dict(zip(EX08B_TASKS, (3, 2, 2, 2), strict=True)),
+    "untouched": dict(zip(EX08B_TASKS, (0, 0, 0, 0), strict=True)),
+    # the loss tests are short, so the probability-space recursion still gives the right loss
+    "mistakes": dict(zip(EX08B_TASKS, (0, 2, 0, 2), strict=True)),
+    "reference": dict(zip(EX08B_TASKS, (3, 2, 0, 2), strict=True)),
+}
+
+
+def test_ex08b_autograde_scores_and_diagnoses(tmp_path):
+    """Does autograde give exercise 8b's exact scores, name the CTC mistakes in the feedback
+    and refuse a call of rnncourse.ctc, within its time budget?"""
+    course = make_course(tmp_path, [EX08B])
+    blank = read(course / "exercises" / EX08B / f"{EX08B}.ipynb")
+    full = blank
+    for grade_id in solution_cells(blank):
+        full = with_answer(full, grade_id, answer_source(read(solution_path(EX08B)), grade_id))
+    mistakes = with_answer(full, "ctc_forward_np", PROBABILITY_SPACE)
+    submissions = {
+        "full": full,
+        "untouched": blank,
+        "mistakes": with_answer(mistakes, "greedy_decode", BLANKS_FIRST),
+        "reference": with_answer(full, "greedy_decode", CALLS_REFERENCE),
+    }
+    for student, nb in submissions.items():
+        submit(course, student, EX08B, nb)
+
+    start = time.perf_counter()
+    nbgrader(course, "autograde", EX08B)
+    per_notebook = (time.perf_counter() - start) / len(submissions)
+    assert scores(course, EX08B) == EX08B_EXPECTED
+    assert per_notebook < 60  # about 10 s each on an idle 2-core CPU, kernel start included
+
+    nbgrader(course, "generate_feedback", EX08B)
+
+    def feedback(student):
+        path = course / "feedback" / student / EX08B / f"{EX08B}.html"
+        return htmllib.unescape(path.read_text())
+
+    wrong = feedback("mistakes")
+    assert "ctc_forward_np is wrong for" in wrong and "underflows to 0" in wrong
+    assert "greedy_decode is wrong for" in wrong and "dropped before the repeats" in wrong
+    assert "greedy_decode calls the reference implementation" in feedback("reference")
+    for student in EX08B_EXPECTED:
+        assert "HIDDEN TESTS" not in feedback(student) and "seed=" not in feedback(student)

@@ -1,13 +1,13 @@
 """Exercise pages for the book, generated from the nbgrader assignments.
 
 For every assignment notebook ``exercises/<name>/<name>.ipynb`` (``<name>`` like
-``ex02_hidden_state``; the nbgrader release folder, see ``nbgrader_config.py``) this
-extension writes a page ``book/exercises/<name>.md`` (a MyST Markdown notebook, so that
-chapters can link to ``exercises/ex02_hidden_state.md``; ``ex`` is prefixed if the name
-lacks it) before Sphinx looks for sources. The page sits as deep in the tree as the
-assignment, so relative links in the notebook (``../../book/02_hidden_state.md``) still
-resolve. The page is the student notebook itself, shown
-**without executing it**, preceded by a download link that returns the original
+``ex02_hidden_state``, or ``ex08b_speech`` for an inserted chapter; the nbgrader release
+folder, see ``nbgrader_config.py``) this extension writes a page ``book/exercises/<name>.md``
+(a MyST Markdown notebook, so that chapters can link to ``exercises/ex02_hidden_state.md``;
+``ex`` is prefixed if the name lacks it) before Sphinx looks for sources. The page sits as deep
+in the tree as the assignment, so relative links in the notebook
+(``../../book/02_hidden_state.md``) still resolve. The page is the student notebook itself,
+shown **without executing it**, preceded by a download link that returns the original
 ``.ipynb`` (Sphinx's ``{download}`` role copies it into ``_build/html/_downloads``).
 
 Setting the environment variable ``RNNCOURSE_SHOW_SOLUTIONS=1`` (``make book-solutions``)
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 SHOW_SOLUTIONS_ENV = "RNNCOURSE_SHOW_SOLUTIONS"
 PAGE_DIR = Path("book") / "exercises"
 GENERATED_KEY = "rnncourse"
-_NAME = re.compile(r"^(ex)?\d\d_[A-Za-z0-9_]+$")
+_NAME = re.compile(r"^(ex)?\d\d[a-z]?_[A-Za-z0-9_]+$")  # ex08b_speech for chapter 08b
 _MARKER_LINE = re.compile(r"^[ \t]*(?:#|%)+\s*(BEGIN|END) SOLUTION[^\n]*\n?", re.MULTILINE)
 _SOLUTION_REGION = re.compile(
     r"^([ \t]*)(?:#|%)+\s*BEGIN SOLUTION.*?^[ \t]*(?:#|%)+\s*END SOLUTION[^\n]*\n?",
@@ -60,7 +60,8 @@ def page_stem(name: str) -> str:
 
 
 def find_assignments(root: Path) -> list[str]:
-    """Names ``[ex]NN_slug`` of the assignments ``exercises/<name>/<name>.ipynb``, sorted."""
+    """Names ``[ex]NN_slug`` (or ``ex08b_slug``) of the assignments
+    ``exercises/<name>/<name>.ipynb``, sorted."""
     exercises = root / "exercises"
     if not exercises.is_dir():
         return []

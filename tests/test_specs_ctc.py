@@ -1,0 +1,294 @@
+"""Tests for rnncourse._specs_ctc: the graded functions of exercise 8b and their mistakes."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import rnncourse.ctc
+from rnncourse import grading
+
+# -inf - (-inf) in grading's comparison; _specs_ctc silences it in notebooks (see there), but
+# pytest's per-test warning capture starts from its own filters
+pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in subtract")
+
+ROOT = Path(__file__).resolve().parents[1]
+CTC_SPECS = ("ctc_forward_np", "ctc_loss", "greedy_decode", "edit_distance", "error_rate")
+
+# -- honest, independent implementations (scalar loops, torch's ctc_loss, groupby, memo) -------
+
+
+def ctc_forward_np(log_probs, target, blank=0):
+    """One position at a time, with math.log and a max-shifted log-sum-exp."""
+    ext = [blank]
+    for label in target:
+        ext += [int(label), blank]
+    T, L = log_probs.shape[0], len(ext)
+    alpha = np.full((T, L), -math.inf)
+    for s in range(min(2, L)):
+        alpha[0, s] = log_probs[0, ext[s]]
+    for t in range(1, T):
+        for s in range(L):
+            terms = [alpha[t - 1, s]]
+            if s >= 1:
+                terms.append(alpha[t - 1, s - 1])
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                terms.append(alpha[t - 1, s - 2])
+            top = max(terms)
+            if top == -math.inf:
+                continue
+            total = top + math.log(sum(math.exp(v - top) for v in terms))
+            alpha[t, s] = total + log_probs[t, ext[s]]
+    return alpha
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean"):
+    loss = F.ctc_loss(
+        torch.from_numpy(log_probs),
+        torch.from_numpy(targets),
+        torch.from_numpy(input_lengths),
+        torch.from_numpy(target_lengths),
+        blank=blank,
+        reduction=reduction,
+    )
+    return loss.numpy() if reduction == "none" else float(loss)
+
+
+def greedy_decode(log_probs, input_lengths=None, blank=0):
+    lp = log_probs[:, None] if log_probs.ndim == 2 else log_probs
+    lengths = [lp.shape[0]] * lp.shape[1] if input_lengths is None else input_lengths
+    out = []
+    for n in range(lp.shape[1]):
+        runs = [k for k, _ in itertools.groupby(lp[: lengths[n], n].argmax(-1).tolist())]
+        out.append([k for k in runs if k != blank])
+    return out[0] if log_probs.ndim == 2 else out
+
+
+def edit_distance(a, b):
+    @functools.cache
+    def d(i, j):
+        if i == 0 or j == 0:
+            return i + j
+        return min(d(i - 1, j) + 1, d(i, j - 1) + 1, d(i - 1, j - 1) + (a[i - 1] != b[j - 1]))
+
+    return d(len(a), len(b))
+
+
+def error_rate(hypotheses, references):
+    pairs = zip(hypotheses, references, strict=True)
+    edits = sum(edit_distance(tuple(h), tuple(r)) for h, r in pairs)
+    return edits / sum(len(r) for r in references)
+
+
+HONEST = {
+    "ctc_forward_np": ctc_forward_np,
+    "ctc_loss": ctc_loss,
+    "greedy_decode": greedy_decode,
+    "edit_distance": edit_distance,
+    "error_rate": error_rate,
+}
+MISTAKES = [(name, m.name) for name in CTC_SPECS for m in grading.spec(name).mistakes]
+
+
+@pytest.mark.parametrize("name", CTC_SPECS)
+def test_independent_implementation_passes(name):
+    """Does an independent implementation (torch's ctc_loss for the loss) pass check?"""
+    # torch.nn.functional.ctc_loss is forbidden to learners, so the tripwire is off for it
+    grading.check(name, HONEST[name], seed=7, _forbid_reference=name != "ctc_loss")
+
+
+@pytest.mark.parametrize(("name", "mistake"), MISTAKES, ids=[f"{n}-{m}" for n, m in MISTAKES])
+def test_mistake_is_diagnosed_with_its_own_hint(name, mistake):
+    """Does every mistaken variant of exercise 8b fail check, named by its own hint?"""
+    grading.check_mistake(name, mistake)
+
+
+def test_the_mistakes_a_ta_would_name_are_registered():
+    """Are the classic CTC mistakes all registered, each with a hint of its own?"""
+    expected = {
+        "ctc_forward_np": {
+            "skip-between-equal-labels",  # no blank needed between repeated labels
+            "no-skip",  # the skip transition forgotten
+            "probabilities",  # no log space: underflow on long inputs
+            "naive-logsumexp",
+        },
+        "ctc_loss": {
+            "last-label-only",  # only the last label, not the final blank
+            "final-states-off-by-one",
+            "sum-for-mean",  # mean vs sum over the batch
+            "mean-for-sum",
+            "input-lengths-ignored",
+        },
+        "greedy_decode": {"repeats-not-merged", "blanks-dropped-first", "blanks-kept"},
+        "edit_distance": {"substitution-costs-two", "zero-border"},
+        "error_rate": {"mean-of-rates"},
+    }
+    for name, mistakes in expected.items():
+        registered = grading.spec(name).mistakes
+        assert mistakes <= {m.name for m in registered}, name
+        hints = [m.hint for m in registered]
+        assert len(set(hints)) == len(hints), f"{name}: two mistakes share a hint"
+
+
+def test_probabilities_underflow_on_the_long_case():
+    """Does the 600-frame case make the probability-space recursion give -inf where log alpha
+    is finite (so the mistake shows), while a log-space answer stays finite?"""
+    args, kwargs = grading.spec("ctc_forward_np").make_inputs(
+        np.random.default_rng(0), {"T": 600, "C": 6, "S": 4}
+    )
+    log_alpha = rnncourse.ctc.ctc_forward_np(*args, **kwargs)
+    assert np.isfinite(log_alpha[-1, -2:]).all() and log_alpha[-1, -1] < -745
+    with np.errstate(under="ignore"):
+        alpha = np.exp(log_alpha)
+    assert (alpha[-1] == 0).all()
+
+
+def test_inputs_show_the_edge_cases():
+    """Do the default cases hold a repeated label, an empty target, lengths < T, k - k paths
+    and an all-blank item?"""
+    forward = grading.spec("ctc_forward_np")
+    targets = [forward.make_inputs(np.random.default_rng(0), c)[0][1] for c in forward.cases]
+    assert any(len(t) >= 2 and t[0] == t[1] for t in targets)
+    assert any(len(t) == 0 for t in targets)
+    loss = grading.spec("ctc_loss")
+    (_, _, input_lengths, target_lengths), _ = loss.make_inputs(
+        np.random.default_rng(0), loss.cases[0]
+    )
+    assert (input_lengths < 12).any() and (target_lengths == 0).any()
+    greedy = grading.spec("greedy_decode")
+    (log_probs,), _ = greedy.make_inputs(np.random.default_rng(0), greedy.cases[0])
+    path = log_probs.argmax(-1)  # (T, N)
+    assert path[0, 0] == path[1, 0] == path[3, 0] != 0 and path[2, 0] == 0  # k k - k
+    assert (path[:, -1] == 0).all()  # all blank
+    assert greedy_decode(log_probs)[-1] == []
+
+
+def _calls(target):
+    def learner(*args, **kwargs):
+        kwargs.pop("reduction", None)  # ctc_loss_np returns the (N,) losses
+        return target(*args, **kwargs)
+
+    return learner
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [
+        ("ctc_forward_np", rnncourse.ctc.ctc_forward_np),
+        ("ctc_loss", rnncourse.ctc.ctc_loss_np),
+        ("greedy_decode", rnncourse.ctc.greedy_decode),
+        ("edit_distance", rnncourse.ctc.edit_distance),
+        ("error_rate", rnncourse.ctc.error_rate),
+    ],
+)
+def test_calling_the_reference_is_refused(name, target):
+    """Does a learner function that calls rnncourse.ctc fail, whatever it returns?"""
+    with pytest.raises(AssertionError, match="calls the reference implementation"):
+        grading.check(name, _calls(target))
+
+
+def test_calling_torch_ctc_loss_or_the_reference_helpers_is_refused():
+    """Are torch.nn.functional.ctc_loss, ctc_forward_np inside the loss, the skip rule and
+    collapse helpers and the reference edit distance inside error_rate refused too?"""
+    with pytest.raises(AssertionError, match="calls the reference implementation"):
+        grading.check("ctc_loss", ctc_loss)
+
+    # each returns a wrong answer, so only the refused call can explain the message
+    def loss_from_reference_alpha(log_probs, targets, input_lengths, target_lengths, **kwargs):
+        rnncourse.ctc.ctc_forward_np(log_probs[:, 0], targets[0, :1])
+        return 0.0
+
+    with pytest.raises(AssertionError, match="calls the reference implementation"):
+        grading.check("ctc_loss", loss_from_reference_alpha)
+
+    def alpha_with_reference_skip_rule(log_probs, target, blank=0):
+        rnncourse.ctc._can_skip(rnncourse.ctc._extend(target, blank), blank)
+        return log_probs
+
+    with pytest.raises(AssertionError, match="calls the reference implementation"):
+        grading.check("ctc_forward_np", alpha_with_reference_skip_rule)
+
+    def greedy_with_collapse(log_probs, input_lengths=None, blank=0):
+        rnncourse.ctc._collapse([1, 1, 0], blank)
+        return []
+
+    with pytest.raises(AssertionError, match="calls the reference implementation"):
+        grading.check("greedy_decode", greedy_with_collapse)
+
+    def rate_with_reference_distance(hypotheses, references):
+        pairs = zip(hypotheses, references, strict=True)
+        edits = sum(rnncourse.ctc.edit_distance(h, r) for h, r in pairs)
+        return edits / sum(len(r) for r in references)
+
+    with pytest.raises(AssertionError, match="calls the reference implementation"):
+        grading.check("error_rate", rate_with_reference_distance)
+
+
+NO_WARNING_SCRIPT = """
+import numpy as np
+from rnncourse import grading
+from rnncourse.ctc import ctc_forward_np, ctc_loss_np
+
+def loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean"):
+    return ctc_loss_np(log_probs, targets, input_lengths, target_lengths, blank)
+
+grading.check("ctc_forward_np", lambda *a, **k: ctc_forward_np(*a, **k), _forbid_reference=False)
+impossible = {"T": 2, "N": 2, "C": 3, "S": 3, "reduction": "none"}  # 3 labels, 2 frames: inf
+grading.check("ctc_loss", loss, cases=[impossible], _forbid_reference=False)
+print("no warning")
+"""
+
+
+def test_right_answer_with_minus_infinity_warns_nothing():
+    """Does a right log alpha, -inf where unreachable (or a loss of inf), pass without a
+    RuntimeWarning, which a notebook prints to stderr and nbgrader scores 0?"""
+    # a fresh interpreter: grading is imported at top level, as in a notebook's setup cell
+    # (pytest's own warning capture would hide the filter that _specs_ctc installs)
+    result = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-c", NO_WARNING_SCRIPT],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert result.returncode == 0 and "no warning" in result.stdout, result.stderr[-2000:]
+    assert "RuntimeWarning" not in result.stderr
+
+
+def test_blank_answers_say_not_implemented():
+    """Does an unimplemented answer fail with "not implemented yet" for every function?"""
+
+    def blank(*args, **kwargs):
+        raise NotImplementedError()
+
+    for name in CTC_SPECS:
+        with pytest.raises(AssertionError, match="not implemented yet"):
+            grading.check(name, blank)
+
+
+def test_importing_the_specs_module_first_works():
+    """Can rnncourse._specs_ctc be imported before rnncourse.grading (no circular import)?"""
+    code = (
+        "import rnncourse._specs_ctc\n"
+        "from rnncourse import grading\n"
+        "print(sorted(set(grading.spec_names()) & set(" + repr(CTC_SPECS) + ")))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == repr(sorted(CTC_SPECS))
