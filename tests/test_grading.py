@@ -810,3 +810,16 @@ def test_diagnosis_tries_mistakes_in_registered_order():
     )
     assert grading._diagnose(s, np.zeros(3), 0, 0, {}, "cpu") == "hint A"
     assert grading._diagnose(s, np.ones(3), 0, 0, {}, "cpu") is None
+
+
+def test_infinities_and_nans_match_only_themselves():
+    """Does -inf match -inf and nan match nan, but not +inf, nan or a number, and silently?"""
+    import warnings
+
+    e = np.array([-np.inf, np.nan, np.inf, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert grading._compare(e, e.copy(), "", 1e-6, 1e-5) is None
+        for wrong in ([np.inf, np.nan, np.inf, 1.0], [-np.inf, np.inf, np.inf, 1.0],
+                      [-np.inf, np.nan, 5.0, 1.0]):  # fmt: skip
+            assert "at index" in grading._compare(e, np.array(wrong), "", 1e-6, 1e-5)

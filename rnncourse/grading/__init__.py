@@ -165,6 +165,8 @@ _np_bool = np.bool_
 _np_generic = np.generic
 _np_unravel_index = np.unravel_index
 _np_isfinite = np.isfinite
+_np_isnan = np.isnan
+_np_errstate = np.errstate
 _default_rng = np.random.default_rng
 _from_numpy = torch.from_numpy
 _torch_float64 = torch.float64
@@ -540,11 +542,17 @@ def _compare(expected: Any, actual: Any, path: str, atol: float, rtol: float) ->
     if (a_bad & ~e_bad).any():
         where = _np_unravel_index(int((a_bad & ~e_bad).reshape(-1).argmax()), e.shape)
         return f"{label}: contains nan/inf, first at index {tuple(int(i) for i in where)}"
-    ok_e = e_bad & (a_bad)
-    diff = abs(a - e)
-    diff[ok_e] = 0.0
-    excess = diff - (atol + rtol * abs(e))
+    # nan matches nan and an infinity the same infinity; nothing else that is not finite matches
+    ok_e = e_bad & a_bad & ((_np_isnan(e) & _np_isnan(a)) | (a == e))
+    with _np_errstate(invalid="ignore"):  # inf - inf is nan here; a warning would reach stderr
+        diff = abs(a - e)
+        diff[e_bad] = 0.0
+        excess = diff - (atol + rtol * abs(e))
     excess[ok_e] = -1.0
+    if (e_bad & ~ok_e).any():
+        where = _np_unravel_index(int((e_bad & ~ok_e).reshape(-1).argmax()), e.shape)
+        index = tuple(int(i) for i in where)
+        return f"{label}: at index {index}: expected {e[where]}, got {a[where]:.6g}"
     if e.size == 0 or excess.max() <= 0:
         return None
     flat = int(diff.reshape(-1).argmax())
@@ -1084,6 +1092,7 @@ _ASSIGNMENTS = (
     "ex06_topologies",
     "ex07_lstm_gru",
     "ex08_bidirectional",
+    "ex08b_speech",
     "ex09_seq2seq",
     "ex10_applications",
 )
