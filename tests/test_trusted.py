@@ -147,6 +147,39 @@ def test_channel_round_trip_keeps_types_and_aliasing() -> None:
     assert back[3][0] == np.float32(1.5) and type(back[3][0]) is np.float32
 
 
+def test_channel_keeps_distinct_arrays_lists_and_tensor_flags() -> None:
+    """Do two different arrays (and scalars) stay two, lists stay lists, and a tensor keep its
+    requires_grad and device?"""
+    a, b = np.zeros(2), np.ones(2)
+    w = torch.ones(3, requires_grad=True)
+    back = channel.decode(channel.encode([a, b, np.float64(1.0), np.float64(2.0), (w, [1])]))
+    assert type(back) is list and type(back[4][1]) is list
+    assert back[0].tolist() == [0.0, 0.0] and back[1].tolist() == [1.0, 1.0]
+    assert (back[2], back[3]) == (1.0, 2.0)
+    assert back[4][0].requires_grad and back[4][0].device.type == "cpu"
+
+
+def test_channel_carries_handles_both_ways() -> None:
+    """Does an object the worker keeps travel as its handle, and come back as that handle?"""
+    handle = channel.Handle(7, "Net", True, True)
+    assert channel.decode(channel.encode({"m": handle}))["m"] == handle
+    kept = channel.decode(channel.encode([object()], keep=lambda obj: handle))
+    assert kept == [handle]
+
+
+def test_channel_depth_limit_is_exact() -> None:
+    """Is nesting up to MAX_DEPTH sent and read, and one level more refused both ways?"""
+    deep: list = []
+    for _ in range(channel.MAX_DEPTH):
+        deep = [deep]
+    assert channel.decode(channel.encode(deep)) == deep
+    with pytest.raises(TypeError, match="nested more than"):
+        channel.encode([deep])
+    text = json.dumps({"body": [deep], "arrays": []})
+    with pytest.raises(channel.ChannelError, match="nested more than"):
+        channel.decode(text)
+
+
 def test_channel_sends_only_plain_types() -> None:
     """Is a tensor subclass, an object array or a custom object refused on the way out?"""
     with pytest.raises(TypeError, match="cannot be sent"):
@@ -213,6 +246,12 @@ def test_channel_refuses_malformed_replies(message: str) -> None:
         ("import torch\ny = torch.ops.aten.rnn_tanh_cell", "torch's internals"),
         ("from torch import nn\ncell = nn.RNNCell(3, 4)", "a library implementation"),
         ("%%bash\nls", "cell magic %%bash"),
+        ("x = __builtins__", "uses __builtins__"),
+        ("import torch\nf = torch._C._VariableFunctions.rnn_tanh_cell", "torch's internals"),
+        ("import torch\ny = torch._VF", "uses torch._VF"),
+        ("import torch\ncell = torch.nn.RNNCell(3, 4)", "uses torch.nn.RNNCell"),
+        ("from torch.nn import RNNCell", "imports torch.nn.RNNCell"),
+        ("import rnncourse\ny = rnncourse.grading", "uses rnncourse.grading"),
         ("def f(:\n", "cannot be parsed"),
     ],
 )
@@ -239,11 +278,31 @@ def test_source_checks_spare_every_solution() -> None:
             ), f"{name}: {spec_name}"
 
 
-def test_source_checks_allow_ordinary_code() -> None:
-    """Are a line magic, getattr with a constant name and torch's own functions left alone?"""
-    source = "%time x = 1\nimport torch\ny = getattr(torch, 'tanh')(torch.zeros(2))\nz = x.__len__"
+@pytest.mark.parametrize(
+    "source",
+    [
+        "%time x = 1\nimport torch\ny = getattr(torch, 'tanh')(torch.zeros(2))\nz = x.__len__",
+        "%%time\nx = 1",
+        "!ls\nx = 1",
+        "from rnncourse import rnn\nfrom rnncourse.rnn import RNN",
+        "import sys\nx = sys.float_info.eps",
+        "params = list(model.modules())",
+        "from torch import nn\nlayer = nn.Linear(3, 4)",
+    ],
+)
+def test_source_checks_allow_ordinary_code(source: str) -> None:
+    """Are magics, getattr with a constant name, other rnncourse names, sys.float_info,
+    Module.modules() and nn.Linear left alone?"""
     assert static.findings([("cell 1", source)], reference=("rnncourse.rnn.rnn_cell",),
                            library=("rnn_tanh_cell",)) == []  # fmt: skip
+
+
+def test_source_findings_give_the_line() -> None:
+    """Is the line of the construct the one reported, in the cell's own numbering?"""
+    source = "x = 1\n\ny = eval('2')\n"
+    assert static.findings([("cell 9", source)], reference=(), library=()) == [
+        "cell 9, line 3: uses eval"
+    ]
 
 
 # -- which cells are the instructor's ---------------------------------------------------------
