@@ -210,3 +210,31 @@ def test_tampered_submissions_earn_nothing_for_the_wrong_answer(tmp_path):
     cut = [c for c in loop.cells if c.metadata.get("nbgrader", {}).get("grade_id") in RNN_TASKS]
     assert all(any(o.output_type == "error" for o in c.outputs) for c in cut)
     assert elapsed > 2 * CELL_TIMEOUT
+
+
+def test_learner_sees_the_verdict_not_the_grader(tmp_path):
+    """Does a failing test cell show the learner's cell and the verdict, without the grading
+    module's frames or the chained NotImplementedError, and keep the learner's own frames when
+    the error is in their code?"""
+    import re
+
+    nb = with_answer(
+        read(release_path(EX02)),
+        "output_layer",
+        "def output_layer(h, weight_hy, bias_y):\n    raise ValueError('my own bug')\n",
+    )
+    out = execute(nb, tmp_path)
+    texts = {}
+    for cell in out.cells:
+        for o in cell.get("outputs", []):
+            if o.output_type == "error":
+                text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(o.traceback))
+                texts[cell.metadata["nbgrader"]["grade_id"]] = text
+    blank = texts["test_rnn_cell_batch"]
+    assert "rnncourse/grading" not in blank and "During handling" not in blank
+    assert len(blank.splitlines()) < 20
+    verdict = "rnn_cell is not implemented yet (it raises NotImplementedError)."
+    assert blank.rstrip().endswith(verdict)
+    own = texts["test_output_layer"]
+    assert "raise ValueError('my own bug')" in own  # the learner's frame
+    assert "rnncourse/grading" not in own

@@ -110,6 +110,7 @@ import builtins
 import contextlib
 import importlib
 import inspect
+import linecache
 import math
 import sys
 import types
@@ -705,6 +706,7 @@ def _call_guarded(
     the C function through a name bound before the check (``from torch import lstm_cell``), and
     a torch function mode sees the calls made from C (``functools.partial(torch.lstm_cell)``).
     """
+    __tracebackhide__ = True
     hits: list[str] = []
     library_hits: list[str] = []
     watched_builtins, library_codes = _library_watch(library)
@@ -750,6 +752,7 @@ def _call_remote(
     """Call a learner's function in the grading worker, raising what :func:`_call_guarded`
     raises for the same behaviour. Inputs that cannot travel as data (a closure ``f`` over the
     array it nudges) are rebuilt in the worker from ``recipe``."""
+    __tracebackhide__ = True
     if recipe is not None:
         try:
             _channel.encode((args, kwargs))
@@ -772,11 +775,23 @@ def _call_remote(
         raise
 
 
-def _fail(message: str) -> None:
-    raise _AssertionError(message)
+# IPython hides the frames that set __tracebackhide__, except the last one: the verdict is raised
+# from a frame of its own, so that a learner's traceback shows their test cell, then the verdict.
+_VERDICT_SOURCE = "raise verdict from cause  # the check failed: its message is below\n"
+_VERDICT_FILE = "<rnncourse.grading>"
+_RAISE_VERDICT = compile(_VERDICT_SOURCE, _VERDICT_FILE, "exec")
+linecache.cache[_VERDICT_FILE] = (len(_VERDICT_SOURCE), None, [_VERDICT_SOURCE], _VERDICT_FILE)
+
+
+def _fail(message: str, cause: BaseException | None = None) -> None:
+    """Raise the verdict. Without ``cause`` the exception being handled is not shown (the
+    learner sees the verdict, not the grader); with it, the learner's own error and frames."""
+    __tracebackhide__ = True
+    exec(_RAISE_VERDICT, {"verdict": _AssertionError(message), "cause": cause})  # noqa: S102
 
 
 def _verify_namespace(caller_globals: Mapping[str, Any] | None) -> None:
+    __tracebackhide__ = True
     name = _rebound()
     if name is not None:
         _fail(
@@ -839,6 +854,7 @@ def check(
         >>> check("rnn_cell", lambda *a: rnn_cell(*a) + 1)  # doctest: +SKIP
         AssertionError: rnn_cell is wrong for rnn_cell(x=(2, 3), ...) on cpu: ...
     """
+    __tracebackhide__ = True
     frame = _getframe(1)
     _verify_namespace(frame.f_globals if frame is not None else None)
     s = spec(name)
@@ -870,6 +886,7 @@ def _check_case(
     dev: str,
     forbidden: bool = True,
 ) -> None:
+    __tracebackhide__ = True
     args, kwargs = _build(s, seed, index, case, dev)
     where = _describe(s.name, args, kwargs, dev, s.backend)
     ref_args, ref_kwargs = _build(s, seed, index, case, dev)
@@ -915,7 +932,8 @@ def _check_case(
                 "\n  Hint: a matrix product got incompatible shapes. With row vectors the "
                 "book's W x is written x @ W.T; check which weight multiplies what."
             )
-        _fail(f"{s.name} raised {_error_type(error)}: {error}\n  for {where}{hint}")
+        own = None if _isinstance(error, _RemoteError) else error  # keep the learner's frames
+        _fail(f"{s.name} raised {_error_type(error)}: {error}\n  for {where}{hint}", own)
     problem = _compare(expected, actual, "", s.atol, s.rtol)
     if problem is None:
         return
@@ -1004,6 +1022,7 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
     Raises:
         AssertionError: with the model's test score, the threshold and the baseline's score.
     """
+    __tracebackhide__ = True
     frame = _getframe(1)
     _verify_namespace(frame.f_globals if frame is not None else None)
     if name not in _BENCHMARKS:
@@ -1028,7 +1047,8 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
     except SystemExit:
         _fail(f"{name} tried to exit the interpreter (sys.exit).")
     except Exception as error:
-        _fail(f"{name} raised {_error_type(error)}: {error}\n  for {name}({where})")
+        own = None if _isinstance(error, _RemoteError) else error
+        _fail(f"{name} raised {_error_type(error)}: {error}\n  for {name}({where})", own)
     finally:
         _set_num_threads(threads)
     remote = _isinstance(model, _Remote)

@@ -44,8 +44,8 @@ def summary_rows(nb: Any) -> list[dict[str, Any]]:
             continue
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         points = float(meta.get("points", 0) or 0)
-        score = meta.get("score")
-        score = float(score) if score is not None else 0.0
+        score = meta.get("score")  # nbgrader's GetGrades sets it for feedback; else: all or none
+        score = float(score) if score is not None else (0.0 if errors else points)
         if errors:
             diagnosis = str(errors[-1].get("evalue", "")) or str(errors[-1].get("ename", ""))
         else:
