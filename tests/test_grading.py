@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import rnncourse.bptt
+import rnncourse.gradients
 import rnncourse.rnn
 from rnncourse import grading
 
@@ -823,3 +824,94 @@ def test_infinities_and_nans_match_only_themselves():
         for wrong in ([np.inf, np.nan, np.inf, 1.0], [-np.inf, np.inf, np.inf, 1.0],
                       [-np.inf, np.nan, 5.0, 1.0]):  # fmt: skip
             assert "at index" in grading._compare(e, np.array(wrong), "", 1e-6, 1e-5)
+
+
+# -- stated contracts: each check fails the answer that breaks it, however right its values ----
+
+
+def _numgrad_shifted(f, param, eps=1e-6):
+    """Right values, but each entry is put back as (old + eps) - eps, not as old."""
+    grad = np.zeros_like(param)
+    for idx in np.ndindex(param.shape):
+        param[idx] += eps
+        f_plus = f()
+        param[idx] -= 2 * eps
+        f_minus = f()
+        param[idx] += eps
+        grad[idx] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+def _clip_value_in_place(grads, clip_value):
+    for value in grads.values():
+        np.clip(value, -clip_value, clip_value, out=value)
+    return grads
+
+
+def _clip_value_shared(grads, clip_value):
+    return {k: v if np.abs(v).max() <= clip_value else np.clip(v, -clip_value, clip_value)
+            for k, v in grads.items()}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "fn", "case", "said"),
+    [
+        ("numerical_gradient", _numgrad_shifted, {"shape": (3, 2)}, "changes its input param"),
+        ("clip_grad_value_np", _clip_value_in_place, {"clip_value": 0.5},
+         "changes its input grads"),
+        ("clip_grad_value_np", _clip_value_shared, {"clip_value": 10.0, "scale": 0.1},
+         "returns grads['weight_ih'] itself"),
+        ("jacobian_norms", lambda *a, **k: rnncourse.gradients.jacobian_norms(*a, **k).astype(
+            np.float32), {"T": 5, "H": 3, "t": 4}, "dtype float32; the task asks for float64"),
+    ],
+    ids=["not-restored", "in-place", "shared-arrays", "float32"],
+)  # fmt: skip
+def test_broken_contract_fails_with_right_values(name, fn, case, said):
+    """Does an answer whose values are right but which breaks the task's stated contract (put
+    the parameter back exactly, do not modify, return new arrays, float64) fail, saying which?"""
+    message = _message(name, fn, cases=[case], _forbid_reference=False)
+    assert said in message and "gives the right values but" in message
+
+
+def test_contracts_are_declared_where_the_tasks_state_them():
+    """Do the tasks whose text states a contract carry it?"""
+    assert grading.spec("numerical_gradient").contracts == ("unchanged-inputs",)
+    assert "new-output" in grading.spec("clip_grad_value_np").contracts
+    assert "new-output" in grading.spec("clip_grad_norm_np").contracts
+    assert grading.spec("jacobian_norms").contracts == ("dtype:float64",)
+
+
+class _FirstStep(torch.nn.Module):
+    def forward(self, x):
+        return x[0, :, 0:1] * 2.0  # reads step 0 only
+
+
+class _LastStep(torch.nn.Module):
+    def forward(self, x):
+        return x[-1, :, 0:1] * x[-1, :, 1:2] + 0.5
+
+
+class _Partly(torch.nn.Module):
+    def forward(self, x):
+        return 0.3 * _Adder()(x) + 0.7
+
+
+@pytest.mark.parametrize(
+    ("model", "said"),
+    [
+        (_NaN(), "training diverged"),
+        (_Constant(), "nearly the same for every test sequence"),
+        (_FirstStep(), "depend only on the first time step"),
+        (_LastStep(), "depend only on the last time step"),
+        (_Partly(), "It has learned part of the task"),
+    ],
+    ids=["nan", "constant", "first-step", "last-step", "partly"],
+)
+def test_check_trained_gives_the_advice_that_fits(model, said):
+    """Does a failed trained model get advice from what its predictions show: diverged, not
+    reading its input, reading only the first or last step, or learning only part of it?"""
+    message = _message_trained("train_adding_model", lambda x, y: model)
+    assert said in message
+    others = ["training diverged", "nearly the same", "only on the first", "only on the last",
+              "learned part of the task", "hardly better than the baseline"]  # fmt: skip
+    assert sum(text in message for text in others) == 1

@@ -324,6 +324,11 @@ class Spec:
             ``torch._VF.lstm_cell``, ``torch.ops.aten.lstm_cell``, ``torch.nn.LSTMCell``, a
             name bound to it before the check.
         atol, rtol: tolerances for this function.
+        contracts: what the task's text promises beyond the values, each checked on every
+            case: ``"unchanged-inputs"`` (the function leaves its arguments exactly as it got
+            them; nudging in place and putting back counts as unchanged), ``"new-output"`` (no
+            returned array is one of the arguments or shares memory with one),
+            ``"dtype:float64"`` (every returned array has that dtype).
     """
 
     name: str
@@ -336,6 +341,7 @@ class Spec:
     forbidden_library: tuple[str, ...] = ()
     atol: float = ATOL
     rtol: float = RTOL
+    contracts: tuple[str, ...] = ()
     # filled in at registration
     _reference: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
     _forbidden_codes: frozenset = field(default=frozenset(), repr=False, compare=False)
@@ -517,6 +523,8 @@ def _compare(expected: Any, actual: Any, path: str, atol: float, rtol: float) ->
             if a == e:
                 return None
             return f"{label}: expected {_plain(expected)!r}, got {_plain(actual)!r}"
+        if a == e or (math.isnan(a) and math.isnan(e)):  # also inf == inf
+            return None
         if not math.isfinite(a) and math.isfinite(e):
             return f"{label}: expected {e:.6g}, got {a}"
         if abs(a - e) <= atol + rtol * abs(e):
@@ -747,7 +755,7 @@ def _call_guarded(
 
 def _call_remote(
     fn: _Remote, args: tuple, kwargs: dict, *, attr: str | None = None,
-    recipe: dict | None = None, **options: Any,
+    recipe: dict | None = None, return_args: bool = False, **options: Any,
 ) -> Any:  # fmt: skip
     """Call a learner's function in the grading worker, raising what :func:`_call_guarded`
     raises for the same behaviour. Inputs that cannot travel as data (a closure ``f`` over the
@@ -762,7 +770,17 @@ def _call_remote(
     try:
         if attr is not None:
             return fn.method(attr, *args, **options)
-        return fn.call(args, kwargs, build=recipe, **options)
+        if not return_args:
+            return fn.call(args, kwargs, build=recipe, **options)
+        reply = fn.call(args, kwargs, build=recipe, return_args=True, **options)
+        if not (
+            _isinstance(reply, dict)
+            and set(reply) == {"result", "args", "kwargs"}
+            and _isinstance(reply["args"], tuple)
+            and _isinstance(reply["kwargs"], dict)
+        ):
+            raise _WorkerFailure("the worker's answer is malformed (no arguments returned)")
+        return reply["result"], reply["args"], reply["kwargs"]  # fmt: skip
     except _RemoteError as error:
         translated: dict[str, type[BaseException]] = {
             "not-implemented": NotImplementedError,
@@ -897,8 +915,10 @@ def _check_case(
         if _isinstance(fn, _Remote):
             recipe = {"spec": s.name, "seed": seed, "index": index, "case": dict(case),
                       "device": dev}  # fmt: skip
-            actual = _call_remote(fn, args, kwargs, guard=s.name if forbidden else None,
-                                  recipe=recipe)  # fmt: skip
+            actual, args, kwargs = _call_remote(
+                fn, args, kwargs, guard=s.name if forbidden else None, recipe=recipe,
+                return_args=bool(s.contracts),
+            )  # fmt: skip
         else:
             actual = _call_guarded(
                 fn,
@@ -935,14 +955,81 @@ def _check_case(
         own = None if _isinstance(error, _RemoteError) else error  # keep the learner's frames
         _fail(f"{s.name} raised {_error_type(error)}: {error}\n  for {where}{hint}", own)
     problem = _compare(expected, actual, "", s.atol, s.rtol)
+    broken = _broken_contract(s, actual, (args, kwargs), _build(s, seed, index, case, dev))
     if problem is None:
+        if broken:
+            _fail(f"{s.name} gives the right values but {broken} (for {where}).")
         return
     _verify_namespace(None)  # the learner's function may have rebound something while running
     message = f"{s.name} is wrong for {where}:\n  {problem}"
     hint = _diagnose(s, actual, seed, index, case, dev)
     if hint:
         message += f"\n  Likely mistake: {hint}"
+    if broken:
+        message += f"\n  Also: it {broken}."
     _fail(message)
+
+
+def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """``(path, leaf)`` for every array or tensor in a nested output or argument."""
+    if _isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, f"{path}[{k!r}]")]
+    if _isinstance(value, tuple | list):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{path}[{i}]")]
+    if _isinstance(value, _ndarray | _Tensor):
+        return [(path, value)]
+    return []
+
+
+def _shares(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if _isinstance(a, _ndarray) and _isinstance(b, _ndarray):
+        return bool(np.shares_memory(a, b))
+    if _isinstance(a, _Tensor) and _isinstance(b, _Tensor) and a.device == b.device:
+        if a.numel() == 0 or b.numel() == 0:
+            return False
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+    return False
+
+
+def _broken_contract(s: Spec, actual: Any, after: Inputs, before: Inputs) -> str | None:
+    """What the learner's call broke of the spec's stated contracts, or ``None``."""
+    if not s.contracts:
+        return None
+    names: list[str] = []
+    try:
+        names = list(inspect.signature(s._reference).parameters)
+    except (TypeError, ValueError):
+        pass
+
+    def label(i: int) -> str:
+        return names[i] if i < _len(names) else f"argument {i}"
+
+    pairs = [(label(i), b, a) for i, (b, a) in enumerate(zip(before[0], after[0], strict=False))]
+    pairs += [(k, before[1][k], after[1].get(k)) for k in before[1]]
+    if "unchanged-inputs" in s.contracts:
+        for name, old, new in pairs:
+            if callable(old) or new is None:  # a function argument, or one the worker kept
+                continue
+            if _compare(old, new, name, 0.0, 0.0) is not None:
+                return (f"changes its input {name}; it must leave it exactly as it was (copy "
+                        "it, or put back what you change)")  # fmt: skip
+    if "new-output" in s.contracts:
+        inputs = [leaf for name, _, new in pairs for leaf in _leaves(new, name)]
+        for out_path, out in _leaves(actual, "output"):
+            for in_path, leaf in inputs:
+                if _shares(out, leaf):
+                    return (f"returns {in_path} itself in {out_path} (or an array sharing its "
+                            "memory); return new arrays")  # fmt: skip
+    for contract in s.contracts:
+        if contract.startswith("dtype:"):
+            want = contract[6:]
+            for out_path, out in _leaves(actual, "output"):
+                got = str(out.dtype).replace("torch.", "")
+                if got != want:
+                    return f"returns {out_path} of dtype {got}; the task asks for {want}"
+    return None
 
 
 def check_mistake(name: str, mistake: str) -> None:
@@ -1086,11 +1173,62 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
     baseline = b.baseline(x_test, y_test)
     threshold = b.target(baseline)
     if not (score < threshold):  # also catches nan
+
+        def predict(x: Any) -> Any:
+            with _no_grad():
+                out = _call_remote(model, (x,), {}, no_grad=True) if remote else model(x)
+            return _as_array(out)[1]
+
+        try:
+            advice = _trained_advice(predict, x_test, p, y, score, baseline)
+        except Exception:  # a probe the model cannot take: give the general advice
+            advice = _TRAIN_MORE
         _fail(
             f"{name}: the trained model's test {b.metric.upper()} is {score:.4g}; it must be "
             f"below {threshold:.4g}. For comparison, {b.baseline_label} scores {baseline:.4g}. "
-            "Train longer, with a larger learning rate or a larger hidden size."
+            + advice
         )
+
+
+_TRAIN_MORE = (
+    "It has learned part of the task: train longer, with a larger learning rate or a larger "
+    "hidden size."
+)
+
+
+def _trained_advice(
+    predict: Callable[[Any], Any], x_test: Any, p: Any, y: Any, score: float, baseline: float
+) -> str:
+    """Advice that fits what the trained model's predictions show, most telling first."""
+    if not _np_isfinite(p).all():
+        return ("Its predictions contain nan or inf: training diverged. Lower the learning "
+                "rate, or clip the gradient norm (chapter 5).")  # fmt: skip
+    if p.std() < 0.05 * y.std():
+        return ("Its predictions are nearly the same for every test sequence, so it has not "
+                "learned to read its input: check that each batch calls loss.backward() and "
+                "optimizer.step() (after optimizer.zero_grad()), and that the loss compares the "
+                "model's output with the targets.")  # fmt: skip
+    T, N = x_test.shape[0], x_test.shape[1]
+    if T > 1 and N > 1:
+        other = torch.roll(torch.arange(N), 1)  # every sequence's steps from another sequence
+        scale = 1e-4 * (abs(p).max() + 1e-12)
+        first_only = x_test.clone()
+        first_only[1:] = x_test[1:, other]
+        if abs(predict(first_only) - p).max() <= scale:
+            return ("Its predictions depend only on the first time step: read the state after "
+                    "the last step (output[-1] or h_n), not output[0].")  # fmt: skip
+        last_only = x_test.clone()
+        last_only[:-1] = x_test[:-1, other]
+        if abs(predict(last_only) - p).max() <= scale:
+            return (
+                "Its predictions depend only on the last time step: the recurrence carries "
+                "nothing from the earlier steps (is the state passed from step to step?)."
+            )
+    if score > 0.9 * baseline:
+        return ("It does hardly better than the baseline: it may not be training (check "
+                "zero_grad, backward and optimizer.step() in every batch), or the learning rate "
+                "is far too small for the number of steps.")  # fmt: skip
+    return _TRAIN_MORE
 
 
 def _add_benchmark(b: Benchmark) -> None:

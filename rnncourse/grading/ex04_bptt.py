@@ -150,6 +150,7 @@ _register(
         _numgrad_inputs,
         ({"shape": (3, 2)}, {"shape": (4,), "eps": 1e-3}),
         backend="numpy",
+        contracts=("unchanged-inputs",),
         atol=1e-7,
         rtol=1e-6,
         mistakes=(
@@ -179,6 +180,7 @@ _register(
         _rel_error_inputs,
         ({"shape": (3, 4)}, {"shape": (5,), "noise": 1e-7}),
         backend="numpy",
+        contracts=("unchanged-inputs",),
         atol=1e-12,
         rtol=1e-6,
         mistakes=(

@@ -188,6 +188,7 @@ _register(
         "rnncourse.gradients.jacobian_norms",
         _jacobian_norms_inputs,
         ({"T": 5, "H": 3, "t": 4}, {"T": 3, "H": 2, "t": None, "ord": "fro"}),
+        contracts=("dtype:float64",),
         mistakes=(
             Mistake(
                 "frobenius",
@@ -211,6 +212,7 @@ _register(
         _clip_norm_inputs,
         ({"max_norm": 1.0}, {"max_norm": 100.0}, {"max_norm": 0.5, "norm_type": math.inf}),
         backend="numpy",
+        contracts=("unchanged-inputs", "new-output"),
         mistakes=(
             Mistake(
                 "by-value",
@@ -241,6 +243,7 @@ _register(
         _clip_value_inputs,
         ({"clip_value": 0.5}, {"clip_value": 10.0, "scale": 0.1}),
         backend="numpy",
+        contracts=("unchanged-inputs", "new-output"),
         mistakes=(
             Mistake(
                 "by-norm",

@@ -11,11 +11,13 @@ Requests (decoded with :func:`rnncourse.grading.channel.decode`):
 - ``{"op": "get", "name": n}``: the value bound to ``n`` in the notebook (data, or a handle);
 - ``{"op": "call", "target": n or handle id, "attr": a or None, "args": (...), "kwargs": {...},
   "guard": spec name or None, "build": recipe or None, "seed": s or None, "threads": k or None,
-  "no_grad": bool}``: call the function (or the method ``a`` of a handle). ``build`` =
-  ``{"spec", "seed", "index", "case", "device"}`` builds the arguments here with
-  :func:`rnncourse.grading._build`, for inputs that cannot travel (a closure ``f`` over the
-  array it nudges). ``guard`` runs the call under the spec's reference and library tripwires,
-  a second line behind the grader's source checks.
+  "no_grad": bool, "return_args": bool}``: call the function (or the method ``a`` of a
+  handle). ``build`` = ``{"spec", "seed", "index", "case", "device"}`` builds the arguments
+  here with :func:`rnncourse.grading._build`, for inputs that cannot travel (a closure ``f``
+  over the array it nudges). ``guard`` runs the call under the spec's reference and library
+  tripwires, a second line behind the grader's source checks. ``return_args`` answers
+  ``{"result", "args", "kwargs"}``, the arguments as the call left them, in the same message
+  (so an argument returned as the result arrives as the same object).
 """
 
 from __future__ import annotations
@@ -101,11 +103,17 @@ def _call(request: dict[str, Any], namespace: dict[str, Any]) -> Any:
     threads = torch.get_num_threads()
     if request.get("threads"):
         torch.set_num_threads(request["threads"])
+    args, kwargs = tuple(args), dict(kwargs)
     try:
         with torch.no_grad() if request.get("no_grad") else _Nothing():
-            return grading._call_guarded(fn, tuple(args), dict(kwargs), forbidden, library)
+            result = grading._call_guarded(fn, args, kwargs, forbidden, library)
     finally:
         torch.set_num_threads(threads)
+    if not request.get("return_args"):
+        return result
+    # the arguments as the call left them, for the grader's contract checks (functions stay)
+    return {"result": result, "args": tuple(None if callable(a) else a for a in args),
+            "kwargs": {k: None if callable(v) else v for k, v in kwargs.items()}}  # fmt: skip
 
 
 class _Nothing:
