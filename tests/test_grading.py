@@ -915,3 +915,15 @@ def test_check_trained_gives_the_advice_that_fits(model, said):
     others = ["training diverged", "nearly the same", "only on the first", "only on the last",
               "learned part of the task", "hardly better than the baseline"]  # fmt: skip
     assert sum(text in message for text in others) == 1
+
+
+def test_outputs_are_named_in_the_tasks_words():
+    """Is a wrong second output of lstm_cell reported as c_next (output 1), not as [1]?"""
+    import rnncourse.lstm
+
+    def wrong_c(*args, **kwargs):
+        h, c = rnncourse.lstm.lstm_cell(*args, **kwargs)
+        return h, c + 1
+
+    message = _message("lstm_cell", wrong_c, _forbid_reference=False)
+    assert "c_next (output 1): largest error" in message

@@ -329,6 +329,8 @@ class Spec:
             them; nudging in place and putting back counts as unchanged), ``"new-output"`` (no
             returned array is one of the arguments or shares memory with one),
             ``"dtype:float64"`` (every returned array has that dtype).
+        outputs: the names of a tuple's items in the task's words (``("h_next", "c_next")``),
+            so that messages say "h_next (output 0)" rather than "[0]".
     """
 
     name: str
@@ -342,6 +344,7 @@ class Spec:
     atol: float = ATOL
     rtol: float = RTOL
     contracts: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
     # filled in at registration
     _reference: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
     _forbidden_codes: frozenset = field(default=frozenset(), repr=False, compare=False)
@@ -954,7 +957,7 @@ def _check_case(
             )
         own = None if _isinstance(error, _RemoteError) else error  # keep the learner's frames
         _fail(f"{s.name} raised {_error_type(error)}: {error}\n  for {where}{hint}", own)
-    problem = _compare(expected, actual, "", s.atol, s.rtol)
+    problem = _name_outputs(_compare(expected, actual, "", s.atol, s.rtol), s.outputs)
     broken = _broken_contract(s, actual, (args, kwargs), _build(s, seed, index, case, dev))
     if problem is None:
         if broken:
@@ -968,6 +971,17 @@ def _check_case(
     if broken:
         message += f"\n  Also: it {broken}."
     _fail(message)
+
+
+def _name_outputs(problem: str | None, names: tuple[str, ...]) -> str | None:
+    """``"[1]: ..."`` as ``"c_next (output 1): ..."`` when the spec names its outputs."""
+    if problem is None or not names or not problem.startswith("["):
+        return problem
+    close = problem.find("]")
+    index = problem[1:close]
+    if not index.isdigit() or int(index) >= _len(names):
+        return problem
+    return f"{names[int(index)]} (output {index})" + problem[close + 1 :]
 
 
 def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:

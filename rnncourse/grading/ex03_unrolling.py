@@ -117,6 +117,7 @@ _register(
         _ref_rnn_forward,
         _rnn_forward_inputs,
         ({"T": 4, "N": 2, "H_in": 3, "H": 5}, {"T": 1, "N": 1, "H_in": 2, "H": 3}),
+        outputs=("output", "h_n"),
         mistakes=(
             Mistake(
                 "not-carried",

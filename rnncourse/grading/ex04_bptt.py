@@ -206,6 +206,7 @@ _register(
         "rnncourse.bptt.rnn_backward",
         _rnn_backward_inputs,
         _BPTT_CASES,
+        outputs=("grads", "dh"),
         backend="numpy",
         mistakes=(
             Mistake(

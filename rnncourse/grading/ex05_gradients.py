@@ -211,6 +211,7 @@ _register(
         "rnncourse.gradients.clip_grad_norm_np",
         _clip_norm_inputs,
         ({"max_norm": 1.0}, {"max_norm": 100.0}, {"max_norm": 0.5, "norm_type": math.inf}),
+        outputs=("clipped", "total_norm"),
         backend="numpy",
         contracts=("unchanged-inputs", "new-output"),
         mistakes=(

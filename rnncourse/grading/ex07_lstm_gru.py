@@ -203,6 +203,7 @@ _register(
         "rnncourse.lstm.lstm_cell",
         _cell_inputs(4, True),
         _CELL_CASES,
+        outputs=("h_next", "c_next"),
         mistakes=_lstm_mistakes() + _LSTM_MORE_MISTAKES,
         forbidden=("rnncourse.lstm.lstm_step", "torch.nn.LSTMCell.forward"),
         forbidden_library=(*LIBRARY_CELLS, *LIBRARY_LAYERS),

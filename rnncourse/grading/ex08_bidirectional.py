@@ -136,6 +136,7 @@ _register(
         _ref_reverse_gru,
         _reverse_inputs,
         ({"T": 5, "N": 3, "H_in": 3, "H": 4}, {"T": 2, "N": 1, "H_in": 2, "H": 3}),
+        outputs=('output', 'h_n'),
         mistakes=(
             Mistake("forward", "the sequence is read forwards; the backward cell reads x_T "
                     "first and x_1 last.", _reverse_variant("forward")),
@@ -171,6 +172,7 @@ _register(
         _ref_bidirectional_gru,
         _bidir_inputs,
         ({"T": 5, "N": 3, "H_in": 3, "H": 4}, {"T": 1, "N": 2, "H_in": 2, "H": 3}),
+        outputs=("output", "h_n"),
         mistakes=_BIDIR_MISTAKES,
         forbidden=_BIDIR_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
@@ -182,6 +184,7 @@ _register(
         _ref_bidirectional_gru_padded,
         _padded_inputs,
         ({"T": 5, "N": 4, "H_in": 3, "H": 4}, {"T": 3, "N": 2, "H_in": 2, "H": 2}),
+        outputs=('output', 'h_n'),
         mistakes=(
             Mistake("ignored", "the lengths are ignored: padding must neither reach a state nor "
                     "appear in the output (zeros there).", _padded_variant("ignored")),

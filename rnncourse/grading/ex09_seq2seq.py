@@ -185,6 +185,7 @@ _register(
         _ref_encode,
         _encode_inputs,
         ({"S": 5, "N": 4, "V": 9, "E": 3, "H": 4}, {"S": 2, "N": 2, "V": 6, "E": 2, "H": 3}),
+        outputs=('memory', 'state'),
         mistakes=(
             Mistake("ignored", "the lengths are ignored: a source of length L ends at step L; the "
                     "padding after it must not change the state.", _encode_variant("ignored")),

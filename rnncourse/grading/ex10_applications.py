@@ -74,6 +74,7 @@ _register(
         _ref_make_windows,
         _windows_inputs,
         ({"T": 10, "window": 3, "horizon": 1}, {"T": 12, "window": 4, "horizon": 3}),
+        outputs=('X', 'y'),
         mistakes=(
             Mistake("batch-first", "X is time-major: shape (window, M, 1), window steps first "
                     "(an RNN reads X[t]); yours is (M, window, 1).",
