@@ -102,6 +102,78 @@ def test_exercise_pages_offer_the_student_notebook(built_site: Path) -> None:  #
         assert copy.read_bytes() == source.read_bytes(), f"{name}: download differs from source"
 
 
+# --- numbers quoted in the prose -----------------------------------------------------------------
+
+EXECUTED = BOOK_ROOT / "_build" / "jupyter_execute"
+
+# (chapter, what its executed outputs print, what its prose says about it). Whitespace runs
+# (line breaks included) count as one space on both sides. Add a row for every number the
+# prose quotes from an output, so a change of seed, data or budget that moves it fails here.
+QUOTED = [
+    (
+        "03_unrolling",
+        "T = 400:  1200 saved tensors,   3.93 MiB; under no_grad: 0 (0 B)",
+        "counts 0 saved tensors and 0 bytes at every $T$",
+    ),
+    (
+        "03_unrolling",
+        "T =  10:    30 saved tensors,   0.12 MiB; under no_grad: 0 (0 B)",
+        "counts 0 saved tensors and 0 bytes at every $T$",
+    ),
+    (
+        "06_topologies",
+        "| decoder, test MSE | 0.025 | 0.085 | 0.094 | 0.031 |",
+        "the first pair and the last pair come out best, the middle two worst",
+    ),
+    (
+        "06_topologies",
+        "| linear probe of $h_8$, test MSE | 0.010 | 0.022 | 0.010 | 0.003 |",
+        "(0.010 both)",
+    ),
+    (
+        "06_topologies",
+        "| ratio decoder / probe | 2.6 | 3.8 | 9.0 | 10.0 |",
+        "2.6 at the first output to 10.0 at the last",
+    ),
+]
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def executed_outputs(docname: str, folder: Path = EXECUTED) -> str:
+    """Everything a chapter's executed notebook printed or displayed, as one string."""
+    nb = json.loads((folder / f"{docname}.ipynb").read_text(encoding="utf-8"))
+    parts = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            text = out.get("text") or data.get("text/markdown") or data.get("text/plain") or ""
+            parts.append("".join(text) if isinstance(text, list) else text)
+    return "\n".join(parts)
+
+
+def quoted_number_problems(folder: Path = EXECUTED) -> list[str]:
+    """The rows of ``QUOTED`` whose output or prose is not there."""
+    problems = []
+    for chapter, printed, prose in QUOTED:
+        outputs = _squash(executed_outputs(f"book/{chapter}", folder))
+        source = _squash((BOOK_ROOT / "book" / f"{chapter}.md").read_text(encoding="utf-8"))
+        if _squash(printed) not in outputs:
+            problems.append(f"{chapter}: the outputs no longer print {printed!r}")
+        if _squash(prose) not in source:
+            problems.append(f"{chapter}: the prose no longer says {prose!r}")
+    return problems
+
+
+@pytest.mark.slow
+def test_quoted_numbers_are_the_printed_ones(built_site: Path) -> None:  # noqa: F811
+    """Does every number the prose quotes from an output appear in that executed output?"""
+    problems = quoted_number_problems()
+    assert not problems, "\n".join(problems)
+
+
 # --- the sources (no build needed) --------------------------------------------------------------
 
 
