@@ -135,6 +135,16 @@ QUOTED = [
         "| ratio decoder / probe | 2.6 | 3.8 | 9.0 | 10.0 |",
         "2.6 at the first output to 10.0 at the last",
     ),
+    (
+        "09_seq2seq",
+        "| r = 1 throughout | 0.685 | 1.200 | 0.515 | 0.37 |",
+        "from 0.515 to 0.180, and the free-running loss",
+    ),
+    (
+        "09_seq2seq",
+        "| r = 1.00 → 0.88 → 0.75 → 0.62 → 0.50 | 0.878 | 1.058 | 0.180 | 0.28 |",
+        "falls from 1.200 to 1.058. It did not buy correct outputs: exact-match accuracy over the test set drops from 0.37 to 0.28",
+    ),
 ]
 
 
