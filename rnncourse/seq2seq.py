@@ -225,7 +225,7 @@ class Decoder(nn.Module):
 
     .. math::
         s_t = \mathrm{cell}(E y_{t-1}, s_{t-1}), \quad
-        \mathrm{logits}_t = W_{out} s_t + b_{out}
+        \mathrm{logits}_t = W_{hy} s_t + b_y
 
     where :math:`y_{t-1}` is the previous token (``BOS`` at the start) and :math:`s_0` the
     encoder's final state. The source reaches the decoder only through :math:`s_0`.
@@ -277,7 +277,7 @@ class Decoder(nn.Module):
     ) -> tuple[Tensor, State, None]:
         # s_t = cell(E y_{t-1}, s_{t-1})
         state = self.cell(self.embedding(y_prev), state)
-        # logits_t = W_out s_t + b_out
+        # logits_t = W_hy s_t + b_y
         logits = self.out(hidden_of(state))  # (N, V)
         return logits, state, None
 
@@ -289,7 +289,7 @@ class AttentionDecoder(nn.Module):
         c_t = \sum_j \alpha_{tj} h_j, \quad
         \alpha_{tj} = \mathrm{softmax}_j\big(v^\top \tanh(W_q s_{t-1} + W_k h_j)\big), \\
         s_t = \mathrm{cell}([E y_{t-1}; c_t], s_{t-1}), \quad
-        \mathrm{logits}_t = W_{out} [s_t; c_t] + b_{out}
+        \mathrm{logits}_t = W_{hy} [s_t; c_t] + b_y
 
     where :math:`h_j` are the encoder states (``memory``), :math:`s_{t-1}` the decoder's
     previous hidden state (``h`` of the LSTM pair), :math:`y_{t-1}` the previous token and
@@ -352,7 +352,7 @@ class AttentionDecoder(nn.Module):
         context, weights = self.attention(hidden_of(state), memory, mask)  # (N, H_k), (N, S)
         # s_t = cell([E y_{t-1}; c_t], s_{t-1})
         state = self.cell(torch.cat([self.embedding(y_prev), context], dim=-1), state)
-        # logits_t = W_out [s_t; c_t] + b_out
+        # logits_t = W_hy [s_t; c_t] + b_y
         logits = self.out(torch.cat([hidden_of(state), context], dim=-1))  # (N, V)
         return logits, state, weights
 
@@ -655,7 +655,7 @@ def beam_search(
     Args:
         model: a :class:`Seq2Seq`.
         src: one source sequence, ``(S,)`` or ``(S, 1)`` (loop over a batch example by example).
-        beam_width: ``k``, hypotheses kept per step.
+        beam_width: :math:`B`, hypotheses kept per step.
         max_len: at most this many output tokens (``EOS`` included).
         length_penalty: :math:`\alpha \ge 0`.
 
@@ -695,8 +695,8 @@ def beam_search(
         # log p(y_1..y_t) = log p(y_1..y_{t-1}) + log p(y_t | y_<t, x)
         candidates = (alive_logp.unsqueeze(1) + F.log_softmax(logits, dim=-1)).flatten()  # (B*V,)
         top_logp, top_index = candidates.topk(min(beam_width, candidates.numel()))
-        parent, token = top_index // V, top_index % V  # (k,), (k,)
-        extended = torch.cat([alive[parent], token.unsqueeze(1)], dim=1)  # (k, t + 1)
+        parent, token = top_index // V, top_index % V  # (B,), (B,)
+        extended = torch.cat([alive[parent], token.unsqueeze(1)], dim=1)  # (B, t + 1)
         ends = (token == model.eos_id) | (t == max_len - 1)
         for i in ends.nonzero().flatten().tolist():
             finished.append((normalised(top_logp[i].item(), t + 1), extended[i]))

@@ -143,7 +143,8 @@ QUOTED = [
     (
         "09_seq2seq",
         "| r = 1.00 → 0.88 → 0.75 → 0.62 → 0.50 | 0.878 | 1.058 | 0.180 | 0.28 |",
-        "falls from 1.200 to 1.058. It did not buy correct outputs: exact-match accuracy over the test set drops from 0.37 to 0.28",
+        "falls from 1.200 to 1.058. It did not buy correct outputs: exact-match accuracy over the"
+        " test set drops from 0.37 to 0.28",
     ),
     (
         "10_applications",
@@ -153,7 +154,8 @@ QUOTED = [
     (
         "10_applications",
         "1 or 2 steps after an anomaly: 5 of 6 (by chance: 5%)",
-        "Five of the six false alarms come one or two steps after an injected spike, where only 5 %",
+        "Five of the six false alarms come one or two steps after an injected spike, where only"
+        " 5 %",
     ),
 ]
 
