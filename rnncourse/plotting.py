@@ -50,6 +50,7 @@ __all__ = [
 
 # colours of the diagrams: inputs, hidden cells, outputs, encoder cells
 _C_IN, _C_HID, _C_OUT, _C_ENC = "#dbe9f6", "#fde2b8", "#d5efd5", "#e6dcf2"
+_C_FEEDBACK = "#d95f02"  # an output fed back in as the next input
 
 TOPOLOGIES = ("one-to-one", "one-to-many", "many-to-one", "many-to-many", "encoder-decoder")
 
@@ -325,9 +326,11 @@ def _chain(
     color: str = _C_HID,
     x_names: str = "x",
     y_names: str = "y",
+    feedback: bool = False,
 ) -> None:
     """``n`` cells at x = start+1 .. start+n, recurrent arrows between them, and inputs
-    below / outputs above the cells whose (1-based) positions are listed."""
+    below / outputs above the cells whose (1-based) positions are listed. With ``feedback``,
+    a dashed arrow takes each output to the next cell's input (:math:`y_{t-1}` is fed in)."""
     for k in range(1, n + 1):
         x = start + k
         _box(ax, x, 0, "$h$", color, w=0.5)
@@ -339,10 +342,25 @@ def _chain(
     for i, k in enumerate(outputs, start=1):
         _box(ax, start + k, 1.2, f"${y_names}_{{{i}}}$", _C_OUT, w=0.5)
         _arrow(ax, (start + k, 0.35), (start + k, 0.9))
+    if feedback:
+        for k in outputs[:-1]:
+            ax.add_patch(
+                FancyArrowPatch(
+                    (start + k + 0.3, 0.95),
+                    (start + k + 0.7, -0.2),
+                    connectionstyle="arc3,rad=0.1",
+                    arrowstyle="-|>",
+                    mutation_scale=10,
+                    lw=1.1,
+                    ls="--",
+                    color=_C_FEEDBACK,
+                    label="feedback",
+                )
+            )
 
 
 def plot_topology(kind: str, ax: Axes | None = None) -> Axes:
-    """Diagram of one input/output topology of a recurrent network (chapter 6).
+    r"""Diagram of one input/output topology of a recurrent network (chapter 6).
 
     * ``"one-to-one"``: one input, one output, no recurrence (a feed-forward net);
     * ``"one-to-many"``: one input, a sequence out (image captioning, music generation);
@@ -351,6 +369,9 @@ def plot_topology(kind: str, ax: Axes | None = None) -> Axes:
       forecasting);
     * ``"encoder-decoder"``: a sequence in, a sequence of another length out, through the
       encoder's final state (translation; chapter 9).
+
+    In one-to-many and in the decoder each output is fed back as the next step's input
+    (:math:`h_t = \mathrm{cell}(y_{t-1}, h_{t-1})`): the dashed arrows.
 
     Args:
         kind: one of :data:`TOPOLOGIES`.
@@ -371,7 +392,7 @@ def plot_topology(kind: str, ax: Axes | None = None) -> Axes:
         _chain(ax, 1, inputs=[1], outputs=[1])
         width = 1
     elif kind == "one-to-many":
-        _chain(ax, 4, inputs=[1], outputs=[1, 2, 3, 4])
+        _chain(ax, 4, inputs=[1], outputs=[1, 2, 3, 4], feedback=True)
         width = 4
     elif kind == "many-to-one":
         _chain(ax, 4, inputs=[1, 2, 3, 4], outputs=[4])
@@ -381,11 +402,11 @@ def plot_topology(kind: str, ax: Axes | None = None) -> Axes:
         width = 4
     else:  # encoder-decoder: 3 steps in, 4 steps out
         _chain(ax, 3, inputs=[1, 2, 3], outputs=[], color=_C_ENC)
-        _chain(ax, 4, inputs=[], outputs=[1, 2, 3, 4], start=3)
+        _chain(ax, 4, inputs=[], outputs=[1, 2, 3, 4], start=3, feedback=True)
         _arrow(ax, (3.3, 0), (3.7, 0))  # the encoder's last state starts the decoder
         ax.text(2, 0.55, "encoder", ha="center", fontsize=9, color="0.3")
         ax.text(5.5, -0.6, "decoder", ha="center", fontsize=9, color="0.3")
-        ax.text(3.5, 0.22, "$c$", ha="center", fontsize=10, color="0.3")
+        ax.text(3.5, 0.22, "$s_0$", ha="center", fontsize=10, color="0.3")
         width = 7
     _finish(ax, 0.3, width + 0.7, kind)
     return ax

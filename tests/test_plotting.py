@@ -126,8 +126,11 @@ def test_plot_topology_counts(kind):
     assert sum(t.startswith("$x_") for t in texts) == inputs
     assert sum(t.startswith("$y_") for t in texts) == outputs
     assert _count(ax, FancyBboxPatch) == cells + inputs + outputs
-    # recurrent arrows between consecutive cells, plus one per input and per output
-    assert _count(ax, FancyArrowPatch) == (cells - 1) + inputs + outputs
+    # recurrent arrows between consecutive cells, plus one per input and per output, plus the
+    # dashed feedback arrows y_{t-1} -> cell t of one-to-many and of the decoder
+    feedback = outputs - 1 if kind in ("one-to-many", "encoder-decoder") else 0
+    assert _count(ax, FancyArrowPatch) == (cells - 1) + inputs + outputs + feedback
+    assert sum(p.get_label() == "feedback" for p in ax.patches) == feedback
     assert ax.get_title() == kind
 
 
