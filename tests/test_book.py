@@ -157,6 +157,12 @@ QUOTED = [
         "Five of the six false alarms come one or two steps after an injected spike, where only"
         " 5 %",
     ),
+    (
+        "09_seq2seq",
+        "one column left / on / one column right of the anti-diagonal: 0.08 / 0.38 / 0.38",
+        "as much weight one column to the *right* of the anti-diagonal as on it (0.38 each), and"
+        " little one column to the left (0.08)",
+    ),
 ]
 
 
