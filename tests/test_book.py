@@ -163,6 +163,8 @@ QUOTED = [
         "as much weight one column to the *right* of the anti-diagonal as on it (0.38 each), and"
         " little one column to the left (0.08)",
     ),
+    ("03_unrolling", "naive mean over padding : 1.5014", "(1.5014 against the right 1.4522 above)"),
+    ("03_unrolling", "masked mean : 1.4522", "(1.5014 against the right 1.4522 above)"),
 ]
 
 
@@ -203,6 +205,20 @@ def test_quoted_numbers_are_the_printed_ones(built_site: Path) -> None:  # noqa:
 
 
 # --- the sources (no build needed) --------------------------------------------------------------
+
+
+def reading_minutes(path: Path) -> int:
+    """A chapter's prose (code cells left out) at 100 words a minute, to the nearest 5 minutes."""
+    prose = re.sub(r"```\{code-cell\}.*?```", "", path.read_text("utf-8"), flags=re.DOTALL)
+    return 5 * round(len(prose.split()) / 500)
+
+
+def test_intro_reading_times_match_the_chapters() -> None:
+    """Does the intro's time table list every chapter with the reading time its prose gives?"""
+    intro = (BOOK_ROOT / "book" / "intro.md").read_text(encoding="utf-8")
+    listed = dict(re.findall(r"^\| \{doc\}`([0-9][0-9]\w*)` \| (\d+) \|$", intro, re.MULTILINE))
+    expected = {p.stem: str(reading_minutes(p)) for p in chapter_sources()}
+    assert listed == expected
 
 
 def test_committed_notebooks_carry_no_outputs() -> None:
