@@ -197,6 +197,13 @@ QUOTED = [
         "validation 2.70 bpc",
         "The character model reaches 2.70 bits per character, a perplexity of 6.5",
     ),
+    (
+        "06_topologies",
+        "| [2.5, 3.5, 4.5] | yes | 5.5 | 5.63 |",
+        "(5.63 for the half-integer window",
+    ),
+    ("06_topologies", "| [7.0, 8.0, 9.0] | no | 10 | 8.27 |", "it answers 8.27 instead of 10"),
+    ("06_topologies", "| [20.0, 21.0, 22.0] | no | 23 | 8.35 |", "`[20, 21, 22]` gets 8.35"),
 ]
 
 
