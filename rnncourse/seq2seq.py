@@ -55,6 +55,7 @@ __all__ = [
     "sequence_log_prob",
     "token_accuracy",
     "sequence_accuracy",
+    "corpus_bleu",
 ]
 
 Lengths = Tensor | Sequence[int]
@@ -782,3 +783,75 @@ def sequence_accuracy(pred: Tensor, tgt: Tensor, pad_id: int | None = None) -> f
     if pad_id is not None:
         hits |= tgt == pad_id
     return hits.all(dim=0).float().mean().item()
+
+
+def corpus_bleu(
+    hypotheses: Sequence[Sequence[int | str]],
+    references: Sequence[Sequence[int | str]],
+    max_order: int = 4,
+) -> float:
+    r"""Corpus-level BLEU of token sequences, one reference each, on sacrebleu's 0-100 scale.
+
+    .. math::
+        \mathrm{BLEU} = 100 \cdot \mathrm{BP} \cdot
+            \exp\Big(\frac{1}{M} \sum_{n=1}^{M} \log p_n\Big), \qquad
+        \mathrm{BP} = \begin{cases} 1 & c \ge r \\ e^{1 - r / c} & c < r \end{cases}
+
+    where :math:`p_n` is the modified n-gram precision pooled over the corpus (each n-gram of a
+    hypothesis counts at most as often as it occurs in its reference, divided by the number of
+    n-grams in all hypotheses), :math:`M` is ``max_order``, :math:`c` the total hypothesis
+    length and :math:`r` the total reference length (Papineni et al., 2002). An order with no
+    match at all is smoothed as sacrebleu's default ``smooth_method="exp"`` does: the k-th such
+    order gets :math:`p_n = 1 / (2^k \cdot \text{n-grams of order } n)`. With the tokens given
+    (sacrebleu's ``tokenize="none"`` on the space-joined tokens) the result equals
+    ``sacrebleu.corpus_bleu(...).score``.
+
+    Args:
+        hypotheses: the system outputs, each a sequence of tokens (ids or strings).
+        references: one reference per hypothesis, same token type.
+        max_order: the longest n-gram, :math:`M` (4 is standard).
+
+    Returns:
+        BLEU between 0 and 100.
+
+    Examples::
+
+        >>> round(corpus_bleu([[1, 2, 3, 4, 5]], [[1, 2, 3, 4, 5]]), 6)
+        100.0
+        >>> round(corpus_bleu([[1, 2, 3, 4, 6]], [[1, 2, 3, 4, 5]]), 2)  # p = 4/5, 3/4, 2/3, 1/2
+        66.87
+    """
+    check_positive_int("max_order", max_order)
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            f"references: expected one per hypothesis ({len(hypotheses)}), got {len(references)}"
+        )
+    correct, total = [0] * max_order, [0] * max_order
+    hyp_len = ref_len = 0
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        hyp, ref = list(hyp), list(ref)
+        hyp_len, ref_len = hyp_len + len(hyp), ref_len + len(ref)
+        for n in range(1, max_order + 1):
+            ref_counts: dict[tuple, int] = {}
+            for i in range(len(ref) - n + 1):
+                gram = tuple(ref[i : i + n])
+                ref_counts[gram] = ref_counts.get(gram, 0) + 1
+            hyp_counts: dict[tuple, int] = {}
+            for i in range(len(hyp) - n + 1):
+                gram = tuple(hyp[i : i + n])
+                hyp_counts[gram] = hyp_counts.get(gram, 0) + 1
+            # clipped matches: a hypothesis n-gram counts at most as often as in the reference
+            correct[n - 1] += sum(min(k, ref_counts.get(g, 0)) for g, k in hyp_counts.items())
+            total[n - 1] += max(len(hyp) - n + 1, 0)
+    if not any(correct) or hyp_len == 0 or 0 in total:
+        return 0.0
+    # BP = exp(1 - r / c) when the hypotheses are shorter than the references
+    brevity = math.exp(1 - ref_len / hyp_len) if hyp_len < ref_len else 1.0
+    log_p, halvings = 0.0, 0
+    for c, t in zip(correct, total, strict=True):
+        if c == 0:
+            halvings += 1  # sacrebleu's "exp" smoothing
+            log_p += math.log(1 / (2**halvings * t))
+        else:
+            log_p += math.log(c / t)
+    return 100 * brevity * math.exp(log_p / max_order)
