@@ -204,6 +204,16 @@ QUOTED = [
     ),
     ("06_topologies", "| [7.0, 8.0, 9.0] | no | 10 | 8.27 |", "it answers 8.27 instead of 10"),
     ("06_topologies", "| [20.0, 21.0, 22.0] | no | 23 | 8.35 |", "`[20, 21, 22]` gets 8.35"),
+    (
+        "09_seq2seq",
+        "| plain decoder | 38.3 | 0.37 |",
+        "38.3 BLEU and 0.37 exact match for the plain decoder",
+    ),
+    (
+        "09_seq2seq",
+        "| attention decoder | 97.6 | 0.95 |",
+        "97.6 and 0.95 for the attention decoder",
+    ),
 ]
 
 
