@@ -104,7 +104,7 @@ def test_exercise_pages_offer_the_student_notebook(built_site: Path) -> None:  #
 
 # --- numbers quoted in the prose -----------------------------------------------------------------
 
-EXECUTED = BOOK_ROOT / "_build" / "jupyter_execute"
+EXECUTION_CACHE = BOOK_ROOT / "_build" / ".jupyter_cache"  # as execute.cache in _config.yml
 
 # (chapter, what its executed outputs print, what its prose says about it). Whitespace runs
 # (line breaks included) count as one space on both sides. Add a row for every number the
@@ -221,11 +221,9 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-def executed_outputs(docname: str, folder: Path = EXECUTED) -> str:
-    """Everything a chapter's executed notebook printed or displayed, as one string."""
-    nb = json.loads((folder / f"{docname}.ipynb").read_text(encoding="utf-8"))
+def _output_text(cells: list) -> str:
     parts = []
-    for cell in nb["cells"]:
+    for cell in cells:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             text = out.get("text") or data.get("text/markdown") or data.get("text/plain") or ""
@@ -233,7 +231,25 @@ def executed_outputs(docname: str, folder: Path = EXECUTED) -> str:
     return "\n".join(parts)
 
 
-def quoted_number_problems(folder: Path = EXECUTED) -> list[str]:
+def executed_outputs(docname: str, folder: Path | None = None) -> str:
+    """Everything a chapter printed or displayed when the build executed it, as one string.
+
+    From the build's execution cache (the notebooks in ``_build/jupyter_execute`` are
+    rewritten without outputs when a rebuild takes them from the cache), or from executed
+    ``<folder>/<docname>.ipynb`` files when ``folder`` is given.
+    """
+    if folder is not None:
+        nb = json.loads((folder / f"{docname}.ipynb").read_text(encoding="utf-8"))
+        return _output_text(nb["cells"])
+    import jupytext
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(EXECUTION_CACHE))
+    record = cache.match_cache_notebook(jupytext.read(BOOK_ROOT / f"{docname}.md"))
+    return _output_text(cache.get_cache_bundle(record.pk).nb.cells)
+
+
+def quoted_number_problems(folder: Path | None = None) -> list[str]:
     """The rows of ``QUOTED`` whose output or prose is not there."""
     problems = []
     for chapter, printed, prose in QUOTED:
