@@ -297,6 +297,21 @@ def test_intro_reading_times_match_the_chapters() -> None:
     assert listed == expected
 
 
+def test_notation_page_covers_the_contributing_table() -> None:
+    """Does the book's notation page name every code name of CONTRIBUTING's notation table?"""
+    contributing = (BOOK_ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    table = contributing[contributing.index("## Notation") : contributing.index("- Layout is")]
+    page = (BOOK_ROOT / "book" / "notation.md").read_text(encoding="utf-8")
+    names = [
+        name
+        for code_column in re.findall(r"^\| .+? \| (.+?) \| .+ \|$", table, re.MULTILINE)
+        for name in re.findall(r"`([^`]+)`", code_column)
+    ]
+    assert len(names) > 15, "the notation table was not found in CONTRIBUTING.md"
+    missing = [name for name in names if f"`{name}`" not in page]
+    assert not missing, f"book/notation.md does not mention {missing}"
+
+
 def test_committed_notebooks_carry_no_outputs() -> None:
     """Are all outputs and execution counts stripped from the committed notebooks?"""
     dirty = []
