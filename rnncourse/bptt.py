@@ -359,14 +359,14 @@ def truncated_bptt_grads(
     hidden state. The k-truncated gradient keeps only the last ``k`` of them:
 
     .. math::
-        g^{(k)}_\theta = \sum_{t=1}^{T} \; \sum_{s=\max(1,\, t-k+1)}^{t}
-            \frac{\partial L_t}{\partial h_s}\,
-            \frac{\partial^{+} h_s}{\partial \theta}
+        g^{(k)}_\theta = \sum_{t=1}^{T} \; \sum_{t'=\max(1,\, t-k+1)}^{t}
+            \frac{\partial L_t}{\partial h_{t'}}\,
+            \frac{\partial^{+} h_{t'}}{\partial \theta}
 
-    where :math:`\partial L_t / \partial h_s` is the full derivative of the single term
-    :math:`L_t` (through :math:`h_{s+1}, \dots, h_t`) and :math:`\partial^{+} h_s /
-    \partial \theta` is the *immediate* derivative of step :math:`s` alone, holding
-    :math:`h_{s-1}` fixed. So :math:`L_t` reaches :math:`h_t, \dots, h_{t-k+1}`; ``k = 1``
+    where :math:`\partial L_t / \partial h_{t'}` is the full derivative of the single term
+    :math:`L_t` (through :math:`h_{t'+1}, \dots, h_t`) and :math:`\partial^{+} h_{t'} /
+    \partial \theta` is the *immediate* derivative of step :math:`t'` alone, holding
+    :math:`h_{t'-1}` fixed. So :math:`L_t` reaches :math:`h_t, \dots, h_{t-k+1}`; ``k = 1``
     ignores the recurrence in the gradient entirely, and ``k >= T`` is full BPTT. ``h_0`` is
     treated like a parameter of step 1: it gets a share of :math:`L_t` only when
     :math:`t \le k`. The output layer (:math:`W_{hy}, b_y`) does not recur, so its gradient is
@@ -406,15 +406,15 @@ def truncated_bptt_grads(
 
     for t in range(T):
         dh = dy[t] @ W_hy  # dL_t/dh_t: only the loss of step t
-        for s in range(t, max(t - k, -1), -1):  # s = t, t-1, ..., t-k+1 (at most k steps)
-            h_prev = h[s - 1] if s > 0 else h_0  # (N, H)
-            dpre = (1 - h[s] ** 2) * dh  # back through tanh
-            grads["weight_ih"] += dpre.T @ x[s]
+        for tp in range(t, max(t - k, -1), -1):  # t' = t, t-1, ..., t-k+1 (at most k steps)
+            h_prev = h[tp - 1] if tp > 0 else h_0  # (N, H)
+            dpre = (1 - h[tp] ** 2) * dh  # back through tanh
+            grads["weight_ih"] += dpre.T @ x[tp]
             grads["weight_hh"] += dpre.T @ h_prev
             grads["bias_ih"] += dpre.sum(axis=0)
             grads["bias_hh"] += dpre.sum(axis=0)
-            dh = dpre @ W_hh  # dL_t/dh_{s-1}
-            if s == 0:
+            dh = dpre @ W_hh  # dL_t/dh_{t'-1}
+            if tp == 0:
                 grads["h_0"] += dh  # L_t reached step 1, so it reaches h_0 too
     return grads
 

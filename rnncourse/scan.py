@@ -115,15 +115,15 @@ def heinsen_scan(log_coeffs: Tensor, log_values: Tensor, log_h_0: Tensor | None 
     r"""Solve :math:`h_t = a_t \odot h_{t-1} + b_t` for every :math:`t` at once, in log space.
 
     .. math::
-        h_t = A_t \odot \Big(h_0 + \sum_{s=1}^{t} \frac{b_s}{A_s}\Big), \qquad
-        \log h_t = a^*_t + \operatorname{logcumsumexp}_{s \le t}
-            \big(\log b_s - a^*_s\big)
+        h_t = A_t \odot \Big(h_0 + \sum_{t'=1}^{t} \frac{b_{t'}}{A_{t'}}\Big), \qquad
+        \log h_t = a^*_t + \operatorname{logcumsumexp}_{t' \le t}
+            \big(\log b_{t'} - a^*_{t'}\big)
 
     where :math:`A_t = \prod_{j \le t} a_j` and :math:`a^*_t = \log A_t` is a cumulative sum
     of :math:`\log a_j` (Heinsen, 2023), with :math:`h_0` entering as an extra term
-    :math:`s = 0` with :math:`a^*_0 = 0`. Both ``cumsum`` and ``logcumsumexp`` are parallel
+    :math:`t' = 0` with :math:`a^*_0 = 0`. Both ``cumsum`` and ``logcumsumexp`` are parallel
     prefix operations. It needs :math:`a_t, b_t, h_0 > 0` (logs of real numbers); in float32
-    the subtraction :math:`a^*_t - a^*_s` loses about :math:`10^{-7} |a^*_t|` in
+    the subtraction :math:`a^*_t - a^*_{t'}` loses about :math:`10^{-7} |a^*_t|` in
     :math:`\log h_t`, so very long sequences with small :math:`a_t` want float64.
 
     Args:
@@ -141,14 +141,14 @@ def heinsen_scan(log_coeffs: Tensor, log_values: Tensor, log_h_0: Tensor | None 
         tensor([1.0000, 1.5000, 1.7500])
     """
     if log_h_0 is not None:
-        # h_0 is the term s = 0, with a*_0 = log 1 = 0
+        # h_0 is the term t' = 0, with a*_0 = log 1 = 0
         log_values = torch.cat([log_h_0.unsqueeze(0), log_values])  # (T + 1, *)
         log_coeffs = torch.cat([torch.zeros_like(log_h_0).unsqueeze(0), log_coeffs])
     # a*_t = Σ_{j ≤ t} log a_j
     a_star = torch.cumsum(log_coeffs, dim=0)
-    # log(h_0 + Σ_{s ≤ t} b_s / A_s)
+    # log(h_0 + Σ_{t' ≤ t} b_t' / A_t')
     log_h0_plus_b_star = torch.logcumsumexp(log_values - a_star, dim=0)
-    # log h_t = a*_t + log(h_0 + Σ b_s / A_s)
+    # log h_t = a*_t + log(h_0 + Σ b_t' / A_t')
     log_h = a_star + log_h0_plus_b_star
     h = torch.exp(log_h)
     return h if log_h_0 is None else h[1:]  # (T, *)

@@ -55,6 +55,7 @@ __all__ = [
     "sequence_log_prob",
     "token_accuracy",
     "sequence_accuracy",
+    "corpus_bleu",
 ]
 
 Lengths = Tensor | Sequence[int]
@@ -225,7 +226,7 @@ class Decoder(nn.Module):
 
     .. math::
         s_t = \mathrm{cell}(E y_{t-1}, s_{t-1}), \quad
-        \mathrm{logits}_t = W_{out} s_t + b_{out}
+        \mathrm{logits}_t = W_{hy} s_t + b_y
 
     where :math:`y_{t-1}` is the previous token (``BOS`` at the start) and :math:`s_0` the
     encoder's final state. The source reaches the decoder only through :math:`s_0`.
@@ -277,7 +278,7 @@ class Decoder(nn.Module):
     ) -> tuple[Tensor, State, None]:
         # s_t = cell(E y_{t-1}, s_{t-1})
         state = self.cell(self.embedding(y_prev), state)
-        # logits_t = W_out s_t + b_out
+        # logits_t = W_hy s_t + b_y
         logits = self.out(hidden_of(state))  # (N, V)
         return logits, state, None
 
@@ -289,7 +290,7 @@ class AttentionDecoder(nn.Module):
         c_t = \sum_j \alpha_{tj} h_j, \quad
         \alpha_{tj} = \mathrm{softmax}_j\big(v^\top \tanh(W_q s_{t-1} + W_k h_j)\big), \\
         s_t = \mathrm{cell}([E y_{t-1}; c_t], s_{t-1}), \quad
-        \mathrm{logits}_t = W_{out} [s_t; c_t] + b_{out}
+        \mathrm{logits}_t = W_{hy} [s_t; c_t] + b_y
 
     where :math:`h_j` are the encoder states (``memory``), :math:`s_{t-1}` the decoder's
     previous hidden state (``h`` of the LSTM pair), :math:`y_{t-1}` the previous token and
@@ -352,7 +353,7 @@ class AttentionDecoder(nn.Module):
         context, weights = self.attention(hidden_of(state), memory, mask)  # (N, H_k), (N, S)
         # s_t = cell([E y_{t-1}; c_t], s_{t-1})
         state = self.cell(torch.cat([self.embedding(y_prev), context], dim=-1), state)
-        # logits_t = W_out [s_t; c_t] + b_out
+        # logits_t = W_hy [s_t; c_t] + b_y
         logits = self.out(torch.cat([hidden_of(state), context], dim=-1))  # (N, V)
         return logits, state, weights
 
@@ -655,7 +656,7 @@ def beam_search(
     Args:
         model: a :class:`Seq2Seq`.
         src: one source sequence, ``(S,)`` or ``(S, 1)`` (loop over a batch example by example).
-        beam_width: ``k``, hypotheses kept per step.
+        beam_width: :math:`B`, hypotheses kept per step.
         max_len: at most this many output tokens (``EOS`` included).
         length_penalty: :math:`\alpha \ge 0`.
 
@@ -695,8 +696,8 @@ def beam_search(
         # log p(y_1..y_t) = log p(y_1..y_{t-1}) + log p(y_t | y_<t, x)
         candidates = (alive_logp.unsqueeze(1) + F.log_softmax(logits, dim=-1)).flatten()  # (B*V,)
         top_logp, top_index = candidates.topk(min(beam_width, candidates.numel()))
-        parent, token = top_index // V, top_index % V  # (k,), (k,)
-        extended = torch.cat([alive[parent], token.unsqueeze(1)], dim=1)  # (k, t + 1)
+        parent, token = top_index // V, top_index % V  # (B,), (B,)
+        extended = torch.cat([alive[parent], token.unsqueeze(1)], dim=1)  # (B, t + 1)
         ends = (token == model.eos_id) | (t == max_len - 1)
         for i in ends.nonzero().flatten().tolist():
             finished.append((normalised(top_logp[i].item(), t + 1), extended[i]))
@@ -782,3 +783,75 @@ def sequence_accuracy(pred: Tensor, tgt: Tensor, pad_id: int | None = None) -> f
     if pad_id is not None:
         hits |= tgt == pad_id
     return hits.all(dim=0).float().mean().item()
+
+
+def corpus_bleu(
+    hypotheses: Sequence[Sequence[int | str]],
+    references: Sequence[Sequence[int | str]],
+    max_order: int = 4,
+) -> float:
+    r"""Corpus-level BLEU of token sequences, one reference each, on sacrebleu's 0-100 scale.
+
+    .. math::
+        \mathrm{BLEU} = 100 \cdot \mathrm{BP} \cdot
+            \exp\Big(\frac{1}{M} \sum_{n=1}^{M} \log p_n\Big), \qquad
+        \mathrm{BP} = \begin{cases} 1 & c \ge r \\ e^{1 - r / c} & c < r \end{cases}
+
+    where :math:`p_n` is the modified n-gram precision pooled over the corpus (each n-gram of a
+    hypothesis counts at most as often as it occurs in its reference, divided by the number of
+    n-grams in all hypotheses), :math:`M` is ``max_order``, :math:`c` the total hypothesis
+    length and :math:`r` the total reference length (Papineni et al., 2002). An order with no
+    match at all is smoothed as sacrebleu's default ``smooth_method="exp"`` does: the k-th such
+    order gets :math:`p_n = 1 / (2^k \cdot \text{n-grams of order } n)`. With the tokens given
+    (sacrebleu's ``tokenize="none"`` on the space-joined tokens) the result equals
+    ``sacrebleu.corpus_bleu(...).score``.
+
+    Args:
+        hypotheses: the system outputs, each a sequence of tokens (ids or strings).
+        references: one reference per hypothesis, same token type.
+        max_order: the longest n-gram, :math:`M` (4 is standard).
+
+    Returns:
+        BLEU between 0 and 100.
+
+    Examples::
+
+        >>> round(corpus_bleu([[1, 2, 3, 4, 5]], [[1, 2, 3, 4, 5]]), 6)
+        100.0
+        >>> round(corpus_bleu([[1, 2, 3, 4, 6]], [[1, 2, 3, 4, 5]]), 2)  # p = 4/5, 3/4, 2/3, 1/2
+        66.87
+    """
+    check_positive_int("max_order", max_order)
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            f"references: expected one per hypothesis ({len(hypotheses)}), got {len(references)}"
+        )
+    correct, total = [0] * max_order, [0] * max_order
+    hyp_len = ref_len = 0
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        hyp, ref = list(hyp), list(ref)
+        hyp_len, ref_len = hyp_len + len(hyp), ref_len + len(ref)
+        for n in range(1, max_order + 1):
+            ref_counts: dict[tuple, int] = {}
+            for i in range(len(ref) - n + 1):
+                gram = tuple(ref[i : i + n])
+                ref_counts[gram] = ref_counts.get(gram, 0) + 1
+            hyp_counts: dict[tuple, int] = {}
+            for i in range(len(hyp) - n + 1):
+                gram = tuple(hyp[i : i + n])
+                hyp_counts[gram] = hyp_counts.get(gram, 0) + 1
+            # clipped matches: a hypothesis n-gram counts at most as often as in the reference
+            correct[n - 1] += sum(min(k, ref_counts.get(g, 0)) for g, k in hyp_counts.items())
+            total[n - 1] += max(len(hyp) - n + 1, 0)
+    if not any(correct) or hyp_len == 0 or 0 in total:
+        return 0.0
+    # BP = exp(1 - r / c) when the hypotheses are shorter than the references
+    brevity = math.exp(1 - ref_len / hyp_len) if hyp_len < ref_len else 1.0
+    log_p, halvings = 0.0, 0
+    for c, t in zip(correct, total, strict=True):
+        if c == 0:
+            halvings += 1  # sacrebleu's "exp" smoothing
+            log_p += math.log(1 / (2**halvings * t))
+        else:
+            log_p += math.log(c / t)
+    return 100 * brevity * math.exp(log_p / max_order)

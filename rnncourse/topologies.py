@@ -321,16 +321,16 @@ class OneToMany(nn.Module):
     then feeds its own previous output back in:
 
     .. math::
-        h_0 = \tanh(W_{xh} x + b_{xh}), \quad y_0 = 0, \quad
+        h_0 = \tanh(W_\text{init} x + b_\text{init}), \quad y_0 = 0, \quad
         h_t = \mathrm{cell}(y_{t-1}, h_{t-1}), \quad y_t = W_{hy} h_t + b_y
 
     With ``feed="input"`` the state starts at zero and the same vector is the input at every
     step, :math:`h_t = \mathrm{cell}(x, h_{t-1})`.
 
-    where :math:`x` is the input vector, :math:`W_{xh}, b_{xh}` the layer ``to_h0`` (LSTM:
-    :math:`c_0 = 0`), and :math:`y_{t-1}` the raw output vector (no sampling, so the loop stays
-    differentiable). During training, ``y_teacher`` replaces the fed-back :math:`y_{t-1}` by the
-    true one (teacher forcing, chapter 9).
+    where :math:`x` is the input vector, :math:`W_\text{init}, b_\text{init}` the layer
+    ``to_h0`` (LSTM: :math:`c_0 = 0`), and :math:`y_{t-1}` the raw output vector (no sampling,
+    so the loop stays differentiable). During training, ``y_teacher`` replaces the fed-back
+    :math:`y_{t-1}` by the true one (teacher forcing, chapter 9).
 
     Args:
         input_size: ``H_in``, size of the input vector.
@@ -389,7 +389,7 @@ class OneToMany(nn.Module):
             return self.readout(unroll(self.cell, x.expand(steps, *x.shape))[0])
         _check_teacher(y_teacher, steps, N, self.output_size)
         state = init_state(self.cell, N, x)
-        # h_0 = tanh(W_xh x + b_xh)
+        # h_0 = tanh(W_init x + b_init)
         h0 = torch.tanh(self.to_h0(x))  # (N, H)
         state = (h0, state[1]) if isinstance(state, tuple) else h0
         return _generate(self.cell, self.readout, state, steps, y_teacher)

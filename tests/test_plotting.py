@@ -14,9 +14,12 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 from rnncourse.plotting import (  # noqa: E402
     TOPOLOGIES,
+    plot_gate_weights,
     plot_grad_norms,
+    plot_gru_cell,
     plot_hidden_heatmap,
     plot_history,
+    plot_lstm_cell,
     plot_topology,
     plot_unrolled,
 )
@@ -123,8 +126,11 @@ def test_plot_topology_counts(kind):
     assert sum(t.startswith("$x_") for t in texts) == inputs
     assert sum(t.startswith("$y_") for t in texts) == outputs
     assert _count(ax, FancyBboxPatch) == cells + inputs + outputs
-    # recurrent arrows between consecutive cells, plus one per input and per output
-    assert _count(ax, FancyArrowPatch) == (cells - 1) + inputs + outputs
+    # recurrent arrows between consecutive cells, plus one per input and per output, plus the
+    # dashed feedback arrows y_{t-1} -> cell t of one-to-many and of the decoder
+    feedback = outputs - 1 if kind in ("one-to-many", "encoder-decoder") else 0
+    assert _count(ax, FancyArrowPatch) == (cells - 1) + inputs + outputs + feedback
+    assert sum(p.get_label() == "feedback" for p in ax.patches) == feedback
     assert ax.get_title() == kind
 
 
@@ -145,3 +151,58 @@ def test_figures_render_to_png(tmp_path):
     path = tmp_path / "all.png"
     fig.savefig(path)
     assert path.stat().st_size > 10_000
+
+
+_GATES = {"$i_t$", "$f_t$", "$g_t$", "$o_t$", "$r_t$", "$z_t$", "$n_t$"}
+
+
+def _gate_names(ax) -> set[str]:
+    return set(_texts(ax)) & _GATES
+
+
+@pytest.mark.parametrize("variant", ["standard", "peephole", "coupled"])
+def test_plot_lstm_cell_draws_every_gate(variant):
+    """Does the LSTM diagram name every gate it has, and drop i_t only when coupled?"""
+    ax = plot_lstm_cell(variant=variant)
+    expected = {"$f_t$", "$g_t$", "$o_t$"} | ({"$i_t$"} if variant != "coupled" else set())
+    assert _gate_names(ax) == expected
+    assert {"$c_{t-1}$", "$c_t$", "$h_{t-1}$", "$x_t$", "$h_t$"} <= set(_texts(ax))
+    if variant == "coupled":
+        assert "$i_t = 1 - f_t$" in _texts(ax)
+    dashed = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_linestyle() == "--"]
+    assert len(dashed) == (3 if variant == "peephole" else 0)  # c to f, i and o
+
+
+def test_plot_lstm_cell_gradient_path_is_marked():
+    """Is the path through c_t drawn in red and labelled with diag(f_t) only when asked?"""
+    plain = plot_lstm_cell()
+    marked = plot_lstm_cell(gradient_path=True)
+    assert not any("diag" in t for t in _texts(plain))
+    assert any(r"\mathrm{diag}(f_t)" in t for t in _texts(marked))
+    red = [ln for ln in marked.lines if ln.get_color() == "#c0392b"]
+    assert len(red) == 2  # c_{t-1} to the product, the product to the sum (then an arrow)
+
+
+def test_plot_lstm_cell_rejects_unknown_variant():
+    """Does an unknown variant raise a ValueError that names the argument?"""
+    with pytest.raises(ValueError, match="variant"):
+        plot_lstm_cell(variant="gated")
+
+
+def test_plot_gru_cell_draws_every_gate():
+    """Does the GRU diagram name r_t, z_t and n_t, and show the reset inside the candidate?"""
+    ax = plot_gru_cell()
+    assert _gate_names(ax) == {"$r_t$", "$z_t$", "$n_t$"}
+    assert "$W_{hn} h_{t-1} + b_{hn}$" in _texts(ax)
+    assert "1−" in _texts(ax)
+
+
+@pytest.mark.parametrize(("kind", "G"), [("lstm", 4), ("gru", 3)])
+def test_plot_gate_weights_has_every_block(kind, G):
+    """Are there G blocks in each stacked matrix and 2 G regrouped ones, one colour per gate?"""
+    ax = plot_gate_weights(kind)
+    blocks = [p for p in ax.patches if p.get_label().startswith("block")]
+    assert len(blocks) == 4 * G
+    assert len({p.get_facecolor() for p in blocks}) == G
+    merged = [t for t in _texts(ax) if t.startswith("$= W_")]
+    assert len(merged) == (4 if kind == "lstm" else 2)  # the GRU's n block does not merge

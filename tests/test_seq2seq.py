@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import math
+import random
 import time
 
 import pytest
@@ -20,6 +22,7 @@ from rnncourse.seq2seq import (
     add_eos,
     beam_search,
     build_seq2seq,
+    corpus_bleu,
     greedy_decode,
     sequence_accuracy,
     sequence_log_prob,
@@ -410,3 +413,83 @@ def test_learns_to_reverse_digit_strings() -> None:
     accuracy = token_accuracy(pred, test_tgt, data.PAD)
     print(f"reverse 3-5 digits: token accuracy {accuracy:.3f} after {seconds:.1f} s")
     assert accuracy > 0.9
+
+
+# Reference values: sacrebleu 2.6.0, corpus_bleu on the space-joined tokens, tokenize="none"
+# (defaults otherwise: smooth_method="exp", 4-grams, one reference per hypothesis).
+BLEU_CASES = [
+    (
+        [[0, 4, 1], [2], [4, 2, 0, 4, 0, 0, 3], [2, 1]],
+        [[0, 2, 4, 3, 3, 2, 3], [4, 4, 1, 2, 0], [3, 2, 4, 1, 4, 3], [4]],
+        4.979510283661857,
+    ),
+    (
+        [
+            [0, 0, 2, 4, 3, 0, 2, 4, 0, 4],
+            [3, 0, 4, 3, 2, 1, 2],
+            [3, 4, 2, 4, 1, 1, 4, 3],
+            [1, 1, 0, 2, 0],
+            [0, 4, 4],
+        ],
+        [
+            [0, 0, 2, 4, 3, 0, 2, 4],
+            [3, 0, 4, 3, 2],
+            [1, 0, 0],
+            [3, 2, 0, 2, 4, 0, 3, 4],
+            [1, 2, 3, 0, 0, 1],
+        ],
+        44.30686517162785,
+    ),
+    ([[0, 4, 4]], [[0]], 0.0),
+    ([[]], [[4]], 0.0),
+    (
+        [
+            [],
+            [4, 0, 2, 0, 1, 0],
+            [0, 3, 1, 2, 2, 3, 4, 1, 1],
+            [1, 2, 4],
+            [4, 2, 2, 3, 2, 1, 4, 0, 3],
+            [0, 4, 4, 2],
+        ],
+        [[3, 1], [4], [3, 1, 0, 4, 3, 0], [1], [0, 3, 3], [0, 4, 2, 1, 1, 3]],
+        6.999383015977285,
+    ),
+    (
+        [[3, 3, 4], [3, 0, 1, 3, 0, 2, 1, 3, 4], [4, 0, 1], [3, 2, 0, 1, 0, 0, 0, 1]],
+        [[0, 0, 4, 1, 2, 1, 1], [3], [4, 0, 0, 3, 2, 2, 3, 0, 3], [3, 2, 0, 1, 0, 0, 4]],
+        30.26630540385759,
+    ),
+    ([[1, 2, 3, 4, 6]], [[1, 2, 3, 4, 5]], 66.87403049764218),
+]
+
+
+@pytest.mark.parametrize(("hyps", "refs", "expected"), BLEU_CASES)
+def test_corpus_bleu_matches_sacrebleu(hyps, refs, expected):
+    """Does corpus_bleu give sacrebleu's score (smoothing, brevity penalty, clipping included)?"""
+    assert corpus_bleu(hyps, refs) == pytest.approx(expected, abs=1e-9)
+
+
+def test_corpus_bleu_matches_sacrebleu_live():
+    """Where sacrebleu is installed, does corpus_bleu agree with it on random corpora?"""
+    sacrebleu = pytest.importorskip("sacrebleu")
+    rng = random.Random(1)
+    for _ in range(50):
+        refs = [[rng.randint(0, 4) for _ in range(rng.randint(1, 9))] for _ in range(4)]
+        hyps = [r[: rng.randint(0, len(r))] + [rng.randint(0, 4)] for r in refs]
+        theirs = sacrebleu.corpus_bleu(
+            [" ".join(map(str, h)) for h in hyps],
+            [[" ".join(map(str, r)) for r in refs]],
+            tokenize="none",
+        ).score
+        assert corpus_bleu(hyps, refs) == pytest.approx(theirs, abs=1e-9)
+
+
+def test_corpus_bleu_edges():
+    """Is a perfect corpus 100, a clipped repeat penalised, and a length mismatch rejected?"""
+    assert corpus_bleu([[1, 2, 3, 4]], [[1, 2, 3, 4]]) == pytest.approx(100.0)
+    # "the the the the" against "the cat": one "the" counts, not four
+    assert corpus_bleu([["the"] * 4], [["the", "cat"]], max_order=1) == pytest.approx(25.0)
+    # a correct but short hypothesis pays the brevity penalty exp(1 - r/c)
+    assert corpus_bleu([[1, 2]], [[1, 2, 3, 4]], max_order=1) == pytest.approx(100 * math.exp(-1))
+    with pytest.raises(ValueError, match="references"):
+        corpus_bleu([[1]], [[1], [2]])
