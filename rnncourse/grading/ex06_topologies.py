@@ -45,7 +45,7 @@ def _ref_classify_sequences(x: torch.Tensor, lengths: torch.Tensor, params: dict
 
 
 def _ref_generate(x: torch.Tensor, steps: int, params: dict, y_teacher=None) -> torch.Tensor:
-    # h_0 = tanh(W_xh x + b_xh), y_0 = 0, h_t = GRU(y_{t-1}, h_{t-1}), y_t = W_hy h_t + b_y
+    # h_0 = tanh(W_init x + b_init), y_0 = 0, h_t = GRU(y_{t-1}, h_{t-1}), y_t = W_hy h_t + b_y
     H, H_out = params["weight_hh"].shape[1], params["weight_hy"].shape[0]
     model = _topo.OneToMany(x.shape[-1], H, H_out, "gru", "output", **_like(x))
     values = {"to_h0.weight": params["weight_xh"], "to_h0.bias": params["bias_xh"]}
@@ -213,7 +213,7 @@ _register(
             {"steps": 3, "N": 2, "H_in": 2, "H": 3, "H_out": 2, "teacher": True},
         ),
         mistakes=(
-            Mistake("h0-no-tanh", "the initial state is h_0 = tanh(W_xh x + b_xh): the tanh is "
+            Mistake("h0-no-tanh", "the initial state is h_0 = tanh(W_init x + b_init): the tanh is "
                     "missing.", _generate_variant("h0-no-tanh")),
             Mistake("no-feedback", "the outputs are not fed back: the input at step t is the "
                     "previous output y_{t-1} (y_0 = 0).", _generate_variant("no-feedback")),

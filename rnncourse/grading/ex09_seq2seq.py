@@ -49,7 +49,7 @@ def _ref_encode(src: torch.Tensor, lengths: torch.Tensor, enc: dict):
 
 
 def _ref_decode_teacher_forced(tgt: torch.Tensor, state: torch.Tensor, dec: dict):
-    # input BOS, tgt[0], ..., tgt[T-2]; logits_t = W_out s_t + b_out predicts tgt[t]
+    # input BOS, tgt[0], ..., tgt[T-2]; logits_t = W_hy s_t + b_y predicts tgt[t]
     decoder = _decoder(dec, state)
     y = tgt.new_full((tgt.shape[1],), _BOS)  # (N,)
     logits = []
