@@ -745,9 +745,9 @@ def test_unknown_library_name_is_refused_at_registration():
 
 
 def test_integer_mismatches_print_plain_numbers():
-    """Do integer mismatches read 'expected 51, got 0', not 'np.int64(0)'?"""
+    """Do integer mismatches read 'expected 68, got 0', not 'np.int64(0)'?"""
     message = _message("count_parameters", lambda i, h, o: np.int64(0))
-    assert "output: expected 51, got 0" in message
+    assert "output: expected 68, got 0" in message
     message = _message(
         "greedy_translate",
         lambda src, lengths, params, max_len: src.new_zeros(max_len, src.shape[1]),
@@ -799,7 +799,8 @@ def test_each_mistake_has_a_hint_of_its_own(name):
 
 
 def test_diagnosis_tries_mistakes_in_registered_order():
-    """When two registered variants explain the same output, is the first one's hint given?"""
+    """When two registered variants explain the same output, are both hints given, in the
+    registered order (the case cannot tell them apart)?"""
     zero = lambda x: x * 0  # noqa: E731
     s = grading.Spec(
         name="toy",
@@ -809,8 +810,20 @@ def test_diagnosis_tries_mistakes_in_registered_order():
         backend="numpy",
         mistakes=(grading.Mistake("a", "hint A", zero), grading.Mistake("b", "hint B", zero)),
     )
-    assert grading._diagnose(s, np.zeros(3), 0, 0, {}, "cpu") == "hint A"
+    assert grading._diagnose(s, np.zeros(3), 0, 0, {}, "cpu") == "one of: (1) hint A | (2) hint B"
     assert grading._diagnose(s, np.ones(3), 0, 0, {}, "cpu") is None
+
+
+def test_a_hint_only_when_the_case_singles_out_the_mistake():
+    """count_parameters with W_hh counted as H x H_in: at H - H_in = 1 it equals a missing bias,
+    so the visible case says "one of" both; a case where they differ names it alone."""
+    wrong = lambda input_size, hidden_size, output_size: (  # noqa: E731
+        hidden_size * (2 * input_size + 2) + output_size * (hidden_size + 1)
+    )
+    tied = _message("count_parameters", wrong, cases=[{"H_in": 3, "H": 4, "H_out": 3}])
+    assert "one of:" in tied and "H × H, not H × H_in" in tied and "both biases" in tied
+    alone = _message("count_parameters", wrong, cases=[{"H_in": 10, "H": 20, "H_out": 4}])
+    assert "one of:" not in alone and "H × H, not H × H_in" in alone
 
 
 def test_infinities_and_nans_match_only_themselves():
@@ -927,3 +940,29 @@ def test_outputs_are_named_in_the_tasks_words():
 
     message = _message("lstm_cell", wrong_c, _forbid_reference=False)
     assert "c_next (output 1): largest error" in message
+
+
+def _bidir(*args, **kwargs):
+    import rnncourse.bidirectional  # noqa: F401 - the reference module of ex08
+
+    return grading.spec("bidirectional_gru")._reference(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda out, h: (out * 0, h), "your output is all zeros"),
+        (lambda out, h: (out * 0.5, h), "exactly half the expected values"),
+        (lambda out, h: (out.flip(0), h), "reversed in time"),
+        (lambda out, h: (torch.cat([out[:1] * 0, out[:-1]]), h), "shifted one step later"),
+        (lambda out, h: (torch.cat([out[..., out.shape[-1] // 2 :], out[..., : out.shape[-1] // 2]],
+                                   dim=-1), h), "two halves of its last dimension swapped"),
+    ],
+    ids=["zeros", "half", "reversed", "shifted", "halves-swapped"],
+)  # fmt: skip
+def test_a_plain_transformation_is_named(change, said):
+    """When no registered mistake matches, is a wrong output that is a plain transformation of
+    the expected one (zeros, half, reversed, shifted, halves swapped) described as such?"""
+    fn = lambda *a, **k: change(*_bidir(*a, **k))  # noqa: E731
+    message = _message("bidirectional_gru", fn, _forbid_reference=False)
+    assert said in message

@@ -828,8 +828,12 @@ def _verify_namespace(caller_globals: Mapping[str, Any] | None) -> None:
 
 
 def _diagnose(s: Spec, actual: Any, seed: int, index: int, case: Case, device: str) -> str | None:
-    """The hint of the first mistake whose variant reproduces ``actual``."""
+    """The hint of the mistake whose variant reproduces ``actual``; when several do (the case
+    cannot tell them apart), "one of: ..." with their hints in registered order."""
+    hints: list[str] = []
     for mistake in s.mistakes:
+        if mistake.hint in hints:
+            continue
         args, kwargs = _build(s, seed, index, case, device)
         try:
             with _catch_warnings():
@@ -838,8 +842,12 @@ def _diagnose(s: Spec, actual: Any, seed: int, index: int, case: Case, device: s
         except Exception:
             continue
         if _compare(wrong, actual, "", s.atol, s.rtol) is None:
-            return mistake.hint
-    return None
+            hints.append(mistake.hint)
+    if not hints:
+        return None
+    if _len(hints) == 1:
+        return hints[0]
+    return "one of: " + " | ".join(f"({i + 1}) {hint}" for i, hint in enumerate(hints))
 
 
 _SHAPE_ERRORS = ("shapes cannot be multiplied", "mat1 and mat2", "size mismatch", "not aligned")
@@ -968,6 +976,10 @@ def _check_case(
     hint = _diagnose(s, actual, seed, index, case, dev)
     if hint:
         message += f"\n  Likely mistake: {hint}"
+    else:
+        shape = _transformation(expected, actual, s.outputs)
+        if shape:
+            message += f"\n  What it looks like: {shape}."
     if broken:
         message += f"\n  Also: it {broken}."
     _fail(message)
@@ -982,6 +994,56 @@ def _name_outputs(problem: str | None, names: tuple[str, ...]) -> str | None:
     if not index.isdigit() or int(index) >= _len(names):
         return problem
     return f"{names[int(index)]} (output {index})" + problem[close + 1 :]
+
+
+def _transformation(expected: Any, actual: Any, names: tuple[str, ...] = ()) -> str | None:
+    """How the first wrong array output relates to the expected one, when it is a plain
+    transformation of it: all zeros, negated, half or twice, transposed, reversed in time,
+    shifted by one step, its two halves swapped."""
+    pairs = list(zip(_leaves(expected, "output"), _leaves(actual, "output"), strict=False))
+    for (path, e_leaf), (_, a_leaf) in pairs:
+        e_kind, e = _as_array(e_leaf)
+        a_kind, a = _as_array(a_leaf)
+        if a_kind == "unsupported" or not _isinstance(e, _ndarray) or e.dtype.kind != "f":
+            continue
+        a = _np_array(a, dtype=_np_float64)
+        if a.shape != e.shape or e.size < 2 or _compare(e, a, "", ATOL, RTOL) is None:
+            continue
+        index = path[len("output") :]
+        if index.startswith("[") and index[1:].split("]")[0].isdigit() and names:
+            i = int(index[1:].split("]")[0])
+            index = f"{names[i]}{index[index.index(']') + 1 :]}" if i < _len(names) else index
+        what = f"your {index or 'output'}" if index else "your output"
+
+        def same(candidate: Any, a: Any = a) -> bool:
+            return (candidate.shape == a.shape
+                    and _compare(candidate, a, "", ATOL, RTOL) is None)  # fmt: skip
+
+        if not abs(e).max() > 0:
+            return None
+        if not abs(a).max() > 0:
+            return f"{what} is all zeros"
+        scaled = ((-1.0, "the expected values negated"), (0.5, "exactly half the expected values"),
+                  (2.0, "exactly twice the expected values"))  # fmt: skip
+        for factor, word in scaled:
+            if same(e * factor):
+                return f"{what} is {word}"
+        if e.ndim >= 2 and e.shape[-1] == e.shape[-2] and same(_np_array(e.swapaxes(-1, -2))):
+            return f"{what} is the expected one transposed"
+        if e.ndim >= 2 and e.shape[0] > 1:
+            if same(e[::-1].copy()):
+                return f"{what} is the expected one reversed in time (along the first axis)"
+            if same(_np_array(np.concatenate([e[:1] * 0, e[:-1]]))) or (
+                    abs(a[1:] - e[:-1]).max() <= ATOL + RTOL * abs(e[:-1]).max()):  # fmt: skip
+                return f"{what} is the expected one shifted one step later in time"
+            if abs(a[:-1] - e[1:]).max() <= ATOL + RTOL * abs(e[1:]).max():
+                return f"{what} is the expected one shifted one step earlier in time"
+        if e.shape[-1] % 2 == 0 and e.shape[-1] >= 2:
+            half = e.shape[-1] // 2
+            if same(_np_array(np.concatenate([e[..., half:], e[..., :half]], axis=-1))):
+                return f"{what} has the two halves of its last dimension swapped"
+        return None
+    return None
 
 
 def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:

@@ -152,7 +152,7 @@ _register(
         "count_parameters",
         _ref_count_parameters,
         _count_inputs,
-        ({"H_in": 3, "H": 4, "H_out": 3}, {"H_in": 10, "H": 20, "H_out": 4}),
+        ({"H_in": 3, "H": 5, "H_out": 3}, {"H_in": 10, "H": 20, "H_out": 4}),
         backend="python",
         mistakes=(
             Mistake(
@@ -170,6 +170,15 @@ _register(
             ),
             Mistake(
                 "no-recurrent", "count the recurrent weights W_hh (H × H).", _count_variant("W_hh")
+            ),
+            Mistake(
+                "recurrent-like-input",
+                "W_hh maps the state to the state: it is H × H, not H × H_in.",
+                lambda input_size, hidden_size, output_size: (
+                    _ref_count_parameters(input_size, hidden_size, output_size)
+                    - hidden_size * hidden_size
+                    + hidden_size * input_size
+                ),
             ),
         ),
     )
