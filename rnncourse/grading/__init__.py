@@ -926,10 +926,12 @@ def _check_case(
         if _isinstance(fn, _Remote):
             recipe = {"spec": s.name, "seed": seed, "index": index, "case": dict(case),
                       "device": dev}  # fmt: skip
-            actual, args, kwargs = _call_remote(
-                fn, args, kwargs, guard=s.name if forbidden else None, recipe=recipe,
-                return_args=bool(s.contracts),
-            )  # fmt: skip
+            guard = s.name if forbidden else None
+            if s.contracts:  # the arguments come back too, as the call left them
+                actual, args, kwargs = _call_remote(fn, args, kwargs, guard=guard, recipe=recipe,
+                                                    return_args=True)  # fmt: skip
+            else:
+                actual = _call_remote(fn, args, kwargs, guard=guard, recipe=recipe)
         else:
             actual = _call_guarded(
                 fn,
