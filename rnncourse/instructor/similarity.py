@@ -13,10 +13,13 @@ reference:
 The fingerprints are `copydetect <https://github.com/blingenf/copydetect>`_'s: the code is
 tokenised with Pygments, names, strings and comments are normalised away (a renamed variable or
 a reworded comment changes nothing), every ``k``-gram of the normalised text is hashed and the
-winnowing algorithm of MOSS keeps a guaranteed subset (Schleimer, Wilkerson and Aiken, *Winnowing:
-local algorithms for document fingerprinting*, SIGMOD 2003). The **released** notebook (stubs,
-docstrings, ``raise NotImplementedError()``, tests) is copydetect's *boilerplate*: its
-fingerprints are removed from every answer, so code everyone was given never counts.
+winnowing algorithm of MOSS keeps a subset that still finds every match of ``guarantee``
+characters (Schleimer, Wilkerson and Aiken, *Winnowing: local algorithms for document
+fingerprinting*, SIGMOD 2003). Answers are short, so the default keeps every k-gram (window 1,
+copydetect's own default), which also makes the scores the same from run to run. The
+**released** notebook (stubs, docstrings, ``raise NotImplementedError()``, tests) is
+copydetect's *boilerplate*: its fingerprints are removed from every answer, so code everyone
+was given never counts.
 
 Each answer is compared on its own: a learner's answer to a task with every other learner's
 answer to the same task, and with every reference. For one answer, ``share_a`` is the fraction
@@ -41,7 +44,6 @@ from __future__ import annotations
 
 import csv
 import html
-import io
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -58,6 +60,7 @@ __all__ = [
     "answer_documents",
     "reference_documents",
     "fingerprint",
+    "Fingerprint",
     "pair_shares",
     "Match",
     "compare",
@@ -76,7 +79,10 @@ DEFAULT_MIN_OVERLAP = 80
 #: copydetect's noise threshold: the k of the k-grams, in normalised characters.
 DEFAULT_NOISE = 25
 #: copydetect's guarantee threshold: a match this long is always found (window = g - k + 1).
-DEFAULT_GUARANTEE = 30
+#: Equal to the noise threshold (copydetect's default), every k-gram is kept: above it, the
+#: winnowed subset depends on Python's per-process string hashing and scores vary a little
+#: from run to run.
+DEFAULT_GUARANTEE = 25
 
 SOURCE_DIR = "solutions"  # c.CourseDirectory.source_directory in nbgrader_config.py
 RELEASE_DIR = "exercises"  # c.CourseDirectory.release_directory
@@ -195,13 +201,14 @@ def answer_ids(source_notebook: Path) -> list[str]:
     return [_meta(c)["grade_id"] for c in nb.cells if _meta(c).get("solution")]
 
 
-def answers_of(notebook, ids: Iterable[str]) -> dict[str, str]:
+def answers_of(notebook, ids: Iterable[str], released: Iterable[str] = ()) -> dict[str, str]:
     """``task -> code`` of a notebook: its solution cells (by ``grade_id``), and the code cells
-    it added (no nbgrader metadata), joined as task ``added``."""
-    ids = set(ids)
+    it added (no nbgrader metadata), joined as task ``added``; a cell left as ``released``
+    (one of those sources) is unanswered and left out."""
+    ids, released = set(ids), {s.strip() for s in released}
     parts: dict[str, str] = {}
     for cell in notebook.cells:
-        if cell.get("cell_type") != "code" or not cell.source.strip():
+        if cell.get("cell_type") != "code" or cell.source.strip() in released | {""}:
             continue
         meta = _meta(cell)
         if meta.get("grade_id") in ids:
@@ -234,15 +241,14 @@ def answer_documents(course: str | Path, assignment: str) -> tuple[list[Document
         )
     ids = [gid for path in sources for gid in answer_ids(path)]
     releases = sorted((course / RELEASE_DIR / assignment).glob("*.ipynb"))
-    boilerplate = "\n\n".join(
-        c.source for path in releases for c in _read(path).cells if c.cell_type == "code"
-    )
+    released = [c.source for path in releases for c in _read(path).cells if c.cell_type == "code"]
+    boilerplate = "\n\n".join(released)
     learners = []
     for folder in sorted((course / "submitted").glob(f"*/{assignment}")):
         parts: dict[str, str] = {}
         for path in sorted(folder.glob("*.ipynb")):
             try:
-                for task, code in answers_of(_read(path), ids).items():
+                for task, code in answers_of(_read(path), ids, released).items():
                     parts[task] = f"{parts[task]}\n\n{code}" if task in parts else code
             except (json.JSONDecodeError, nbformat.reader.NotJSONError, UnicodeDecodeError):
                 continue  # the audit reports unreadable notebooks
@@ -310,22 +316,61 @@ def reference_documents(
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass
+class Fingerprint:
+    """What copydetect's ``compare_files`` reads of a ``CodeFingerprint``, built from the same
+    copydetect functions (``filter_code``, ``get_document_fingerprints``,
+    ``get_token_coverage``), so that the tokenising can run in worker processes."""
+
+    raw_code: str
+    filtered_code: str
+    offsets: np.ndarray = field(repr=False)
+    hashes: set
+    hash_idx: dict = field(repr=False)
+    k: int
+    token_coverage: int
+
+
+_FILTERED: dict[str, tuple[str, np.ndarray]] = {}  # code -> copydetect.utils.filter_code(code)
+
+
+def _filter(code: str) -> tuple[str, np.ndarray]:
+    from copydetect.utils import filter_code
+
+    return filter_code(code, "answer.py", "python")
+
+
+def _filter_all(codes: Iterable[str], jobs: int = 1) -> None:
+    """Tokenise and normalise every code not yet in the cache, ``jobs`` processes at a time
+    (Pygments is the slow part; hashing stays in this process, whose string hashes the
+    fingerprints must share)."""
+    todo = list(dict.fromkeys(c for c in codes if c not in _FILTERED))
+    if jobs > 1 and len(todo) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(todo))) as pool:
+            done = pool.map(_filter, todo, chunksize=max(1, len(todo) // (4 * jobs)))
+    else:
+        done = [_filter(c) for c in todo]
+    _FILTERED.update(zip(todo, done, strict=True))
+
+
 def fingerprint(
     code: str,
     k: int = DEFAULT_NOISE,
     guarantee: int = DEFAULT_GUARANTEE,
     boilerplate: np.ndarray | None = None,
-):
-    """copydetect's :class:`~copydetect.CodeFingerprint` of ``code``, tokenised as Python."""
-    from copydetect import CodeFingerprint
+) -> Fingerprint:
+    """The winnowed fingerprints of ``code`` as copydetect computes them, tokenised as Python,
+    less those in ``boilerplate``."""
+    from copydetect.utils import get_document_fingerprints, get_token_coverage
 
-    return CodeFingerprint(
-        "answer.py",
-        k,
-        max(1, guarantee - k + 1),
-        boilerplate=boilerplate,
-        language="python",
-        fp=io.StringIO(code),
+    _filter_all([code])
+    filtered, offsets = _FILTERED[code]
+    window = max(1, guarantee - k + 1)
+    hashes, idx = get_document_fingerprints(filtered, k, window, boilerplate)
+    return Fingerprint(
+        code, filtered, offsets, hashes, idx, k, get_token_coverage(idx, k, len(filtered))
     )
 
 
@@ -363,13 +408,16 @@ def compare(
     min_overlap: int = DEFAULT_MIN_OVERLAP,
     k: int = DEFAULT_NOISE,
     guarantee: int = DEFAULT_GUARANTEE,
+    jobs: int = 1,
 ) -> list[Pair]:
     """Every learner-learner and learner-reference pair with some overlap, highest score first.
 
     Learners' answers are compared task by task (the same ``grade_id``); every answer is
-    compared with every reference as a whole.
+    compared with every reference as a whole. ``jobs`` processes tokenise the code.
     """
     check_thresholds(threshold, min_overlap, k, guarantee)
+    codes = [boilerplate, *(c for d in learners for c in d.parts.values())]
+    _filter_all([*codes, *(d.code for d in references)], jobs)
     common = boilerplate_hashes(boilerplate, k) if boilerplate.strip() else None
     prints = [
         {t: fingerprint(c, k, guarantee, common) for t, c in d.parts.items()} for d in learners
@@ -413,12 +461,13 @@ def similarity(
     book: Path | None = None,
     k: int = DEFAULT_NOISE,
     guarantee: int = DEFAULT_GUARANTEE,
+    jobs: int = 1,
 ) -> Result:
     """Compare every submission of ``assignment`` in ``course`` (see the module docstring)."""
     check_thresholds(threshold, min_overlap, k, guarantee)
     learners, boilerplate = answer_documents(course, assignment)
     references = reference_documents(course, assignment, book if book else default_book(course))
-    pairs = compare(learners, references, boilerplate, threshold, min_overlap, k, guarantee)
+    pairs = compare(learners, references, boilerplate, threshold, min_overlap, k, guarantee, jobs)
     docs = {d.name: d for d in [*learners, *references]}
     return Result(assignment, pairs, docs, threshold, min_overlap)
 
@@ -446,7 +495,7 @@ def _page(title: str, body: str) -> str:
 
 
 def _highlighted(code: str, slices: np.ndarray, truncate: bool = False) -> str:
-    from copydetect import highlight_overlap
+    from copydetect.utils import highlight_overlap
 
     if slices.size == 0:
         return html.escape(code)
