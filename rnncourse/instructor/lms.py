@@ -50,17 +50,17 @@ __all__ = ["CanvasExportPlugin", "MoodleExportPlugin", "grade_table", "FORMATS"]
 def grade_table(
     gradebook: Gradebook, assignments: list[str] | None = None, students: list[str] | None = None
 ) -> tuple[list, list[tuple[object, dict[str, float | None]]]]:
-    """``(assignments, rows)``: the gradebook's assignments (by due date, then name) and per
-    student ``(student, {assignment: score or None when not submitted})``, sorted by id.
+    """``(assignments, rows)``: the gradebook's assignments and per student ``(student,
+    {assignment: score or None when not submitted})``, in nbgrader's order (assignments by due
+    date, then name; students by last name, then first name).
 
     The score is nbgrader's export score: ``max(0, score - late_submission_penalty)``.
     """
     chosen = [
         a for a in gradebook.assignments if not assignments or a.name in set(map(str, assignments))
     ]
-    chosen.sort(key=lambda a: (a.duedate is None, a.duedate or 0, a.name))
     rows = []
-    for student in sorted(gradebook.students, key=lambda s: s.id):
+    for student in gradebook.students:
         if students and student.id not in set(map(str, students)):
             continue
         scores: dict[str, float | None] = {}
