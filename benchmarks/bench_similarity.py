@@ -130,7 +130,7 @@ def main() -> None:
             print(
                 f"--jobs {jobs}: {total:.1f} s in all for {result.learners} submissions "
                 f"({answers} answers; {same_task} answer pairs + {answers * refs} answer x "
-                f"reference comparisons; {len(result.pairs)} pairs with overlap, "
+                f"reference comparisons; {len(result.pairs)} pairs scored above 0, "
                 f"{len(result.flagged)} flagged)"
             )
             print("    " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))

@@ -128,7 +128,7 @@ class Match:
 @dataclass
 class Pair:
     """A learner (``a``) against another learner or a reference (``b``); ``matches`` holds
-    every answer with some overlap."""
+    every answer with at least ``min_overlap`` matched characters."""
 
     a: str
     b: str
@@ -159,7 +159,7 @@ class Pair:
 
 @dataclass
 class Result:
-    """Every pair with some overlap, highest score first, and what was compared."""
+    """Every pair with a score above 0, highest score first, and what was compared."""
 
     assignment: str
     pairs: list[Pair]
@@ -382,18 +382,30 @@ def boilerplate_hashes(code: str, k: int = DEFAULT_NOISE) -> np.ndarray:
 def pair_shares(fa, fb) -> tuple[float, float]:
     """``(share_a, share_b)``: the fraction of each fingerprinted text matched by the other."""
     match = _compare("", fa, fb)
-    return match.share_a, match.share_b
+    return (match.share_a, match.share_b) if match else (0.0, 0.0)
 
 
 _EMPTY = np.zeros((2, 0), dtype=int)
 
 
-def _compare(task: str, fa, fb) -> Match:
+def _compare(task: str, fa, fb, min_overlap: int = 0) -> Match | None:
+    """copydetect's comparison of two fingerprints, or None when no ``min_overlap``
+    characters of ``a`` can match (the common case, decided without copydetect's array work)."""
     from copydetect import compare_files
 
-    if not fa.hashes & fb.hashes:  # the common case, without copydetect's array work
-        return Match(task, 0.0, 0.0, 0, _EMPTY, _EMPTY)
+    shared = fa.hashes & fb.hashes
+    if not shared:
+        return None
+    if min_overlap > 1:  # a's matched length, as copydetect will count it: k-grams merged
+        covered, end = 0, -1
+        for p in sorted(p for h in shared for p in fa.hash_idx[h]):
+            covered += max(0, p + fa.k - max(p, end))
+            end = max(end, p + fa.k)
+        if covered < min_overlap:
+            return None
     overlap, (share_a, share_b), (slices_a, slices_b) = compare_files(fa, fb)
+    if overlap < max(min_overlap, 1):
+        return None
     # copydetect measures the overlap against the fingerprinted text, which winnowing can
     # make a little shorter than the matched slices: a share is at most 1
     return Match(task, min(1.0, float(share_a)), min(1.0, float(share_b)), int(overlap),
@@ -410,7 +422,8 @@ def compare(
     guarantee: int = DEFAULT_GUARANTEE,
     jobs: int = 1,
 ) -> list[Pair]:
-    """Every learner-learner and learner-reference pair with some overlap, highest score first.
+    """Every learner-learner and learner-reference pair with a score above 0 (an answer with
+    at least ``min_overlap`` matched characters), highest score first.
 
     Learners' answers are compared task by task (the same ``grade_id``); every answer is
     compared with every reference as a whole. ``jobs`` processes tokenise the code.
@@ -425,8 +438,8 @@ def compare(
     refs = [fingerprint(d.code, k, guarantee, common) for d in references]
     pairs = []
 
-    def add(a: Document, b: Document, matches: list[Match]) -> None:
-        matches = [m for m in matches if m.overlap > 0]
+    def add(a: Document, b: Document, matches: list[Match | None]) -> None:
+        matches = [m for m in matches if m is not None]
         if matches:
             pair = Pair(a.name, b.name, b.kind, matches, min_overlap)
             pair.flagged = pair.score >= threshold
@@ -434,9 +447,9 @@ def compare(
 
     for i, (doc_a, fa) in enumerate(zip(learners, prints, strict=True)):
         for doc_b, fb in zip(learners[i + 1 :], prints[i + 1 :], strict=True):
-            add(doc_a, doc_b, [_compare(t, fa[t], fb[t]) for t in fa if t in fb])
+            add(doc_a, doc_b, [_compare(t, fa[t], fb[t], min_overlap) for t in fa if t in fb])
         for doc_b, fb in zip(references, refs, strict=True):
-            add(doc_a, doc_b, [_compare(t, fp, fb) for t, fp in fa.items()])
+            add(doc_a, doc_b, [_compare(t, fp, fb, min_overlap) for t, fp in fa.items()])
     pairs.sort(key=lambda p: (-p.score, -p.best.share_a, -p.overlap, p.a, p.b))
     return pairs
 
@@ -510,7 +523,7 @@ def _slug(text: str) -> str:
 
 
 def pair_page(result: Result, pair: Pair, rank: int) -> str:
-    """The HTML page of one pair: for each answer with some overlap, both texts side by side
+    """The HTML page of one pair: for each matching answer, both texts side by side
     with the matched regions marked (a long reference is cut to the lines around them)."""
     title = f"{result.assignment}: {pair.a} and {pair.b}"
     a, b = result.documents[pair.a], result.documents[pair.b]
@@ -546,7 +559,7 @@ CSV_HEADER = [
 
 
 def write_outputs(result: Result, out: str | Path) -> dict[str, Path]:
-    """Write ``similarity.csv`` (every pair with some overlap), ``index.html`` (the flagged
+    """Write ``similarity.csv`` (every pair with a score above 0), ``index.html`` (the flagged
     pairs) and ``pairs/<rank>_<a>__<b>.html`` per flagged pair into ``out``."""
     out = Path(out)
     (out / "pairs").mkdir(parents=True, exist_ok=True)
@@ -579,7 +592,7 @@ def write_outputs(result: Result, out: str | Path) -> dict[str, Path]:
         f"{len(result.references)} references (package modules, book chapters, the instructor's "
         f"answers). Flagged: an answer with score at least {result.threshold:g} (and at "
         f"least {result.min_overlap} matched characters); {len(flagged)} pairs. Every pair "
-        f"with some overlap is in <code>similarity.csv</code>.</p>\n"
+        f"with a score above 0 is in <code>similarity.csv</code>.</p>\n"
         f'<p class="note">A flag is a prompt to read both notebooks; it changes no grade.</p>\n'
         f"<table>\n<tr><th>rank</th><th>learner</th><th>with</th><th>kind</th><th>score</th>"
         f"<th>answer</th><th>matched</th><th></th></tr>\n{table}</table>"
