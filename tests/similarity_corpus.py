@@ -5,7 +5,8 @@
 ``nn.LSTM``, an ``nn.LSTMCell`` loop, an ``nn.GRU`` with a ``DataLoader``). :func:`planted`
 derives the copies the report must find: ``dan`` renames every name of ``ann``'s answers and
 changes comments and spacing, ``eve`` reorders independent lines of ``bea``'s, and ``fay`` writes
-her own LSTM but pastes ``gru_step`` from ``rnncourse/gru.py`` into her GRU answer.
+her own LSTM but pastes ``gru_step`` from ``rnncourse/gru.py`` into her GRU answer, and ``hal``
+trains his own model with the training loop of chapter 7 pasted from the book.
 """
 
 from __future__ import annotations
@@ -281,6 +282,38 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 '''
 
 
+#: hal's own model, trained by the adding-problem loop of chapter 7 pasted from the book
+HAL = '''class AddingModel(nn.Module):
+    """An LSTM that reads the sequence; a linear layer reads its last hidden state."""
+
+    def __init__(self, hidden_size=16):
+        super().__init__()
+        self.cell = nn.LSTM(2, hidden_size)
+        self.out = nn.Linear(hidden_size, 1)
+
+    def forward(self, x):
+        return self.out(self.cell(x)[0][-1])
+
+
+def train_adding_model(x, y):
+    """Train an AddingModel on (x, y) and return it."""
+    T, H, N, STEPS = x.shape[0], 16, 64, 400
+    seed_everything(0)
+    model = AddingModel(H)
+    with torch.no_grad():
+        model.cell.bias_ih_l0[H : 2 * H].fill_(1.0)  # forget-gate block of (i, f, g, o)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for step in range(1, STEPS + 1):
+        x, y = adding_problem(N, T, seed=step)  # a fresh batch every update
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return model
+'''
+
+
 def independent() -> dict[str, dict[str, str]]:
     """``student -> {task: answer}`` of the three independent learners."""
     return {
@@ -289,9 +322,10 @@ def independent() -> dict[str, dict[str, str]]:
 
 
 def all_learners() -> dict[str, dict[str, str]]:
-    """The independent learners, the planted copies and ``fay``."""
+    """The independent learners, the planted copies, ``fay`` and ``hal``."""
     return {
         **independent(),
         **planted(),
         "fay": {"lstm_cell": FAY_LSTM, "gru_cell": GRU_FROM_REFERENCE},
+        "hal": {"train_adding_model": HAL},
     }
