@@ -255,6 +255,15 @@ def test_no_submissions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert f"assignment '{A}': no submissions in" in err and "submitted" in err
 
 
+def test_no_release(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Without the released notebook (whose stubs must not count), does the command refuse,
+    naming the folder?"""
+    course = make_course(tmp_path / "course", {"ann": {}})
+    shutil.rmtree(course / "exercises" / A)
+    assert main(["--course", str(course), "similarity", A]) == 1
+    assert f"no released notebook in {course / 'exercises' / A}" in capsys.readouterr().err
+
+
 def test_library_checks_thresholds() -> None:
     """Does the library refuse thresholds out of range, naming the argument?"""
     with pytest.raises(sim.SimilarityError, match="threshold: must be in"):

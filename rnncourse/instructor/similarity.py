@@ -28,8 +28,9 @@ the larger of the two for two learners (one copied from the other, whoever wrote
 learner's share for a reference (a reference module is far longer than any answer). Answers
 whose matched code is shorter than ``min_overlap`` normalised characters score zero: a
 three-token answer that everyone writes the same way is no evidence. A pair's **score** is that
-of its most-copied answer, so one function copied into an otherwise original notebook counts in
-full, and the pair is **flagged** from ``threshold`` on. A flag is a prompt for a human to read
+of its most-copied answer, so one answer copied into an otherwise original notebook counts in
+full (code pasted into an answer is diluted by the rest of that answer), and the pair is
+**flagged** from ``threshold`` on. A flag is a prompt for a human to read
 both notebooks; nothing here reads or writes the gradebook.
 
 Examples::
@@ -86,7 +87,6 @@ DEFAULT_GUARANTEE = 25
 
 SOURCE_DIR = "solutions"  # c.CourseDirectory.source_directory in nbgrader_config.py
 RELEASE_DIR = "exercises"  # c.CourseDirectory.release_directory
-KINDS = ("learner", "reference", "book", "solution")
 
 
 class SimilarityError(ValueError):
@@ -226,7 +226,7 @@ def answer_documents(course: str | Path, assignment: str) -> tuple[list[Document
     released notebooks' code, shared by everyone.
 
     Raises:
-        SimilarityError: no instructor notebook, or no submission.
+        SimilarityError: no instructor or released notebook, or no submission.
     """
     import json
 
@@ -241,6 +241,12 @@ def answer_documents(course: str | Path, assignment: str) -> tuple[list[Document
         )
     ids = [gid for path in sources for gid in answer_ids(path)]
     releases = sorted((course / RELEASE_DIR / assignment).glob("*.ipynb"))
+    if not releases:  # without it the stubs everyone was given would count as answers
+        raise SimilarityError(
+            f"assignment {assignment!r}: no released notebook in "
+            f"{course / RELEASE_DIR / assignment}; run `nbgrader generate_assignment "
+            f"{assignment}` first"
+        )
     released = [c.source for path in releases for c in _read(path).cells if c.cell_type == "code"]
     boilerplate = "\n\n".join(released)
     learners = []
@@ -398,9 +404,9 @@ def _compare(task: str, fa, fb, min_overlap: int = 0) -> Match | None:
         return None
     if min_overlap > 1:  # a's matched length, as copydetect will count it: k-grams merged
         covered, end = 0, -1
-        for p in sorted(p for h in shared for p in fa.hash_idx[h]):
-            covered += max(0, p + fa.k - max(p, end))
-            end = max(end, p + fa.k)
+        for start in sorted(i for h in shared for i in fa.hash_idx[h]):
+            covered += max(0, start + fa.k - max(start, end))
+            end = max(end, start + fa.k)
         if covered < min_overlap:
             return None
     overlap, (share_a, share_b), (slices_a, slices_b) = compare_files(fa, fb)
