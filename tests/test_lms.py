@@ -184,6 +184,25 @@ def test_unknown_assignment(course: Path, capsys: pytest.CaptureFixture) -> None
     assert "unknown assignment 'ex99'" in capsys.readouterr().err
 
 
+def test_unknown_student_and_empty_gradebook(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Does `--student` with an id the gradebook lacks exit 1, naming it, and does a gradebook
+    without assignments say so?"""
+    from nbgrader.api import Gradebook
+
+    ag.tools_on_path()
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    with Gradebook(ag.gradebook_url(tmp_path)) as gb:
+        gb.add_student("ann")
+    assert main(["--course", str(tmp_path), "export", "--format", "canvas"]) == 1
+    assert "has no assignment" in capsys.readouterr().err
+    with Gradebook(ag.gradebook_url(tmp_path)) as gb:
+        gb.add_assignment("ex02")
+    assert (
+        main(["--course", str(tmp_path), "export", "--format", "canvas", "--student", "zed"]) == 1
+    )
+    assert "--student: unknown student 'zed'" in capsys.readouterr().err
+
+
 def test_no_gradebook(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """Does a course without a gradebook exit 1 and say so?"""
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")

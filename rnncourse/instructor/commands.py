@@ -229,9 +229,14 @@ def export_command(args) -> int:
     if args.format == "moodle":
         options["identifier"] = args.identifier
     plugin = import_item(EXPORTERS[args.format])(**options)
+    ag.tools_on_path()  # opening a gradebook may run alembic
     with Gradebook(ag.gradebook_url(course)) as gb:
         if not gb.assignments:
             raise ag.AssignmentError(f"the gradebook in {course.resolve()} has no assignment")
+        known = {s.id for s in gb.students}
+        for student in args.student or []:
+            if student not in known:
+                raise ag.AssignmentError(f"--student: unknown student {student!r} in the gradebook")
         assignments, table = grade_table(gb, args.assignment, args.student)
         plugin.export(gb)
     missing = sum(score is None for _, scores in table for score in scores.values())

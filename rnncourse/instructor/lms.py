@@ -56,12 +56,11 @@ def grade_table(
 
     The score is nbgrader's export score: ``max(0, score - late_submission_penalty)``.
     """
-    chosen = [
-        a for a in gradebook.assignments if not assignments or a.name in set(map(str, assignments))
-    ]
+    wanted, who = set(map(str, assignments or [])), set(map(str, students or []))
+    chosen = [a for a in gradebook.assignments if not wanted or a.name in wanted]
     rows = []
     for student in gradebook.students:
-        if students and student.id not in set(map(str, students)):
+        if who and student.id not in who:
             continue
         scores: dict[str, float | None] = {}
         for assignment in chosen:
@@ -78,7 +77,8 @@ def grade_table(
 
 
 def _number(value: float) -> str:
-    return f"{value:g}"
+    """A score as a plain decimal, at most 4 places: ``7``, ``4.5`` (never ``1e+06``)."""
+    return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
 class _LmsExportPlugin(ExportPlugin):
