@@ -5,16 +5,16 @@ cell holds a different synthetic program of the size of a real answer (a dozen s
 at random from the operations the exercise uses), apart from the corpus of
 ``tests/similarity_corpus.py`` (three independent learners, two renamed or reordered copies and
 one answer pasted from the reference package), so that, as in a real class, almost no pair
-matches and the planted ones do. Then runs the command's steps with ``--jobs 1`` and ``--jobs
-N`` (default: the number of CPUs), the tokeniser's cache emptied before each, and prints the
-seconds of each step: reading the notebooks and references, tokenising (Pygments, the slow
-part, in N processes), comparing every pair of answers to the same task and every answer with
-every reference, and writing the CSV and the pages.
+matches and the planted ones do. Then runs the command's steps R times (default 2), the
+tokeniser's cache emptied before each, and prints the seconds of each step: reading the
+notebooks and references, tokenising (Pygments), comparing every pair of answers to the same
+task and every answer with every reference, and writing the CSV and the pages. The command is
+one process: on a shared machine the spread between repeats is the load of the others.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_similarity.py              # K = 300, N = os.cpu_count()
-    .venv/bin/python benchmarks/bench_similarity.py --n 50 --jobs 2
+    .venv/bin/python benchmarks/bench_similarity.py              # K = 300, R = 2
+    .venv/bin/python benchmarks/bench_similarity.py --n 50 --repeat 3
 """
 
 from __future__ import annotations
@@ -89,16 +89,16 @@ def learners(n: int, seed: int = 0) -> dict[str, dict[str, str]]:
     return out
 
 
-def run(course: Path, jobs: int, out: Path) -> tuple[dict[str, float], sim.Result]:
+def run(course: Path, out: Path) -> tuple[dict[str, float], sim.Result]:
     sim._FILTERED.clear()
     t0 = time.perf_counter()
     docs, boilerplate = sim.answer_documents(course, corpus.ASSIGNMENT)
     refs = sim.reference_documents(course, corpus.ASSIGNMENT, sim.default_book(course))
     t1 = time.perf_counter()
     codes = [boilerplate, *(c for d in docs for c in d.parts.values()), *(d.code for d in refs)]
-    sim._filter_all(codes, jobs)
+    sim._filter_all(codes)
     t2 = time.perf_counter()
-    result = sim.similarity(course, corpus.ASSIGNMENT, jobs=jobs)  # tokens cached: the rest
+    result = sim.similarity(course, corpus.ASSIGNMENT)  # tokens cached: the rest
     t3 = time.perf_counter()
     sim.write_outputs(result, out)
     t4 = time.perf_counter()
@@ -109,15 +109,15 @@ def run(course: Path, jobs: int, out: Path) -> tuple[dict[str, float], sim.Resul
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="submissions (default: 300)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=2, help="runs (default: 2)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rnncourse-bench-sim-") as tmp:
         t = time.perf_counter()
         course = make_course(Path(tmp) / "course", learners(args.n))
         print(f"built {args.n} submissions of {corpus.ASSIGNMENT} in "
               f"{time.perf_counter() - t:.1f} s; {os.cpu_count()} CPUs")  # fmt: skip
-        for jobs in sorted({1, args.jobs}):
-            times, result = run(course, jobs, Path(tmp) / f"out{jobs}")
+        for repeat in range(1, args.repeat + 1):
+            times, result = run(course, Path(tmp) / f"out{repeat}")
             docs = [d for d in result.documents.values() if d.kind == "learner"]
             answers = sum(len(d.parts) for d in docs)
             refs = len(result.references)
@@ -128,7 +128,7 @@ def main() -> None:
             )
             total = sum(times.values())
             print(
-                f"--jobs {jobs}: {total:.1f} s in all for {result.learners} submissions "
+                f"run {repeat}: {total:.1f} s in all for {result.learners} submissions "
                 f"({answers} answers; {same_task} answer pairs + {answers * refs} answer x "
                 f"reference comparisons; {len(result.pairs)} pairs scored above 0, "
                 f"{len(result.flagged)} flagged)"

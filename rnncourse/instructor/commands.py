@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from pathlib import Path
 
 from rnncourse.instructor.similarity import (
@@ -99,10 +98,6 @@ def add_similarity_arguments(parser) -> None:
         "--out", type=Path, default=None, help="default: reports/ASSIGNMENT/similarity"
     )
     parser.add_argument("--top", type=_count(1), default=20, help="pairs to print (default: 20)")
-    parser.add_argument(
-        "--jobs", "-j", type=_count(1), default=os.cpu_count() or 1,
-        help="processes that tokenise the code (default: the number of CPUs)",
-    )  # fmt: skip
 
 
 def similarity_command(args) -> int:
@@ -119,7 +114,7 @@ def similarity_command(args) -> int:
     if args.book is not None and not args.book.is_dir():
         raise SimilarityError(f"--book: {args.book} is not a folder")
     result = similarity(args.course, args.assignment, args.threshold, args.min_overlap,
-                        args.book, args.noise, args.guarantee, args.jobs)  # fmt: skip
+                        args.book, args.noise, args.guarantee)  # fmt: skip
     out = args.out or Path(args.course) / "reports" / args.assignment / "similarity"
     paths = write_outputs(result, out)
     shown = result.pairs[: args.top]

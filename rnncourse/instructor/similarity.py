@@ -326,7 +326,8 @@ def reference_documents(
 class Fingerprint:
     """What copydetect's ``compare_files`` reads of a ``CodeFingerprint``, built from the same
     copydetect functions (``filter_code``, ``get_document_fingerprints``,
-    ``get_token_coverage``), so that the tokenising can run in worker processes."""
+    ``get_token_coverage``), so that a code's tokens are computed once per process however
+    often it is compared (the references, in the tests and the benchmark)."""
 
     raw_code: str
     filtered_code: str
@@ -346,19 +347,11 @@ def _filter(code: str) -> tuple[str, np.ndarray]:
     return filter_code(code, "answer.py", "python")
 
 
-def _filter_all(codes: Iterable[str], jobs: int = 1) -> None:
-    """Tokenise and normalise every code not yet in the cache, ``jobs`` processes at a time
-    (Pygments is the slow part; hashing stays in this process, whose string hashes the
-    fingerprints must share)."""
-    todo = list(dict.fromkeys(c for c in codes if c not in _FILTERED))
-    if jobs > 1 and len(todo) > 1:
-        import multiprocessing
-
-        with multiprocessing.get_context("fork").Pool(min(jobs, len(todo))) as pool:
-            done = pool.map(_filter, todo, chunksize=max(1, len(todo) // (4 * jobs)))
-    else:
-        done = [_filter(c) for c in todo]
-    _FILTERED.update(zip(todo, done, strict=True))
+def _filter_all(codes: Iterable[str]) -> None:
+    """Tokenise and normalise every code not yet in the cache (Pygments: the slow part)."""
+    for code in dict.fromkeys(codes):
+        if code not in _FILTERED:
+            _FILTERED[code] = _filter(code)
 
 
 def fingerprint(
@@ -426,17 +419,16 @@ def compare(
     min_overlap: int = DEFAULT_MIN_OVERLAP,
     k: int = DEFAULT_NOISE,
     guarantee: int = DEFAULT_GUARANTEE,
-    jobs: int = 1,
 ) -> list[Pair]:
     """Every learner-learner and learner-reference pair with a score above 0 (an answer with
     at least ``min_overlap`` matched characters), highest score first.
 
     Learners' answers are compared task by task (the same ``grade_id``); every answer is
-    compared with every reference as a whole. ``jobs`` processes tokenise the code.
+    compared with every reference as a whole.
     """
     check_thresholds(threshold, min_overlap, k, guarantee)
     codes = [boilerplate, *(c for d in learners for c in d.parts.values())]
-    _filter_all([*codes, *(d.code for d in references)], jobs)
+    _filter_all([*codes, *(d.code for d in references)])
     common = boilerplate_hashes(boilerplate, k) if boilerplate.strip() else None
     prints = [
         {t: fingerprint(c, k, guarantee, common) for t, c in d.parts.items()} for d in learners
@@ -480,13 +472,12 @@ def similarity(
     book: Path | None = None,
     k: int = DEFAULT_NOISE,
     guarantee: int = DEFAULT_GUARANTEE,
-    jobs: int = 1,
 ) -> Result:
     """Compare every submission of ``assignment`` in ``course`` (see the module docstring)."""
     check_thresholds(threshold, min_overlap, k, guarantee)
     learners, boilerplate = answer_documents(course, assignment)
     references = reference_documents(course, assignment, book if book else default_book(course))
-    pairs = compare(learners, references, boilerplate, threshold, min_overlap, k, guarantee, jobs)
+    pairs = compare(learners, references, boilerplate, threshold, min_overlap, k, guarantee)
     docs = {d.name: d for d in [*learners, *references]}
     return Result(assignment, pairs, docs, threshold, min_overlap)
 
