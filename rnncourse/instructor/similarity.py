@@ -543,7 +543,7 @@ def pair_page(result: Result, pair: Pair, rank: int) -> str:
         f"<h1>{html.escape(title)}</h1>\n"
         f"<p>Rank {rank}, score {pair.score:.2f} (answer {html.escape(pair.best.task)}).</p>\n"
         f'<p class="note">Marked: regions whose normalised form (names, strings and comments '
-        f"replaced, whitespace dropped) both texts share, found by copydetect's winnowed "
+        f"replaced, whitespace dropped) both texts share, found by copydetect's "
         f"fingerprints; code from the released notebook is ignored. A flag is a prompt to read "
         f"both notebooks, not a verdict, and it changes no grade.</p>\n" + "\n".join(sections)
     )
