@@ -7,6 +7,8 @@ truth; these commands schedule, summarise and audit::
     rnncourse autograde ex02_hidden_state --jobs 8 --timeout 600   # every submitted/*/ex02_...
     rnncourse report ex02_hidden_state --out reports/ex02          # CSV + PNG + tables
     rnncourse audit ex02_hidden_state                              # suspicious code, with evidence
+    rnncourse similarity ex02_hidden_state                         # copied answers, side by side
+    rnncourse export --format canvas                               # grades for Canvas or Moodle
 
 Exit status: 0 when the command ran (failed or flagged submissions are results, not errors),
 1 for an unknown assignment or a missing submission, 2 for bad arguments.
@@ -25,6 +27,7 @@ from pathlib import Path
 from rnncourse import audit as audit_mod
 from rnncourse import autograde_parallel as ag
 from rnncourse import report as report_mod
+from rnncourse.instructor import commands as instructor
 from rnncourse.instructor.regrade import PreviewError
 from rnncourse.instructor.sandbox import SandboxUnavailable
 
@@ -133,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     aud = sub.add_parser("audit", help="flag submissions that look like cheating")
     aud.add_argument("assignment")
     aud.add_argument("--out", type=Path, default=None, help="default: reports/ASSIGNMENT/audit.csv")
+
+    instructor.add_similarity_arguments(
+        sub.add_parser("similarity", help="similar answers, with evidence")
+    )
+    instructor.add_export_arguments(
+        sub.add_parser("export", help="grades as a Canvas or Moodle import CSV")
+    )
     return parser
 
 
@@ -260,7 +270,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"autograde": cmd_autograde, "report": cmd_report, "audit": cmd_audit}
+COMMANDS = {
+    "autograde": cmd_autograde,
+    "report": cmd_report,
+    "audit": cmd_audit,
+    "similarity": instructor.similarity_command,
+    "export": instructor.export_command,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -276,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         return COMMANDS[args.command](args)
-    except ag.AssignmentError as error:
+    except (ag.AssignmentError, instructor.SimilarityError) as error:
         print(f"rnncourse: error: {error}", file=sys.stderr)
         return 1
     except SandboxUnavailable as error:
