@@ -13,7 +13,7 @@ sequence, its past through the forward cell and its future through the backward 
     \end{aligned}
 
 This is what ``torch.nn.RNN/LSTM/GRU(bidirectional=True)`` compute for one layer (and what
-:class:`rnncourse.RNN` and friends compute in :mod:`rnncourse._stack`); here it is spelled
+:class:`rnncourse.RNN` and friends compute in :mod:`rnncourse._recurrent`); here it is spelled
 out for any cell: :class:`Bidirectional` wraps cell modules, :func:`bidirectional` takes a
 functional cell such as :func:`rnncourse.lstm_cell` and its two sets of parameters.
 Because :math:`\overleftarrow{h}_t` needs :math:`x_{t+1}, \dots, x_T`, a bidirectional layer
@@ -26,58 +26,25 @@ import copy
 import sys
 import types
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from rnncourse._checks import check_floating, check_same, check_shape, check_steps
+from rnncourse._checks import check_floating, check_same, check_shape
+from rnncourse._recurrent import State, finish_sequence, prepare_sequence, unroll
 
 __all__ = ["Bidirectional", "bidirectional", "unroll"]
 
-S = TypeVar("S", Tensor, tuple[Tensor, Tensor])  # a state: h, or (h, c) for an LSTM
-
-
-def _hidden(state: Tensor | tuple[Tensor, ...]) -> Tensor:
-    """The hidden state ``h`` of a state that is ``h`` or ``(h, c)``."""
-    return state[0] if isinstance(state, tuple) else state
-
-
-def unroll(
-    step: Callable[[Tensor, Any], S], x: Tensor, state: Any = None, reverse: bool = False
-) -> tuple[Tensor, S]:
-    """Apply ``state = step(x_t, state)`` for t = 1..T (or T..1); return every ``h_t``, last state.
-
-    Args:
-        step: one step of a cell, e.g. an ``RNNCell``/``LSTMCell``/``GRUCell`` module, taking
-            ``(x_t, state)`` and returning ``h_t`` or ``(h_t, c_t)``.
-        x: the sequence, ``(T, N, H_in)``.
-        state: the initial state (``None`` lets a cell module start from zeros).
-        reverse: run from the last step to the first.
-
-    Returns:
-        ``(output, state)``: ``output (T, N, H)`` holds :math:`h_t` at position ``t`` in the
-        input's time order, also when ``reverse`` is true; ``state`` is the state after the
-        last step processed (after :math:`x_1` when ``reverse``).
-    """
-    check_steps("x", x)
-    xs = x.unbind(0)  # T tensors (N, H_in); cheaper to backpropagate through than x[t]
-    steps = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
-    outputs: list[Tensor] = list(xs)  # placeholders, every slot is overwritten
-    for t in steps:
-        state = step(xs[t], state)
-        outputs[t] = _hidden(state)  # (N, H)
-    return torch.stack(outputs), state  # (T, N, H)
-
 
 def bidirectional(
-    cell_fn: Callable[..., S],
+    cell_fn: Callable[..., State],
     x: Tensor,
     params_fwd: Sequence[Tensor | None],
     params_bwd: Sequence[Tensor | None],
-    state_fwd: S,
-    state_bwd: S,
-) -> tuple[Tensor, tuple[S, S]]:
+    state_fwd: State,
+    state_bwd: State,
+) -> tuple[Tensor, tuple[State, State]]:
     r"""Run a functional cell forwards and backwards over ``x``; concatenate the hidden states.
 
     .. math::
@@ -211,28 +178,17 @@ class Bidirectional(nn.Module):
             h_n = tuple(torch.stack(pair) for pair in zip(final_fwd, final_bwd, strict=True))
         else:
             h_n = torch.stack([final_fwd, final_bwd])  # (2, N, H)
+        output = finish_sequence(output, batched, self.batch_first)  # (T, [N,] 2H)
         if not batched:
-            output = output.squeeze(1)  # (T, 2H)
             h_n = tuple(s.squeeze(1) for s in h_n) if isinstance(h_n, tuple) else h_n.squeeze(1)
-        elif self.batch_first:
-            output = output.transpose(0, 1)  # (N, T, 2H)
         return output, h_n
 
     def _prepare(self, input: Any, hx: Any) -> tuple[Tensor, tuple[Any, Any], bool]:
         """Check the input; return ``x (T, N, H_in)``, each direction's state, batched?"""
-        if not isinstance(input, Tensor):
-            raise TypeError(f"input: expected a torch.Tensor, got {type(input).__name__}")
-        check_floating("input", input)
-        if input.dim() == 2:
-            check_shape("input", input, ("T", "H_in"), (None, self.input_size))
-            check_steps("input", input)
-            x, batched = input.unsqueeze(1), False  # (T, 1, H_in)
-        else:
-            symbols = ("N", "T", "H_in") if self.batch_first else ("T", "N", "H_in")
-            check_shape("input", input, symbols, (None, None, self.input_size))
-            check_steps("input", input, 1 if self.batch_first else 0)
-            x = input.transpose(0, 1) if self.batch_first else input  # (T, N, H_in)
-            batched = True
+        like = next(self.cell.parameters(), None)
+        if like is None:  # a cell without parameters: the input sets device and dtype
+            like = input if isinstance(input, Tensor) else torch.empty(0)
+        x, batched = prepare_sequence(input, self.input_size, self.batch_first, like, "cell")
         if hx is None:
             return x, (None, None), batched
         states = tuple(hx) if isinstance(hx, tuple | list) else (hx,)

@@ -32,15 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnncourse._checks import check_device, check_positive_int, check_shape, check_steps
-from rnncourse.topologies import (
-    State,
-    _check_lengths,
-    cell_kind,
-    hidden_of,
-    make_cell,
-    map_state,
-    unroll,
-)
+from rnncourse._recurrent import State, check_lengths, hidden_of, map_state, unroll
+from rnncourse.topologies import cell_kind, make_cell
 
 __all__ = [
     "Encoder",
@@ -90,7 +83,7 @@ class Encoder(nn.Module):
 
     where :math:`E x_j` is the embedding of token :math:`x_j` and :math:`h_0 = 0`. With
     ``lengths`` the state stops at each sequence's last token (see
-    :func:`rnncourse.topologies.unroll`).
+    :func:`rnncourse._recurrent.unroll`).
 
     Args:
         vocab_size: number of source tokens ``V_src``.
@@ -449,7 +442,7 @@ class Seq2Seq(nn.Module):
         if src_lengths is None:
             mask = torch.ones(S, N, dtype=torch.bool, device=src.device)  # (S, N)
         else:
-            src_lengths = _check_lengths(src_lengths, S, N, src.device)
+            src_lengths = check_lengths(src_lengths, S, N, src.device)
             mask = torch.arange(S, device=src.device).unsqueeze(1) < src_lengths  # (S, N)
         memory, state = self.encoder(src, src_lengths)
         return memory, state, mask
@@ -550,7 +543,7 @@ def add_eos(tgt: Tensor, lengths: Lengths, eos_id: int, pad_id: int = 0) -> Tens
     """
     _check_tokens("tgt", tgt)
     T, N = tgt.shape
-    lengths = _check_lengths(lengths, T, N, tgt.device)
+    lengths = check_lengths(lengths, T, N, tgt.device)
     out = torch.cat([tgt, tgt.new_full((1, N), pad_id)])  # (T + 1, N)
     out[lengths, torch.arange(N, device=tgt.device)] = eos_id
     return out

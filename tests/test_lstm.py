@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 import rnncourse
-from rnncourse.lstm import LSTM, LSTMCell, LSTMRecurrence, lstm_cell
+from rnncourse.lstm import LSTM, LSTMCell, lstm_cell
+from rnncourse.lstm_fused import LSTMRecurrence
 from tests._helpers import (
     _BASE,
     GRID,
@@ -110,25 +111,50 @@ def test_lstm_matches_torch(case: Case) -> None:
     assert_matches_torch(LSTM, nn.LSTM, case, state_count=2)
 
 
-class LoopLSTM(LSTM):
-    """LSTM through the plain autograd loop over lstm_step instead of LSTMRecurrence."""
+class FusedLSTM(LSTM):
+    """LSTM through the opt-in fused recurrence of rnncourse.lstm_fused."""
 
-    fused = False
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs, fused=True)
 
 
 @pytest.mark.parametrize("case", GRID, ids=case_id)
-def test_lstm_plain_loop_matches_torch(case: Case) -> None:
-    """With fused=False, do output, (h_n, c_n) and all gradients still equal torch's?"""
-    assert_matches_torch(LoopLSTM, nn.LSTM, case, state_count=2)
+def test_lstm_fused_matches_torch(case: Case) -> None:
+    """With fused=True, do output, (h_n, c_n) and all gradients still equal torch's?"""
+    assert_matches_torch(FusedLSTM, nn.LSTM, case, state_count=2)
 
 
-def test_lstm_runs_the_fused_recurrence_by_default() -> None:
-    """Does output come from LSTMRecurrence by default, and from the loop with fused=False?"""
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_lstm_fused_equals_the_loop(bidirectional: bool) -> None:
+    """Does the fused path give the loop's outputs and gradients, with the same weights?"""
+    torch.manual_seed(0)
+    loop = LSTM(3, 4, 2, bidirectional=bidirectional, dtype=torch.float64)
+    fused = LSTM(3, 4, 2, bidirectional=bidirectional, dtype=torch.float64, fused=True)
+    fused.load_state_dict(loop.state_dict())
+    x = torch.randn(6, 2, 3, dtype=torch.float64, requires_grad=True)
+    results = []
+    for model in (loop, fused):
+        output, (h_n, c_n) = model(x)
+        loss = output.sum() + (h_n * c_n).sum()  # every output reaches the loss
+        grads = torch.autograd.grad(loss, [x, *model.parameters()])
+        results.append((output, h_n, c_n, *grads))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, **F64)
+
+
+def test_lstm_runs_the_loop_by_default() -> None:
+    """Does output come from the readable loop by default, and from the fused node on opt-in?"""
     x = torch.randn(5, 2, 3)
-    output, _ = LSTM(3, 4)(x)
-    assert type(output.grad_fn).__name__ == "LSTMRecurrenceBackward"
-    output, _ = LoopLSTM(3, 4)(x)
+    model = LSTM(3, 4)
+    assert model.fused is False
+    output, _ = model(x)
     assert type(output.grad_fn).__name__ == "StackBackward0"
+    output, _ = FusedLSTM(3, 4)(x)
+    assert type(output.grad_fn).__name__ == "LSTMRecurrenceBackward"
+    assert "fused=True" in repr(FusedLSTM(3, 4)) and "fused" not in repr(model)
+    with torch.no_grad():  # inference runs the loop either way
+        output, _ = FusedLSTM(3, 4)(x)
+    assert output.grad_fn is None
 
 
 @pytest.mark.parametrize("reverse", [False, True])
@@ -149,10 +175,10 @@ def test_lstm_recurrence_passes_gradcheck(reverse: bool) -> None:
 
 def test_lstm_double_backward_is_refused_with_a_hint() -> None:
     """Does create_graph=True through the fused path raise, naming the fused=False escape?"""
-    model = LSTM(3, 4, dtype=torch.float64)
+    model = LSTM(3, 4, dtype=torch.float64, fused=True)
     x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
     output, _ = model(x)
-    with pytest.raises(RuntimeError, match="fused = False"):
+    with pytest.raises(RuntimeError, match="fused=False"):
         torch.autograd.grad(output.sum(), x, create_graph=True)
     model.fused = False
     output, _ = model(x)

@@ -1,4 +1,4 @@
-"""Tests for rnncourse.rnn (and the shared driver in rnncourse._stack).
+"""Tests for rnncourse.rnn (and the shared driver in rnncourse._recurrent).
 
 The reference is torch.nn.RNN / torch.nn.RNNCell with the same weights, in float64: outputs,
 final states, and the gradients of every parameter, of the input and of the initial state
@@ -399,4 +399,4 @@ def test_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
     sizes = ["--T", "3", "--N", "2", "--input-size", "3", "--hidden-size", "4"]
     namespace["main"](["--quick", "--device", "cpu", *sizes])
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[1] for line in lines[2:]] == ["LSTM", "LSTM-loop", "GRU", "RNN"]
+    assert [line.split()[1] for line in lines[2:]] == ["LSTM", "LSTM-fused", "GRU", "RNN"]
