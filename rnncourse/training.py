@@ -409,7 +409,7 @@ def fit(
     Examples::
 
         >>> from rnncourse.data import noisy_sine
-        >>> x, y = noisy_sine(n=64, T=20, seed=0)  # (T, N, 1) each
+        >>> x, y = noisy_sine(N=64, T=20, seed=0)  # (T, N, 1) each
         >>> model = nn.Linear(1, 1)  # applied at every step: (T, N, 1) -> (T, N, 1)
         >>> history = fit(model, (x, y), nn.MSELoss(), epochs=3, lr=1e-2, batch_size=16,
         ...               progress=False, seed=0)
