@@ -152,6 +152,7 @@ class GRUCell(CellBase):
         input_size: int,
         hidden_size: int,
         bias: bool = True,
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:

@@ -173,6 +173,7 @@ class LSTMCell(CellBase):
         input_size: int,
         hidden_size: int,
         bias: bool = True,
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -272,9 +273,9 @@ class LSTM(RNNBase):
         dropout: float = 0.0,
         bidirectional: bool = False,
         proj_size: int = 0,
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        *,
         fused: bool = False,
     ) -> None:
         if proj_size != 0:

@@ -137,6 +137,7 @@ class RNNCell(CellBase):
         hidden_size: int,
         bias: bool = True,
         nonlinearity: str = "tanh",
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -223,6 +224,7 @@ class RNN(RNNBase):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:

@@ -404,6 +404,7 @@ class MinGRU(nn.Module):
         activation: str | None = "g",
         mode: str = "parallel",
         batch_first: bool = False,
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:

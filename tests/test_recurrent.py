@@ -141,3 +141,27 @@ def test_min_gru_shares_the_input_path() -> None:
     assert output.shape == (5, H) and h_n.shape == (1, H)
     torch.testing.assert_close(output, ref_output[0])
     torch.testing.assert_close(h_n, ref_h_n[:, 0])
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        rnncourse.RNN,
+        rnncourse.LSTM,
+        rnncourse.GRU,
+        rnncourse.RNNCell,
+        rnncourse.LSTMCell,
+        rnncourse.GRUCell,
+        MinGRU,
+    ],
+    ids=lambda c: c.__name__,
+)
+def test_device_and_dtype_are_keyword_only(cls) -> None:
+    """Are device= and dtype= keyword-only in every constructor, as in topologies and seq2seq?"""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    for name in ("device", "dtype"):
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+    model = cls(H_IN, H, dtype=torch.float64)
+    assert all(p.dtype == torch.float64 for p in model.parameters())
