@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnncourse._checks import (
+    Factory,
     check_choice,
     check_device,
     check_floating,
@@ -56,6 +57,7 @@ __all__ = [
     "CellBase",
     "RNNBase",
     "check_cell_args",
+    "cell_sizes",
     "check_nonlinearity",
 ]
 
@@ -233,6 +235,20 @@ def finish_sequence(output: Tensor, batched: bool, batch_first: bool) -> Tensor:
 # ---------------------------------------------------------------------------
 
 
+def cell_sizes(name: str, cell: Any) -> tuple[int, int]:
+    """``(input_size, hidden_size)`` of a cell module; raise naming ``name`` if it has none."""
+    sizes = []
+    for attribute in ("input_size", "hidden_size"):
+        size = getattr(cell, attribute, None)
+        if not isinstance(size, int):
+            raise TypeError(
+                f"{name}: expected a cell module with an int {attribute} attribute, "
+                f"got {type(cell).__name__}"
+            )
+        sizes.append(size)
+    return sizes[0], sizes[1]
+
+
 def check_cell_args(
     x: Any,
     states: Sequence[tuple[str, Any]],
@@ -323,7 +339,7 @@ class CellBase(nn.Module):
         check_positive_int("input_size", input_size)
         check_positive_int("hidden_size", hidden_size)
         check_device("device", device)
-        factory = {"device": device, "dtype": dtype}
+        factory: Factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
@@ -433,7 +449,7 @@ class RNNBase(nn.Module):
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
         self.proj_size = 0
-        factory = {"device": device, "dtype": dtype}
+        factory: Factory = {"device": device, "dtype": dtype}
         num_directions = 2 if bidirectional else 1
         gh = self.gate_count * hidden_size
         self._all_weights: list[list[str]] = []
@@ -562,7 +578,7 @@ class RNNBase(nn.Module):
     def _prepare(self, input: Any, hx: Any) -> tuple[Tensor, tuple[Tensor, ...], bool]:
         """Check the inputs; return time-major ``x (T, N, H_in)``, state tensors, batched?"""
         x, batched = prepare_sequence(
-            input, self.input_size, self.batch_first, self.weight_ih_l0, "weight_ih_l0"
+            input, self.input_size, self.batch_first, self.layer_params(0, 0)[0], "weight_ih_l0"
         )
         n = x.shape[1]
         num_directions = 2 if self.bidirectional else 1

@@ -32,7 +32,14 @@ import torch
 from torch import Tensor, nn
 
 from rnncourse._checks import check_floating, check_same, check_shape
-from rnncourse._recurrent import State, finish_sequence, prepare_sequence, unroll
+from rnncourse._recurrent import (
+    State,
+    cell_sizes,
+    finish_sequence,
+    map_state,
+    prepare_sequence,
+    unroll,
+)
 
 __all__ = ["Bidirectional", "bidirectional", "unroll"]
 
@@ -144,29 +151,25 @@ class Bidirectional(nn.Module):
         self, cell: nn.Module, reverse_cell: nn.Module | None = None, batch_first: bool = False
     ) -> None:
         super().__init__()
-        for attribute in ("input_size", "hidden_size"):
-            if not hasattr(cell, attribute):
-                raise TypeError(
-                    f"cell: expected a cell module with an {attribute} attribute, "
-                    f"got {type(cell).__name__}"
-                )
+        sizes = cell_sizes("cell", cell)
         if reverse_cell is None:
             reverse_cell = copy.deepcopy(cell)
-            reverse_cell.reset_parameters()
-        if (reverse_cell.input_size, reverse_cell.hidden_size) != (
-            cell.input_size,
-            cell.hidden_size,
-        ):
+            reset = getattr(reverse_cell, "reset_parameters", None)
+            if not callable(reset):
+                raise TypeError(
+                    f"cell: {type(cell).__name__} has no reset_parameters() to initialise a "
+                    "fresh reverse cell; pass reverse_cell"
+                )
+            reset()  # the two directions never share weights
+        if cell_sizes("reverse_cell", reverse_cell) != sizes:
             raise ValueError(
-                f"reverse_cell: expected (input_size, hidden_size) = "
-                f"({cell.input_size}, {cell.hidden_size}) like cell, got "
-                f"({reverse_cell.input_size}, {reverse_cell.hidden_size})"
+                f"reverse_cell: expected (input_size, hidden_size) = {sizes} like cell, got "
+                f"{cell_sizes('reverse_cell', reverse_cell)}"
             )
         self.cell = cell
         self.reverse_cell = reverse_cell
         self.batch_first = batch_first
-        self.input_size = cell.input_size
-        self.hidden_size = cell.hidden_size
+        self.input_size, self.hidden_size = sizes
 
     def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
         x, (state_fwd, state_bwd), batched = self._prepare(input, hx)
@@ -174,18 +177,16 @@ class Bidirectional(nn.Module):
         out_bwd, final_bwd = unroll(self.reverse_cell, x, state_bwd, reverse=True)  # (T, N, H)
         # y_t = [→h_t; ←h_t]
         output = torch.cat([out_fwd, out_bwd], dim=-1)  # (T, N, 2H)
-        if isinstance(final_fwd, tuple):  # (h, c) from LSTM cells
-            h_n = tuple(torch.stack(pair) for pair in zip(final_fwd, final_bwd, strict=True))
-        else:
-            h_n = torch.stack([final_fwd, final_bwd])  # (2, N, H)
+        # each tensor of the state: [forward; backward], (2, N, H)
+        h_n = map_state(lambda f, b: torch.stack([f, b]), final_fwd, final_bwd)
         output = finish_sequence(output, batched, self.batch_first)  # (T, [N,] 2H)
         if not batched:
-            h_n = tuple(s.squeeze(1) for s in h_n) if isinstance(h_n, tuple) else h_n.squeeze(1)
+            h_n = map_state(lambda s: s.squeeze(1), h_n)  # (2, H)
         return output, h_n
 
     def _prepare(self, input: Any, hx: Any) -> tuple[Tensor, tuple[Any, Any], bool]:
         """Check the input; return ``x (T, N, H_in)``, each direction's state, batched?"""
-        like = next(self.cell.parameters(), None)
+        like: Tensor | None = next(self.cell.parameters(), None)
         if like is None:  # a cell without parameters: the input sets device and dtype
             like = input if isinstance(input, Tensor) else torch.empty(0)
         x, batched = prepare_sequence(input, self.input_size, self.batch_first, like, "cell")
@@ -193,7 +194,8 @@ class Bidirectional(nn.Module):
             return x, (None, None), batched
         states = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
         names = ("h_0", "c_0")[: len(states)]
-        symbols, sizes = (("2", "N", "H"), (2, x.shape[1], self.hidden_size))
+        symbols: tuple[str, ...] = ("2", "N", "H")
+        sizes: tuple[int, ...] = (2, x.shape[1], self.hidden_size)
         if not batched:
             symbols, sizes = ("2", "H"), (2, self.hidden_size)
         for name, s in zip(names, states, strict=False):

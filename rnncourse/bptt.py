@@ -479,13 +479,15 @@ def chunked_bptt_grads(
         (5, 4)
     """
     check_positive_int("k", k)
+    if targets is None:
+        raise ValueError("targets: expected an array; a loss needs targets")
     total = 0.0
     grads: Params | None = None
     h = h_0
     for chunk in tbptt_chunks(x, k):
         value, cache = rnn_forward(params, x[chunk], h, targets[chunk], loss)
         chunk_grads, _ = rnn_backward(params, cache)
-        total += value
+        total += _scored(value)
         if grads is None:
             grads = chunk_grads  # keeps dL/dh_0 of the first chunk
         else:
@@ -493,12 +495,19 @@ def chunked_bptt_grads(
                 grads[name] += chunk_grads[name]
         h = cache["h"][-1]  # carry the state forward; no gradient flows back through it
     assert grads is not None  # tbptt_chunks returns at least one chunk when T >= 1
-    return total, grads, h
+    return total, grads, cache["h"][-1]  # h_T, the state carried out of the last chunk
 
 
 # ---------------------------------------------------------------------------------------------
 # gradient checking
 # ---------------------------------------------------------------------------------------------
+
+
+def _scored(value: float | None) -> float:
+    """The loss of :func:`rnn_forward`, which is ``None`` only when no targets were given."""
+    if value is None:
+        raise ValueError("targets: expected an array; a loss needs targets")
+    return value
 
 
 def numerical_gradient(f: Callable[[], float], param: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -603,7 +612,7 @@ def grad_check(
 
     def f() -> float:
         value, _ = rnn_forward(params, x, h_0, targets, loss)
-        return value
+        return _scored(value)
 
     errors = {}
     for name in (*PARAM_NAMES, "h_0"):

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnncourse._checks import (
+    Factory,
     check_choice,
     check_device,
     check_floating,
@@ -49,7 +50,7 @@ from rnncourse._checks import (
     check_shape,
     check_steps,
 )
-from rnncourse._recurrent import State, finish_sequence, prepare_sequence, unroll
+from rnncourse._recurrent import finish_sequence, prepare_sequence, unroll
 
 __all__ = [
     "ACTIVATIONS",
@@ -220,10 +221,10 @@ def _check_min_gru_args(
     check_shape("weight_h", weight_h, ("H", "H_in"), (H, H_in))
     for name, value in (("weight_z", weight_z), ("weight_h", weight_h)):
         check_same(name, value, x, "x")
-    for name, value in (("bias_z", bias_z), ("bias_h", bias_h)):
-        if value is not None:
-            check_shape(name, value, ("H",), (H,))
-            check_same(name, value, x, "x")
+    for name, bias in (("bias_z", bias_z), ("bias_h", bias_h)):
+        if bias is not None:
+            check_shape(name, bias, ("H",), (H,))
+            check_same(name, bias, x, "x")
     if h_0 is not None:
         check_shape("h_0", h_0, ("N", "H"), (x.shape[1], H))
         check_same("h_0", h_0, x, "x")
@@ -277,7 +278,7 @@ def min_gru_sequential(
         h_tilde = g(h_tilde)
     h = x.new_zeros(N, weight_z.shape[0]) if h_0 is None else h_0  # (N, H)
 
-    def step(zh_t: Tensor, h: State) -> Tensor:
+    def step(zh_t: Tensor, h: Tensor) -> Tensor:
         z_t, h_tilde_t = zh_t.chunk(2, dim=-1)  # each (N, H)
         # h_t = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t
         return (1 - z_t) * h + z_t * h_tilde_t  # (N, H)
@@ -416,7 +417,7 @@ class MinGRU(nn.Module):
         check_choice("mode", mode, MODES)
         self.input_size, self.hidden_size = input_size, hidden_size
         self.activation, self.mode, self.batch_first = activation, mode, batch_first
-        factory = {"device": device, "dtype": dtype}
+        factory: Factory = {"device": device, "dtype": dtype}
         self.weight_z = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
         self.weight_h = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
         if bias:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnncourse._checks import check_device, check_positive_int, check_shape, check_steps
+from rnncourse._checks import Factory, check_device, check_positive_int, check_shape, check_steps
 from rnncourse._recurrent import State, check_lengths, hidden_of, map_state, unroll
 from rnncourse.topologies import cell_kind, make_cell
 
@@ -124,7 +124,7 @@ class Encoder(nn.Module):
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("emb_size", emb_size)
         self.vocab_size, self.hidden_size = vocab_size, hidden_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=padding_idx, **kw)
         self.cell = make_cell(cell, emb_size, hidden_size, **kw)
 
@@ -186,7 +186,7 @@ class AdditiveAttention(nn.Module):
             check_positive_int(name, size)
         check_positive_int("attn_size", attn_size)
         self.query_size, self.key_size, self.attn_size = query_size, key_size, attn_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.W_q = nn.Linear(query_size, attn_size, bias=False, **kw)
         self.W_k = nn.Linear(key_size, attn_size, bias=False, **kw)
         self.v = nn.Linear(attn_size, 1, bias=False, **kw)
@@ -256,7 +256,7 @@ class Decoder(nn.Module):
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("emb_size", emb_size)
         self.vocab_size, self.hidden_size = vocab_size, hidden_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.embedding = nn.Embedding(vocab_size, emb_size, **kw)
         self.cell = make_cell(cell, emb_size, hidden_size, **kw)
         self.out = nn.Linear(hidden_size, vocab_size, **kw)
@@ -328,7 +328,7 @@ class AttentionDecoder(nn.Module):
         key_size = hidden_size if key_size is None else key_size
         attn_size = hidden_size if attn_size is None else attn_size
         self.vocab_size, self.hidden_size, self.key_size = vocab_size, hidden_size, key_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.embedding = nn.Embedding(vocab_size, emb_size, **kw)
         self.attention = AdditiveAttention(hidden_size, key_size, attn_size, **kw)
         self.cell = make_cell(cell, emb_size + key_size, hidden_size, **kw)
@@ -522,7 +522,7 @@ def build_seq2seq(
     bos_id = data.BOS if bos_id is None else bos_id
     eos_id = data.EOS if eos_id is None else eos_id
     pad_id = data.PAD if pad_id is None else pad_id
-    kw = {"device": device, "dtype": dtype}
+    kw: Factory = {"device": device, "dtype": dtype}
     encoder = Encoder(vocab_size, emb_size, hidden_size, cell, padding_idx=pad_id, **kw)
     if attention:
         decoder: Decoder | AttentionDecoder = AttentionDecoder(

@@ -34,13 +34,14 @@ import torch
 from torch import Tensor, nn
 
 from rnncourse._checks import (
+    Factory,
     check_choice,
     check_device,
     check_floating,
     check_positive_int,
     check_shape,
 )
-from rnncourse._recurrent import State, hidden_of, map_state, unroll
+from rnncourse._recurrent import State, cell_sizes, hidden_of, map_state, unroll
 
 __all__ = [
     "CELLS",
@@ -97,22 +98,23 @@ def make_cell(
     check_device("device", device)
     if isinstance(cell, str):
         check_choice("cell", cell, CELLS)
-        if cell == "rnn":
-            from rnncourse.rnn import RNNCell as Cell
-        elif cell == "lstm":
-            from rnncourse.lstm import LSTMCell as Cell
-        else:
-            from rnncourse.gru import GRUCell as Cell
-        return Cell(input_size, hidden_size, device=device, dtype=dtype)
+        from rnncourse import gru, lstm, rnn  # here, not at the top: they are loaded lazily
+
+        kinds: dict[str, type[nn.Module]] = {
+            "rnn": rnn.RNNCell,
+            "lstm": lstm.LSTMCell,
+            "gru": gru.GRUCell,
+        }
+        return kinds[cell](input_size, hidden_size, device=device, dtype=dtype)
     if not isinstance(cell, nn.Module):
         raise TypeError(
             f"cell: expected one of {list(CELLS)!r} or an nn.Module cell, got {type(cell).__name__}"
         )
     cell_kind(cell)  # raises unless it looks like an RNN/LSTM/GRU cell
-    if (cell.input_size, cell.hidden_size) != (input_size, hidden_size):
+    if cell_sizes("cell", cell) != (input_size, hidden_size):
         raise ValueError(
             f"cell: expected (input_size, hidden_size) = ({input_size}, {hidden_size}), "
-            f"got ({cell.input_size}, {cell.hidden_size})"
+            f"got {cell_sizes('cell', cell)}"
         )
     return cell
 
@@ -144,9 +146,10 @@ def init_state(cell: nn.Module, N: int, like: Tensor) -> State:
 
     The state takes ``like``'s device and dtype (pass a parameter or the input).
     """
-    h = like.new_zeros(N, cell.hidden_size)  # (N, H)
+    _, H = cell_sizes("cell", cell)
+    h = like.new_zeros(N, H)  # (N, H)
     if cell_kind(cell) == "lstm":
-        return h, like.new_zeros(N, cell.hidden_size)  # (N, H) each
+        return h, like.new_zeros(N, H)  # (N, H) each
     return h
 
 
@@ -174,7 +177,7 @@ class Readout(nn.Module):
         check_device("device", device)
         check_positive_int("hidden_size", hidden_size)
         check_positive_int("output_size", output_size)
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.weight_hy = nn.Parameter(torch.empty(output_size, hidden_size, **kw))
         self.bias_y = nn.Parameter(torch.empty(output_size, **kw))
         bound = 1.0 / math.sqrt(hidden_size)
@@ -280,7 +283,7 @@ class OneToMany(nn.Module):
         check_choice("feed", feed, ("output", "input"))
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         self.feed = feed
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         cell_input = output_size if feed == "output" else input_size
         self.cell = make_cell(cell, cell_input, hidden_size, **kw)
         self.to_h0 = nn.Linear(input_size, hidden_size, **kw) if feed == "output" else None
@@ -298,6 +301,7 @@ class OneToMany(nn.Module):
         _check_teacher(y_teacher, steps, N, self.output_size)
         state = init_state(self.cell, N, x)
         # h_0 = tanh(W_xh x + b_xh)
+        assert self.to_h0 is not None  # built for feed="output"
         h0 = torch.tanh(self.to_h0(x))  # (N, H)
         state = (h0, state[1]) if isinstance(state, tuple) else h0
         return _generate(self.cell, self.readout, state, steps, y_teacher)
@@ -344,7 +348,7 @@ class ManyToOne(nn.Module):
         super().__init__()
         check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.cell = make_cell(cell, input_size, hidden_size, **kw)
         self.readout = Readout(hidden_size, output_size, **kw)
 
@@ -393,7 +397,7 @@ class ManyToManyAligned(nn.Module):
         super().__init__()
         check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.cell = make_cell(cell, input_size, hidden_size, **kw)
         self.readout = Readout(hidden_size, output_size, **kw)
 
@@ -452,7 +456,7 @@ class EncoderDecoder(nn.Module):
         super().__init__()
         check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.encoder = make_cell(cell, input_size, hidden_size, **kw)
         if decoder_cell is None:
             decoder_cell = cell_kind(self.encoder)

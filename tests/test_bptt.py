@@ -332,3 +332,16 @@ def test_init_params_layout():
     assert max(np.abs(v).max() for v in params.values()) <= 0.5
     again = init_params(3, 4, 2, seed=5)
     assert all(np.array_equal(params[n], again[n]) for n in params)
+
+
+def test_losses_without_targets_are_refused_by_name() -> None:
+    """Do grad_check and chunked_bptt_grads refuse targets=None with an error about targets
+    (rnn_forward's loss is None without them), not a TypeError from None + float?"""
+    params = init_params(2, 3, 2)
+    x = np.zeros((4, 2, 2))
+    for call in (
+        lambda: grad_check(params, x, None),
+        lambda: chunked_bptt_grads(params, x, None, k=2),
+    ):
+        with pytest.raises(ValueError, match="targets"):
+            call()
