@@ -158,7 +158,7 @@ def lstm_direction_fused(
     weight_hh: Tensor,
     bias_ih: Tensor | None,
     bias_hh: Tensor | None,
-    reverse: bool = False,
+    reverse: bool,
 ) -> tuple[Tensor, State]:
     """One LSTM layer over ``x (T, N, H_in)`` through :class:`LSTMRecurrence`.
 

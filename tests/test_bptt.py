@@ -240,7 +240,7 @@ def test_tbptt_chunks():
     """Do the chunks cover 0..T in order with at most k steps each?"""
     assert tbptt_chunks(np.zeros((7, 1)), 3) == [slice(0, 3), slice(3, 6), slice(6, 7)]
     assert tbptt_chunks(np.zeros((2, 1)), 5) == [slice(0, 2)]
-    with pytest.raises(ValueError, match="k"):
+    with pytest.raises(ValueError, match="^k: expected a positive int"):
         tbptt_chunks(np.zeros((2, 1)), 0)
 
 
@@ -345,3 +345,35 @@ def test_losses_without_targets_are_refused_by_name() -> None:
     ):
         with pytest.raises(ValueError, match="targets"):
             call()
+
+
+def test_truncation_length_is_refused_by_name():
+    """Is k = 0 refused naming k by truncated_bptt_grads and chunked_bptt_grads?"""
+    params, x, h_0, targets = make_problem(4, 2, 3, 4, 2)
+    _, cache = rnn_forward(params, x, h_0, targets)
+    with pytest.raises(ValueError, match="^k: expected a positive int"):
+        truncated_bptt_grads(params, cache, k=0)
+    with pytest.raises(ValueError, match="^k: expected a positive int"):
+        chunked_bptt_grads(params, x, targets, 0, h_0)
+
+
+def test_truncated_uses_the_given_output_gradient():
+    """With dy given (no targets in the cache) and k >= T, is it rnn_backward's gradient for dy?"""
+    params, x, h_0, _ = make_problem(5, 2, 3, 4, 2)
+    _, cache = rnn_forward(params, x, h_0)
+    dy = np.random.default_rng(1).normal(size=(5, 2, 2))  # (T, N, H_out)
+    full, _ = rnn_backward(params, cache, dy)
+    grads = truncated_bptt_grads(params, cache, k=5, dy=dy)
+    for name in full:
+        np.testing.assert_allclose(grads[name], full[name], rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_chunked_bptt_passes_the_loss_on():
+    """With loss="xent" and one chunk (k >= T), are loss and gradients full BPTT's for xent?"""
+    params, x, h_0, targets = make_problem(6, 2, 3, 4, 3, loss="xent")
+    value, grads, _ = chunked_bptt_grads(params, x, targets, 6, h_0, loss="xent")
+    ref_value, cache = rnn_forward(params, x, h_0, targets, loss="xent")
+    full, _ = rnn_backward(params, cache)
+    assert value == pytest.approx(ref_value, rel=1e-12)
+    for name in PARAM_NAMES:
+        np.testing.assert_allclose(grads[name], full[name], rtol=1e-12, atol=1e-14, err_msg=name)

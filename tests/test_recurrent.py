@@ -165,3 +165,54 @@ def test_device_and_dtype_are_keyword_only(cls) -> None:
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
     model = cls(H_IN, H, dtype=torch.float64)
     assert all(p.dtype == torch.float64 for p in model.parameters())
+
+
+def _cell_call(name: str, **broken):
+    """A call of one functional cell (N = 2, H_in = 3, H = 4) with some arguments replaced."""
+    from rnncourse.lstm import lstm_cell
+    from rnncourse.rnn import rnn_cell
+
+    cell, G = {"rnn": (rnn_cell, 1), "lstm": (lstm_cell, 4), "gru": (gru_cell, 3)}[name]
+    h = torch.zeros(2, H)
+    args = {
+        "state": (h, torch.zeros(2, H)) if name == "lstm" else h,
+        "weight_ih": torch.randn(G * H, H_IN),
+        "weight_hh": torch.randn(G * H, H),
+        "bias_ih": torch.randn(G * H),
+        "bias_hh": torch.randn(G * H),
+    }
+    args.update(broken)
+    state = args.pop("state")
+    return lambda: cell(torch.randn(2, H_IN), state, *args.values())
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bias", ["bias_ih", "bias_hh"])
+def test_functional_cells_name_a_wrong_bias(cell: str, bias: str) -> None:
+    """Is a bias of the wrong length refused by every cell, naming that bias?"""
+    with pytest.raises(ValueError, match=rf"^{bias}: expected \(G\*H,\)"):
+        _cell_call(cell, **{bias: torch.randn(5)})()
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_functional_cells_name_a_wrong_hidden_state(cell: str) -> None:
+    """Is an h of the wrong size refused naming h (and, for the LSTM, c named for c)?"""
+    wrong = torch.zeros(2, H + 1)
+    state = (wrong, torch.zeros(2, H)) if cell == "lstm" else wrong
+    with pytest.raises(ValueError, match=r"^h: expected \(N, H\) = \(2, 4\)"):
+        _cell_call(cell, state=state)()
+    if cell == "lstm":
+        with pytest.raises(ValueError, match=r"^c: expected \(N, H\) = \(2, 4\)"):
+            _cell_call(cell, state=(torch.zeros(2, H), wrong))()
+        with pytest.raises(TypeError, match=r"^state: expected a tuple \(h, c\), got Tensor"):
+            _cell_call(cell, state=torch.zeros(2, H))()
+
+
+def test_fused_direction_refuses_a_tensor_state() -> None:
+    """Does the fused LSTM recurrence refuse a bare h as its state, naming state?"""
+    from rnncourse.lstm_fused import lstm_direction_fused
+
+    x = torch.randn(5, 2, H_IN)
+    weights = (torch.randn(4 * H, H_IN), torch.randn(4 * H, H), None, None)
+    with pytest.raises(TypeError, match=r"^state: expected a tuple \(h, c\), got Tensor"):
+        lstm_direction_fused(x, torch.zeros(2, H), *weights, reverse=False)
