@@ -339,12 +339,10 @@ def test_losses_without_targets_are_refused_by_name() -> None:
     (rnn_forward's loss is None without them), not a TypeError from None + float?"""
     params = init_params(2, 3, 2)
     x = np.zeros((4, 2, 2))
-    for call in (
-        lambda: grad_check(params, x, None),
-        lambda: chunked_bptt_grads(params, x, None, k=2),
-    ):
-        with pytest.raises(ValueError, match="targets"):
-            call()
+    with pytest.raises(ValueError, match="^cache: has no targets"):
+        grad_check(params, x, None)
+    with pytest.raises(ValueError, match="^targets: expected an array; a loss needs targets$"):
+        chunked_bptt_grads(params, x, None, k=2)
 
 
 def test_truncation_length_is_refused_by_name():
@@ -377,3 +375,28 @@ def test_chunked_bptt_passes_the_loss_on():
     assert value == pytest.approx(ref_value, rel=1e-12)
     for name in PARAM_NAMES:
         np.testing.assert_allclose(grads[name], full[name], rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_grad_check_defaults_and_integer_h_0():
+    """Without h_0, and with an integer h_0 (nudged by eps, so it must be copied as float), does
+    grad_check still agree with the analytic gradient?"""
+    params, x, _, targets = make_problem(4, 2, 3, 4, 2)  # N = 2 differs from H_in = 3
+    for h_0 in (None, np.zeros((2, 4), dtype=np.int64)):
+        errors = grad_check(params, x, targets, h_0)
+        assert max(errors.values()) < 1e-6, (h_0, errors)
+
+
+def test_numerical_gradient_and_rel_error_refuse_by_name():
+    """Are a non-array param and mismatched shapes refused, naming the argument?"""
+    with pytest.raises(TypeError, match="^param: expected a NumPy array, got list"):
+        numerical_gradient(lambda: 0.0, [1.0, 2.0])
+    with pytest.raises(TypeError, match="^param: expected a floating"):
+        numerical_gradient(lambda: 0.0, np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"^b: expected the shape of a, \(2,\), got \(3,\)"):
+        rel_error(np.zeros(2), np.zeros(3))
+
+
+def test_rel_error_of_two_zero_arrays_is_zero():
+    """Is the relative error of identical all-zero arrays 0, not 0/0?"""
+    assert rel_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert rel_error(np.array([1.0, -2.0]), np.array([1.0, -2.0])) == 0.0
