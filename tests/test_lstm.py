@@ -128,8 +128,9 @@ def test_lstm_fused_matches_torch(case: Case) -> None:
 def test_lstm_fused_equals_the_loop(bidirectional: bool) -> None:
     """Does the fused path give the loop's outputs and gradients, with the same weights?"""
     torch.manual_seed(0)
-    loop = LSTM(3, 4, 2, bidirectional=bidirectional, dtype=torch.float64)
-    fused = LSTM(3, 4, 2, bidirectional=bidirectional, dtype=torch.float64, fused=True)
+    # H = 7: 4H does not split evenly into 5 parts, so a wrong chunk count cannot pass
+    loop = LSTM(3, 7, 2, bidirectional=bidirectional, dtype=torch.float64)
+    fused = LSTM(3, 7, 2, bidirectional=bidirectional, dtype=torch.float64, fused=True)
     fused.load_state_dict(loop.state_dict())
     x = torch.randn(6, 2, 3, dtype=torch.float64, requires_grad=True)
     results = []
@@ -179,7 +180,11 @@ def test_lstm_double_backward_is_refused_with_a_hint() -> None:
     model = LSTM(3, 4, dtype=torch.float64, fused=True)
     x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
     output, _ = model(x)
-    with pytest.raises(RuntimeError, match="fused=False"):
+    message = (
+        r"^rnncourse.LSTM's fused recurrence has no double backward \(create_graph=True\); "
+        r"use LSTM\(\.\.\., fused=False\) \(model.fused = False\), the autograd loop$"
+    )
+    with pytest.raises(RuntimeError, match=message):
         torch.autograd.grad(output.sum(), x, create_graph=True)
     model.fused = False
     output, _ = model(x)
@@ -292,3 +297,21 @@ def test_lstm_cell_weight_not_multiple_of_four_names_weight() -> None:
             torch.randn(16, 3),
             torch.randn(12, 4),
         )
+
+
+def test_lstm_fused_with_a_frozen_weight_hh() -> None:
+    """With weight_hh frozen (no gradient asked for it), does the fused backward still give the
+    loop's gradients for the input and the other parameters?"""
+    torch.manual_seed(0)
+    loop = LSTM(3, 7, dtype=torch.float64)
+    fused = LSTM(3, 7, dtype=torch.float64, fused=True)
+    fused.load_state_dict(loop.state_dict())
+    x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
+    grads = []
+    for model in (loop, fused):
+        model.weight_hh_l0.requires_grad_(False)
+        output, _ = model(x)
+        wanted = [x, model.weight_ih_l0, model.bias_hh_l0]
+        grads.append(torch.autograd.grad(output.sum(), wanted))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, **F64)

@@ -216,3 +216,24 @@ def test_fused_direction_refuses_a_tensor_state() -> None:
     weights = (torch.randn(4 * H, H_IN), torch.randn(4 * H, H), None, None)
     with pytest.raises(TypeError, match=r"^state: expected a tuple \(h, c\), got Tensor"):
         lstm_direction_fused(x, torch.zeros(2, H), *weights, reverse=False)
+
+
+CONSTRUCTORS = [
+    rnncourse.RNN,
+    rnncourse.LSTM,
+    rnncourse.GRU,
+    rnncourse.RNNCell,
+    rnncourse.LSTMCell,
+    rnncourse.GRUCell,
+]
+
+
+@pytest.mark.parametrize("cls", CONSTRUCTORS, ids=lambda c: c.__name__)
+def test_constructors_pass_bias_and_device_on(cls) -> None:
+    """Do bias=False and device= reach the parameters (no biases; every parameter on meta)?"""
+    without = cls(H_IN, H, bias=False)
+    names = [name for name, _ in without.named_parameters()]
+    assert names and not any(name.startswith("bias") for name in names)
+    on_meta = cls(H_IN, H, device="meta")
+    assert all(p.device.type == "meta" for p in on_meta.parameters())
+    assert any(name.startswith("bias") for name, _ in on_meta.named_parameters())

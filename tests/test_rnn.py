@@ -406,3 +406,12 @@ def test_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
     namespace["main"](["--quick", "--device", "cpu", *sizes])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in lines[2:]] == ["LSTM", "LSTM-fused", "GRU", "RNN"]
+
+
+def test_rnn_step_default_nonlinearity_is_tanh() -> None:
+    """Is rnn_step's default nonlinearity tanh, as chapter 2's equation (relu only on request)?"""
+    from rnncourse.rnn import rnn_step
+
+    xw, h, w = torch.randn(2, 4), torch.randn(2, 4), torch.randn(4, 4)
+    torch.testing.assert_close(rnn_step(xw, h, w), torch.tanh(xw + h @ w.T))
+    torch.testing.assert_close(rnn_step(xw, h, w, nonlinearity="relu"), torch.relu(xw + h @ w.T))
