@@ -397,6 +397,8 @@ def test_numerical_gradient_and_rel_error_refuse_by_name():
 
 
 def test_rel_error_of_two_zero_arrays_is_zero():
-    """Is the relative error of identical all-zero arrays 0, not 0/0?"""
+    """Is the relative error of identical all-zero arrays, and of two empty ones, 0 (not 0/0, not
+    the max of nothing)?"""
     assert rel_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert rel_error(np.zeros((0, 2)), np.zeros((0, 2))) == 0.0
     assert rel_error(np.array([1.0, -2.0]), np.array([1.0, -2.0])) == 0.0
