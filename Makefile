@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup book book-solutions test test-fast lint format screenshots bench lock clean
+.PHONY: all setup book book-solutions test test-fast lint format screenshots bench mutation lock clean
 
 all: book
 
@@ -41,6 +41,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -51,6 +52,16 @@ screenshots: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_rnn.py
+
+# Mutation testing of the numerical core ([tool.mutmut] in pyproject.toml); about an hour on two
+# cores. mutmut gets its own virtualenv that sees the course's packages; make test never needs it.
+MUTMUT := /tmp/rnncourse-mutmut
+mutation: $(STAMP)
+	test -x $(MUTMUT)/bin/mutmut || { $(PYTHON) -m venv $(MUTMUT) && \
+	  $(MUTMUT)/bin/pip install --quiet mutmut==3.8.1 && \
+	  $(BIN)/python -c "import sysconfig; print(sysconfig.get_path('purelib'))" \
+	    > $$($(MUTMUT)/bin/python -c "import sysconfig; print(sysconfig.get_path('purelib'))")/course.pth; }
+	$(MUTMUT)/bin/mutmut run --max-children 2; $(MUTMUT)/bin/mutmut results
 
 # Regenerate the pinned environment from requirements.in (needs the registry).
 lock:

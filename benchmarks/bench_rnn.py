@@ -8,24 +8,35 @@ H=128 (one layer, unidirectional). Run::
     python benchmarks/bench_rnn.py --quick    # fewer repeats, for CI
 
 The ratio ``rnncourse / torch.nn`` is what to read: 1.0 means as fast as torch. The row
-``LSTM`` is rnncourse's default, the fused recurrence ``rnncourse.lstm.LSTMRecurrence`` (one
-autograd node per layer and direction, backward written out by hand); ``LSTM-loop`` is the
-same model with ``fused = False``, the plain autograd loop over ``lstm_step``. ``GRU`` and
-``RNN`` always run the plain loop. On CUDA
-torch runs cuDNN's fused kernels. On CPU, float32 ``torch.nn.LSTM`` runs oneDNN's fused LSTM
-kernel, while ``torch.nn.GRU``/``RNN`` run ATen's C++ loop of ordinary ops (the same ops
-rnncourse issues from Python). The last column times torch with oneDNN switched off
-(``torch.backends.mkldnn.flags(enabled=False)``), which separates "Python loop vs C++ loop"
-from "separate ops vs one fused kernel".
+``LSTM`` is rnncourse's default, the readable autograd loop over ``lstm_step`` (as ``GRU`` and
+``RNN``); ``LSTM-fused`` is the same model with ``fused=True``, the opt-in recurrence
+``rnncourse.lstm_fused.LSTMRecurrence`` (one autograd node per layer and direction, backward
+written out by hand). On CUDA torch runs cuDNN's fused kernels. On CPU, float32
+``torch.nn.LSTM`` runs oneDNN's fused LSTM kernel, while ``torch.nn.GRU``/``RNN`` run ATen's
+C++ loop of ordinary ops (the same ops rnncourse issues from Python). The last column times
+torch with oneDNN switched off (``torch.backends.mkldnn.flags(enabled=False)``), which
+separates "Python loop vs C++ loop" from "separate ops vs one fused kernel".
 
-Measured on a shared 2-core AMD EPYC (torch 2.13, MKL), default sizes, medians, ratio to
-torch.nn, three runs: LSTM 2.7-2.9x (1 thread) and 2.6-3.1x (2 threads), LSTM-loop
-3.0-3.3x and 3.9-4.3x, GRU 0.9-1.25x, RNN 0.8-1.1x. The fused LSTM is as fast as
-torch.nn.LSTM without oneDNN (0.8-1.1x). What is left is matrix products: one
-(N, H) x (H, 4H) product per step forwards and one backwards take about 55 us each through
-``torch.mm`` (MKL) here, 11 ms over T=100, plus about 15 ms for the products over all steps
-(input projection, dW_ih, dx, dW_hh) -- more than torch.nn.LSTM's 11-17 ms for the whole
-forward and backward pass, whose oneDNN kernel does the same products faster.
+Measured on a shared 2-core machine (torch 2.13, MKL, ``--threads 1``), default sizes,
+medians; ratio to torch.nn / to torch.nn without oneDNN; one run before the readable loop
+became the LSTM's default (the fused path was the default then) and one after:
+
+===========================  ==============  ==============
+model                        before          after
+===========================  ==============  ==============
+LSTM, readable loop          1.99 / 0.89     1.92 / 0.97
+LSTM, fused recurrence       1.94 / 1.02     1.80 / 1.00
+GRU                          1.06 / 1.19     1.17 / 1.11
+RNN                          0.99 / 1.00     1.17 / 1.21
+===========================  ==============  ==============
+
+The loop is the default now at a cost of a few percent in training (5-10 % here; run-to-run
+noise on a shared machine is of the same size: GRU and RNN, unchanged, moved by 0.1).
+Earlier runs on a 2-core AMD EPYC: LSTM fused 2.7-2.9x (1 thread), loop 3.0-3.3x; GRU
+0.9-1.25x, RNN 0.8-1.1x. What is left for the LSTM is matrix products: one (N, H) x (H, 4H)
+product per step forwards and one backwards through ``torch.mm`` take about as long as
+torch.nn.LSTM's whole forward and backward pass, whose oneDNN kernel does the same products
+faster.
 """
 
 from __future__ import annotations
@@ -95,11 +106,9 @@ def compare(
     return statistics.median(ours_times), statistics.median(ref_times), plain
 
 
-def loop_lstm(input_size: int, hidden_size: int, num_layers: int) -> nn.Module:
-    """rnncourse.LSTM on its plain autograd loop over ``lstm_step`` (``fused = False``)."""
-    model = rnncourse.LSTM(input_size, hidden_size, num_layers)
-    model.fused = False
-    return model
+def fused_lstm(input_size: int, hidden_size: int, num_layers: int) -> nn.Module:
+    """rnncourse.LSTM on the opt-in fused recurrence (``fused=True``)."""
+    return rnncourse.LSTM(input_size, hidden_size, num_layers, fused=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -131,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     pairs = [
         ("LSTM", rnncourse.LSTM, nn.LSTM),
-        ("LSTM-loop", loop_lstm, nn.LSTM),
+        ("LSTM-fused", fused_lstm, nn.LSTM),
         ("GRU", rnncourse.GRU, nn.GRU),
         ("RNN", rnncourse.RNN, nn.RNN),
     ]

@@ -92,6 +92,7 @@ __all__ = [
     "gru_cell",
     "lstm",
     "lstm_cell",
+    "lstm_fused",
     "plotting",
     "rnn",
     "rnn_cell",

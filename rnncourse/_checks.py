@@ -11,7 +11,7 @@ rather than a bare matrix-multiplication error deep inside a loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -24,12 +24,20 @@ __all__ = [
     "check_choice",
     "check_steps",
     "check_device",
+    "Factory",
 ]
 
 Dim = int | None  # None means "any size" and prints as *
 
 
-def _fmt(dims: Sequence[Dim]) -> str:
+class Factory(TypedDict):
+    """The ``device=``/``dtype=`` keywords of a tensor factory: ``torch.empty(3, **factory)``."""
+
+    device: torch.device | str | None
+    dtype: torch.dtype | None
+
+
+def _fmt(dims: Sequence[Dim | str]) -> str:
     inner = ", ".join("*" if d is None else str(d) for d in dims)
     return f"({inner}{',' if len(dims) == 1 else ''})"
 

@@ -13,7 +13,7 @@ sequence, its past through the forward cell and its future through the backward 
     \end{aligned}
 
 This is what ``torch.nn.RNN/LSTM/GRU(bidirectional=True)`` compute for one layer (and what
-:class:`rnncourse.RNN` and friends compute in :mod:`rnncourse._stack`); here it is spelled
+:class:`rnncourse.RNN` and friends compute in :mod:`rnncourse._recurrent`); here it is spelled
 out for any cell: :class:`Bidirectional` wraps cell modules, :func:`bidirectional` takes a
 functional cell such as :func:`rnncourse.lstm_cell` and its two sets of parameters.
 Because :math:`\overleftarrow{h}_t` needs :math:`x_{t+1}, \dots, x_T`, a bidirectional layer
@@ -26,58 +26,32 @@ import copy
 import sys
 import types
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from rnncourse._checks import check_floating, check_same, check_shape, check_steps
+from rnncourse._checks import check_floating, check_same, check_shape
+from rnncourse._recurrent import (
+    State,
+    cell_sizes,
+    finish_sequence,
+    map_state,
+    prepare_sequence,
+    unroll,
+)
 
 __all__ = ["Bidirectional", "bidirectional", "unroll"]
 
-S = TypeVar("S", Tensor, tuple[Tensor, Tensor])  # a state: h, or (h, c) for an LSTM
-
-
-def _hidden(state: Tensor | tuple[Tensor, ...]) -> Tensor:
-    """The hidden state ``h`` of a state that is ``h`` or ``(h, c)``."""
-    return state[0] if isinstance(state, tuple) else state
-
-
-def unroll(
-    step: Callable[[Tensor, Any], S], x: Tensor, state: Any = None, reverse: bool = False
-) -> tuple[Tensor, S]:
-    """Apply ``state = step(x_t, state)`` for t = 1..T (or T..1); return every ``h_t``, last state.
-
-    Args:
-        step: one step of a cell, e.g. an ``RNNCell``/``LSTMCell``/``GRUCell`` module, taking
-            ``(x_t, state)`` and returning ``h_t`` or ``(h_t, c_t)``.
-        x: the sequence, ``(T, N, H_in)``.
-        state: the initial state (``None`` lets a cell module start from zeros).
-        reverse: run from the last step to the first.
-
-    Returns:
-        ``(output, state)``: ``output (T, N, H)`` holds :math:`h_t` at position ``t`` in the
-        input's time order, also when ``reverse`` is true; ``state`` is the state after the
-        last step processed (after :math:`x_1` when ``reverse``).
-    """
-    check_steps("x", x)
-    xs = x.unbind(0)  # T tensors (N, H_in); cheaper to backpropagate through than x[t]
-    steps = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
-    outputs: list[Tensor] = list(xs)  # placeholders, every slot is overwritten
-    for t in steps:
-        state = step(xs[t], state)
-        outputs[t] = _hidden(state)  # (N, H)
-    return torch.stack(outputs), state  # (T, N, H)
-
 
 def bidirectional(
-    cell_fn: Callable[..., S],
+    cell_fn: Callable[..., State],
     x: Tensor,
     params_fwd: Sequence[Tensor | None],
     params_bwd: Sequence[Tensor | None],
-    state_fwd: S,
-    state_bwd: S,
-) -> tuple[Tensor, tuple[S, S]]:
+    state_fwd: State,
+    state_bwd: State,
+) -> tuple[Tensor, tuple[State, State]]:
     r"""Run a functional cell forwards and backwards over ``x``; concatenate the hidden states.
 
     .. math::
@@ -177,29 +151,25 @@ class Bidirectional(nn.Module):
         self, cell: nn.Module, reverse_cell: nn.Module | None = None, batch_first: bool = False
     ) -> None:
         super().__init__()
-        for attribute in ("input_size", "hidden_size"):
-            if not hasattr(cell, attribute):
-                raise TypeError(
-                    f"cell: expected a cell module with an {attribute} attribute, "
-                    f"got {type(cell).__name__}"
-                )
+        sizes = cell_sizes("cell", cell)
         if reverse_cell is None:
             reverse_cell = copy.deepcopy(cell)
-            reverse_cell.reset_parameters()
-        if (reverse_cell.input_size, reverse_cell.hidden_size) != (
-            cell.input_size,
-            cell.hidden_size,
-        ):
+            reset = getattr(reverse_cell, "reset_parameters", None)
+            if not callable(reset):
+                raise TypeError(
+                    f"cell: {type(cell).__name__} has no reset_parameters() to initialise a "
+                    "fresh reverse cell; pass reverse_cell"
+                )
+            reset()  # the two directions never share weights
+        if cell_sizes("reverse_cell", reverse_cell) != sizes:
             raise ValueError(
-                f"reverse_cell: expected (input_size, hidden_size) = "
-                f"({cell.input_size}, {cell.hidden_size}) like cell, got "
-                f"({reverse_cell.input_size}, {reverse_cell.hidden_size})"
+                f"reverse_cell: expected (input_size, hidden_size) = {sizes} like cell, got "
+                f"{cell_sizes('reverse_cell', reverse_cell)}"
             )
         self.cell = cell
         self.reverse_cell = reverse_cell
         self.batch_first = batch_first
-        self.input_size = cell.input_size
-        self.hidden_size = cell.hidden_size
+        self.input_size, self.hidden_size = sizes
 
     def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
         x, (state_fwd, state_bwd), batched = self._prepare(input, hx)
@@ -207,37 +177,25 @@ class Bidirectional(nn.Module):
         out_bwd, final_bwd = unroll(self.reverse_cell, x, state_bwd, reverse=True)  # (T, N, H)
         # y_t = [→h_t; ←h_t]
         output = torch.cat([out_fwd, out_bwd], dim=-1)  # (T, N, 2H)
-        if isinstance(final_fwd, tuple):  # (h, c) from LSTM cells
-            h_n = tuple(torch.stack(pair) for pair in zip(final_fwd, final_bwd, strict=True))
-        else:
-            h_n = torch.stack([final_fwd, final_bwd])  # (2, N, H)
+        # each tensor of the state: [forward; backward], (2, N, H)
+        h_n = map_state(lambda f, b: torch.stack([f, b]), final_fwd, final_bwd)
+        output = finish_sequence(output, batched, self.batch_first)  # (T, [N,] 2H)
         if not batched:
-            output = output.squeeze(1)  # (T, 2H)
-            h_n = tuple(s.squeeze(1) for s in h_n) if isinstance(h_n, tuple) else h_n.squeeze(1)
-        elif self.batch_first:
-            output = output.transpose(0, 1)  # (N, T, 2H)
+            h_n = map_state(lambda s: s.squeeze(1), h_n)  # (2, H)
         return output, h_n
 
     def _prepare(self, input: Any, hx: Any) -> tuple[Tensor, tuple[Any, Any], bool]:
         """Check the input; return ``x (T, N, H_in)``, each direction's state, batched?"""
-        if not isinstance(input, Tensor):
-            raise TypeError(f"input: expected a torch.Tensor, got {type(input).__name__}")
-        check_floating("input", input)
-        if input.dim() == 2:
-            check_shape("input", input, ("T", "H_in"), (None, self.input_size))
-            check_steps("input", input)
-            x, batched = input.unsqueeze(1), False  # (T, 1, H_in)
-        else:
-            symbols = ("N", "T", "H_in") if self.batch_first else ("T", "N", "H_in")
-            check_shape("input", input, symbols, (None, None, self.input_size))
-            check_steps("input", input, 1 if self.batch_first else 0)
-            x = input.transpose(0, 1) if self.batch_first else input  # (T, N, H_in)
-            batched = True
+        like: Tensor | None = next(self.cell.parameters(), None)
+        if like is None:  # a cell without parameters: the input sets device and dtype
+            like = input if isinstance(input, Tensor) else torch.empty(0)
+        x, batched = prepare_sequence(input, self.input_size, self.batch_first, like, "cell")
         if hx is None:
             return x, (None, None), batched
         states = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
         names = ("h_0", "c_0")[: len(states)]
-        symbols, sizes = (("2", "N", "H"), (2, x.shape[1], self.hidden_size))
+        symbols: tuple[str, ...] = ("2", "N", "H")
+        sizes: tuple[int, ...] = (2, x.shape[1], self.hidden_size)
         if not batched:
             symbols, sizes = ("2", "H"), (2, self.hidden_size)
         for name, s in zip(names, states, strict=False):

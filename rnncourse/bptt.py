@@ -22,7 +22,7 @@ separately.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -479,13 +479,15 @@ def chunked_bptt_grads(
         (5, 4)
     """
     check_positive_int("k", k)
+    if targets is None:
+        raise ValueError("targets: expected an array; a loss needs targets")
     total = 0.0
     grads: Params | None = None
     h = h_0
     for chunk in tbptt_chunks(x, k):
         value, cache = rnn_forward(params, x[chunk], h, targets[chunk], loss)
         chunk_grads, _ = rnn_backward(params, cache)
-        total += value
+        total += cast(float, value)  # targets are given, so the loss is a number
         if grads is None:
             grads = chunk_grads  # keeps dL/dh_0 of the first chunk
         else:
@@ -493,7 +495,7 @@ def chunked_bptt_grads(
                 grads[name] += chunk_grads[name]
         h = cache["h"][-1]  # carry the state forward; no gradient flows back through it
     assert grads is not None  # tbptt_chunks returns at least one chunk when T >= 1
-    return total, grads, h
+    return total, grads, cache["h"][-1]  # h_T, the state carried out of the last chunk
 
 
 # ---------------------------------------------------------------------------------------------
@@ -603,7 +605,7 @@ def grad_check(
 
     def f() -> float:
         value, _ = rnn_forward(params, x, h_0, targets, loss)
-        return value
+        return cast(float, value)  # targets are given, so the loss is a number
 
     errors = {}
     for name in (*PARAM_NAMES, "h_0"):

@@ -623,7 +623,7 @@ def prefix_beam_search(
                 else:
                     # p_nb^t(l k) += (p_b + p_nb) y^t_k
                     _add(nxt, (*prefix, k), 1, p_total + lp[t, k])
-        ranked = sorted(nxt.items(), key=lambda kv: np.logaddexp(*kv[1]), reverse=True)
+        ranked = sorted(nxt.items(), key=lambda kv: np.logaddexp(kv[1][0], kv[1][1]), reverse=True)
         beams = {prefix: (pb, pnb) for prefix, (pb, pnb) in ranked[:beam_width]}
     best, (p_b, p_nb) = max(beams.items(), key=lambda kv: np.logaddexp(*kv[1]))
     return list(best), float(np.logaddexp(p_b, p_nb))

@@ -12,9 +12,11 @@ Used by chapters 4-10 and the exercises:
 
 Conventions
 -----------
-* **Seeded.** Every generator takes ``seed`` (an ``int`` or a ``numpy.random.Generator``);
-  the same seed gives the same tensors on every platform, because all randomness is drawn
-  with NumPy and only then turned into torch tensors.
+* **Seeded.** Every generator takes the keyword ``seed=`` (an ``int`` or a
+  ``numpy.random.Generator``); the same seed gives the same tensors on every platform and
+  device, because all randomness is drawn with NumPy on the CPU and only then turned into
+  torch tensors (on ``device=``, in ``dtype=``; both keyword-only, like ``seed``).
+* **Notation.** The number of sequences is ``N`` and their length ``T``, as in the book.
 * **Time-major.** Sequences are ``(T, N, H_in)`` like ``torch.nn.RNN``; generators that make
   sequences take ``batch_first=True`` to return ``(N, T, H_in)`` instead. Token sequences
   are ``(T, N)`` integer tensors (``(N, T)`` with ``batch_first=True``).
@@ -32,12 +34,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from importlib import resources
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from rnncourse._checks import check_positive_int
+from rnncourse._checks import check_device, check_positive_int
 
 __all__ = [
     "PAD",
@@ -72,6 +74,12 @@ SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 FIRST_SYMBOL = len(SPECIALS)
 
 
+def _factory(dtype: torch.dtype, device: torch.device | str | None) -> dict[str, Any]:
+    """``dtype``/``device`` keywords for ``torch.as_tensor``, ``device`` checked by name."""
+    check_device("device", device)
+    return {"dtype": dtype, "device": device}
+
+
 def _rng(seed: SeedLike) -> np.random.Generator:
     """A NumPy generator from an int seed (or the generator itself, passed through)."""
     if isinstance(seed, np.random.Generator):
@@ -92,12 +100,13 @@ def _to_layout(x: torch.Tensor, batch_first: bool) -> torch.Tensor:
 
 
 def adding_problem(
-    n: int,
+    N: int,
     T: int,
-    seed: SeedLike = 0,
     *,
+    seed: SeedLike = 0,
     batch_first: bool = False,
     dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The adding problem: remember two marked numbers across ``T`` steps and add them.
 
@@ -122,11 +131,12 @@ def adding_problem(
     its MSE is clearly below 1/6.
 
     Args:
-        n: number of sequences ``N``.
+        N: number of sequences (the batch size).
         T: sequence length, at least 2.
         seed: an ``int`` or a ``numpy.random.Generator``.
         batch_first: return inputs as ``(N, T, 2)`` instead of ``(T, N, 2)``.
         dtype: floating dtype of both tensors.
+        device: where to put both tensors (drawn on the CPU first, so the same everywhere).
 
     Outputs: x, y
         * **x**: ``(T, N, 2)`` (``(N, T, 2)`` if ``batch_first``); ``x[..., 0]`` the values,
@@ -135,29 +145,30 @@ def adding_problem(
 
     Examples::
 
-        >>> x, y = adding_problem(n=4, T=50, seed=0)
+        >>> x, y = adding_problem(N=4, T=50, seed=0)
         >>> x.shape, y.shape
         (torch.Size([50, 4, 2]), torch.Size([4, 1]))
         >>> x[:, :, 1].sum(dim=0)
         tensor([2., 2., 2., 2.])
     """
-    check_positive_int("n", n)
+    check_positive_int("N", N)
     check_positive_int("T", T)
     if T < 2:
         raise ValueError(f"T: expected at least 2 (one marker in each half), got {T}")
     rng = _rng(seed)
-    values = rng.random((T, n))  # (T, N)
+    values = rng.random((T, N))  # (T, N)
     half = T // 2
-    first = rng.integers(0, half, size=n)  # (N,)
-    second = rng.integers(half, T, size=n)  # (N,)
-    markers = np.zeros((T, n))  # (T, N)
-    cols = np.arange(n)
+    first = rng.integers(0, half, size=N)  # (N,)
+    second = rng.integers(half, T, size=N)  # (N,)
+    markers = np.zeros((T, N))  # (T, N)
+    cols = np.arange(N)
     markers[first, cols] = 1.0
     markers[second, cols] = 1.0
     # y = u_a + u_b
     target = values[first, cols] + values[second, cols]  # (N,)
-    x = torch.as_tensor(np.stack([values, markers], axis=-1), dtype=dtype)  # (T, N, 2)
-    y = torch.as_tensor(target[:, None], dtype=dtype)  # (N, 1)
+    factory = _factory(dtype, device)
+    x = torch.as_tensor(np.stack([values, markers], axis=-1), **factory)  # (T, N, 2)
+    y = torch.as_tensor(target[:, None], **factory)  # (N, 1)
     return _to_layout(x, batch_first), y
 
 
@@ -185,26 +196,28 @@ class SeqPairs(NamedTuple):
 
 def _symbol_task(
     kind: str,
-    n: int,
+    N: int,
     T: int,
     n_symbols: int,
     seed: SeedLike,
     min_len: int | None,
     batch_first: bool,
+    device: torch.device | str | None,
 ) -> SeqPairs:
-    check_positive_int("n", n)
+    check_positive_int("N", N)
     check_positive_int("T", T)
     check_positive_int("n_symbols", n_symbols)
     if min_len is None:
         min_len = T
     check_positive_int("min_len", min_len)
+    check_device("device", device)
     if min_len > T:
         raise ValueError(f"min_len: expected at most T={T}, got {min_len}")
     rng = _rng(seed)
-    symbols = rng.integers(FIRST_SYMBOL, FIRST_SYMBOL + n_symbols, size=(n, T))  # (N, T)
-    lengths = rng.integers(min_len, T + 1, size=n)  # (N,)
-    src = np.full((n, T), PAD, dtype=np.int64)  # (N, T)
-    tgt = np.full((n, T), PAD, dtype=np.int64)  # (N, T)
+    symbols = rng.integers(FIRST_SYMBOL, FIRST_SYMBOL + n_symbols, size=(N, T))  # (N, T)
+    lengths = rng.integers(min_len, T + 1, size=N)  # (N,)
+    src = np.full((N, T), PAD, dtype=np.int64)  # (N, T)
+    tgt = np.full((N, T), PAD, dtype=np.int64)  # (N, T)
     for i, length in enumerate(lengths):
         seq = symbols[i, :length]
         src[i, :length] = seq
@@ -218,7 +231,8 @@ def _symbol_task(
     tgt_t = torch.from_numpy(tgt)  # (N, T)
     if not batch_first:
         src_t, tgt_t = src_t.T.contiguous(), tgt_t.T.contiguous()  # (T, N)
-    return SeqPairs(src_t, tgt_t, torch.from_numpy(lengths.astype(np.int64)))
+    lengths_t = torch.from_numpy(lengths.astype(np.int64))  # (N,)
+    return SeqPairs(src_t.to(device), tgt_t.to(device), lengths_t.to(device))
 
 
 _TASK_DOC = """{summary}
@@ -231,13 +245,14 @@ _TASK_DOC = """{summary}
     sequence's length: ``T`` for every sequence, or uniform in ``[min_len, T]``.
 
     Args:
-        n: number of sequences ``N``.
+        N: number of sequences (the batch size).
         T: (maximum) sequence length.
         n_symbols: size of the symbol alphabet (10 gives "digits").
         seed: an ``int`` or a ``numpy.random.Generator``.
         min_len: if given, lengths vary uniformly in ``[min_len, T]`` and shorter sequences
             are padded with ``PAD``; ``None`` means all sequences have length ``T``.
         batch_first: return ``(N, T)`` instead of ``(T, N)``.
+        device: where to put the three tensors.
 
     Outputs: src, tgt, lengths  (a :class:`SeqPairs`)
         * **src**, **tgt**: ``(T, N)`` int64 token ids, ``PAD`` (0) after each end.
@@ -245,46 +260,49 @@ _TASK_DOC = """{summary}
 
     Examples::
 
-        >>> src, tgt, lengths = {name}(n=2, T=5, n_symbols=10, seed=0)
+        >>> src, tgt, lengths = {name}(N=2, T=5, n_symbols=10, seed=0)
         >>> src.shape, tgt.shape, lengths.tolist()
         (torch.Size([5, 2]), torch.Size([5, 2]), [5, 5])
     """
 
 
 def copy_task(
-    n: int,
+    N: int,
     T: int,
     n_symbols: int = 10,
-    seed: SeedLike = 0,
     *,
+    seed: SeedLike = 0,
     min_len: int | None = None,
     batch_first: bool = False,
+    device: torch.device | str | None = None,
 ) -> SeqPairs:
-    return _symbol_task("copy", n, T, n_symbols, seed, min_len, batch_first)
+    return _symbol_task("copy", N, T, n_symbols, seed, min_len, batch_first, device)
 
 
 def reverse_task(
-    n: int,
+    N: int,
     T: int,
     n_symbols: int = 10,
-    seed: SeedLike = 0,
     *,
+    seed: SeedLike = 0,
     min_len: int | None = None,
     batch_first: bool = False,
+    device: torch.device | str | None = None,
 ) -> SeqPairs:
-    return _symbol_task("reverse", n, T, n_symbols, seed, min_len, batch_first)
+    return _symbol_task("reverse", N, T, n_symbols, seed, min_len, batch_first, device)
 
 
 def sort_task(
-    n: int,
+    N: int,
     T: int,
     n_symbols: int = 10,
-    seed: SeedLike = 0,
     *,
+    seed: SeedLike = 0,
     min_len: int | None = None,
     batch_first: bool = False,
+    device: torch.device | str | None = None,
 ) -> SeqPairs:
-    return _symbol_task("sort", n, T, n_symbols, seed, min_len, batch_first)
+    return _symbol_task("sort", N, T, n_symbols, seed, min_len, batch_first, device)
 
 
 copy_task.__doc__ = _TASK_DOC.format(
@@ -311,14 +329,15 @@ sort_task.__doc__ = _TASK_DOC.format(
 
 
 def noisy_sine(
-    n: int,
+    N: int,
     T: int,
-    seed: SeedLike = 0,
     *,
+    seed: SeedLike = 0,
     noise: float = 0.1,
     period: tuple[float, float] = (10.0, 30.0),
     batch_first: bool = False,
     dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Noisy sine waves for next-step prediction (many-to-many, aligned).
 
@@ -333,13 +352,14 @@ def noisy_sine(
     unpredictable, no predictor can get an MSE below :math:`\sigma^2`.
 
     Args:
-        n: number of sequences ``N``.
+        N: number of sequences (the batch size).
         T: number of steps.
         seed: an ``int`` or a ``numpy.random.Generator``.
         noise: standard deviation :math:`\sigma` of the additive Gaussian noise.
         period: range of periods, in steps.
         batch_first: return ``(N, T, 1)`` instead of ``(T, N, 1)``.
         dtype: floating dtype.
+        device: where to put both tensors.
 
     Outputs: x, y
         * **x**: ``(T, N, 1)``, the values :math:`s_0, \dots, s_{T-1}`.
@@ -347,11 +367,11 @@ def noisy_sine(
 
     Examples::
 
-        >>> x, y = noisy_sine(n=3, T=40, seed=0)
+        >>> x, y = noisy_sine(N=3, T=40, seed=0)
         >>> x.shape, y.shape, bool((y[:-1] == x[1:]).all())
         (torch.Size([40, 3, 1]), torch.Size([40, 3, 1]), True)
     """
-    check_positive_int("n", n)
+    check_positive_int("N", N)
     check_positive_int("T", T)
     if noise < 0:
         raise ValueError(f"noise: expected a standard deviation >= 0, got {noise}")
@@ -359,12 +379,12 @@ def noisy_sine(
     if not 0 < low <= high:
         raise ValueError(f"period: expected 0 < low <= high, got {period}")
     rng = _rng(seed)
-    periods = rng.uniform(low, high, size=(1, n))  # (1, N)
-    phases = rng.uniform(0.0, 2 * np.pi, size=(1, n))  # (1, N)
+    periods = rng.uniform(low, high, size=(1, N))  # (1, N)
+    phases = rng.uniform(0.0, 2 * np.pi, size=(1, N))  # (1, N)
     t = np.arange(T + 1)[:, None]  # (T+1, 1)
     # s_t = sin(2πt/P + φ) + σ ε_t
-    s = np.sin(2 * np.pi * t / periods + phases) + noise * rng.standard_normal((T + 1, n))
-    series = torch.as_tensor(s, dtype=dtype).unsqueeze(-1)  # (T+1, N, 1)
+    s = np.sin(2 * np.pi * t / periods + phases) + noise * rng.standard_normal((T + 1, N))
+    series = torch.as_tensor(s, **_factory(dtype, device)).unsqueeze(-1)  # (T+1, N, 1)
     x, y = series[:-1], series[1:]  # (T, N, 1) each
     return _to_layout(x, batch_first), _to_layout(y, batch_first)
 
@@ -373,10 +393,11 @@ def ar_series(
     T: int,
     coeffs: Sequence[float],
     noise: float = 1.0,
-    seed: SeedLike = 0,
     *,
+    seed: SeedLike = 0,
     burn_in: int = 100,
     dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     r"""One realisation of an autoregressive process AR(p).
 
@@ -398,6 +419,7 @@ def ar_series(
         seed: an ``int`` or a ``numpy.random.Generator``.
         burn_in: number of initial values simulated and discarded.
         dtype: floating dtype.
+        device: where to put the tensor.
 
     Outputs:
         **x**: ``(T,)``.
@@ -423,7 +445,7 @@ def ar_series(
     for t in range(p, p + burn_in + T):
         # x_t = Σ_k a_k x_{t-k} + σ ε_t   (x[t-p:t][::-1] is x_{t-1}, ..., x_{t-p})
         x[t] = a @ x[t - p : t][::-1] + noise * eps[t - p]
-    return torch.as_tensor(x[p + burn_in :], dtype=dtype)
+    return torch.as_tensor(x[p + burn_in :], **_factory(dtype, device))
 
 
 def sliding_windows(
@@ -577,7 +599,9 @@ def _clause(rng: np.random.Generator) -> tuple[str, int]:
     return words, int(positive != negated)
 
 
-def toy_sentiment(n: int = 1000, seed: SeedLike = 0) -> tuple[list[str], torch.Tensor]:
+def toy_sentiment(
+    N: int = 1000, *, seed: SeedLike = 0, device: torch.device | str | None = None
+) -> tuple[list[str], torch.Tensor]:
     r"""A generated corpus of short reviews whose label depends on word order.
 
     Sentences are one clause ``"the food was [not] [very] ADJ"`` or two clauses joined
@@ -595,31 +619,32 @@ def toy_sentiment(n: int = 1000, seed: SeedLike = 0) -> tuple[list[str], torch.T
     guess which adjective counts, while a model that reads in order can get them all right.
 
     Args:
-        n: number of sentences.
+        N: number of sentences.
         seed: an ``int`` or a ``numpy.random.Generator``.
+        device: where to put ``labels``.
 
     Outputs: texts, labels
-        * **texts**: ``n`` lower-case strings, words separated by single spaces.
-        * **labels**: ``(n,)`` int64, 1 positive and 0 negative.
+        * **texts**: ``N`` lower-case strings, words separated by single spaces.
+        * **labels**: ``(N,)`` int64, 1 positive and 0 negative.
 
     Examples::
 
-        >>> texts, labels = toy_sentiment(n=3, seed=0)
+        >>> texts, labels = toy_sentiment(N=3, seed=0)
         >>> len(texts), labels.shape
         (3, torch.Size([3]))
     """
-    check_positive_int("n", n)
+    check_positive_int("N", N)
     rng = _rng(seed)
     texts: list[str] = []
     labels: list[int] = []
-    for _ in range(n):
+    for _ in range(N):
         text, label = _clause(rng)
         if rng.random() < 0.3:
             second, label = _clause(rng)
             text = f"{text} but {second}"
         texts.append(text)
         labels.append(label)
-    return texts, torch.tensor(labels, dtype=torch.int64)
+    return texts, torch.tensor(labels, **_factory(torch.int64, device))
 
 
 # --------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ they give exactly what ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
@@ -64,7 +64,7 @@ def _check_states(h: Tensor | np.ndarray, weight_hh: Tensor | np.ndarray) -> tup
     return T, H
 
 
-def _eye(like: Tensor | np.ndarray, n: int) -> Tensor | np.ndarray:
+def _eye(like: Array, n: int) -> Array:
     if isinstance(like, Tensor):
         return torch.eye(n, dtype=like.dtype, device=like.device)
     return np.eye(n, dtype=like.dtype)
@@ -115,17 +115,17 @@ def jacobian_product(h: Array, weight_hh: Array, t: int, k: int) -> Array:
     return J
 
 
-def _matrix_norm(J: Tensor | np.ndarray, ord: int | str) -> float:
+def _matrix_norm(J: Tensor | np.ndarray, ord: Literal[2, "fro"]) -> float:
     if isinstance(J, Tensor):
         return float(torch.linalg.matrix_norm(J, ord=ord))
     return float(np.linalg.norm(J, ord=ord))
 
 
 def jacobian_norms(
-    h: Tensor | np.ndarray,
-    weight_hh: Tensor | np.ndarray,
+    h: Array,
+    weight_hh: Array,
     t: int | None = None,
-    ord: int | str = 2,
+    ord: Literal[2, "fro"] = 2,
 ) -> np.ndarray:
     r"""Norms :math:`\lVert \partial h_t / \partial h_k \rVert` for every :math:`k = 0, \dots, t`.
 
@@ -180,11 +180,17 @@ def _single_layer_weights(model: nn.Module) -> tuple[Tensor, Tensor, Tensor | No
         raise ValueError("model: expected a single-layer, one-direction RNN")
     if not hasattr(model, "weight_hh_l0"):
         raise TypeError(f"model: expected an RNN with weight_hh_l0, got {type(model).__name__}")
+    w_ih, w_hh = (getattr(model, f"{stem}_l0", None) for stem in ("weight_ih", "weight_hh"))
+    b_ih, b_hh = (getattr(model, f"{stem}_l0", None) for stem in ("bias_ih", "bias_hh"))
+    if not (isinstance(w_ih, Tensor) and isinstance(w_hh, Tensor)):
+        raise TypeError(
+            f"model: expected tensors weight_ih_l0, weight_hh_l0 in {type(model).__name__}"
+        )
     return (
-        model.weight_ih_l0,
-        model.weight_hh_l0,
-        getattr(model, "bias_ih_l0", None),
-        getattr(model, "bias_hh_l0", None),
+        w_ih,
+        w_hh,
+        b_ih if isinstance(b_ih, Tensor) else None,
+        b_hh if isinstance(b_hh, Tensor) else None,
     )
 
 

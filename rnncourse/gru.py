@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnncourse._stack import CellBase, RNNBase, State, check_cell_args
+from rnncourse._recurrent import CellBase, RNNBase, State, check_cell_args
 
 __all__ = ["gru_step", "gru_cell", "GRUCell", "GRU"]
 
@@ -152,6 +152,7 @@ class GRUCell(CellBase):
         input_size: int,
         hidden_size: int,
         bias: bool = True,
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -230,7 +231,8 @@ class GRU(RNNBase):
     gate_count = 3
 
     def step(self, xw: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None) -> State:
-        return (gru_step(xw, state[0], weight_hh, bias_hh),)
+        assert isinstance(state, Tensor)
+        return gru_step(xw, state, weight_hh, bias_hh)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return super().forward(input, hx)

@@ -7,7 +7,7 @@ Chapter 2 builds :func:`rnn_cell`, one step of
 
 chapter 3 unrolls it over a sequence with :class:`RNN`, a drop-in replacement for
 ``torch.nn.RNN`` (same arguments, parameter names and outputs) whose loop over time is
-written out in :mod:`rnncourse._stack`.
+written out in :mod:`rnncourse._recurrent`.
 
 The book writes column vectors (:math:`W_{hh} h_{t-1}`); the code keeps a batch of row
 vectors, ``h @ weight_hh.T``. Both are the same equation.
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnncourse._stack import CellBase, RNNBase, State, check_cell_args, check_nonlinearity
+from rnncourse._recurrent import CellBase, RNNBase, State, check_cell_args, check_nonlinearity
 
 __all__ = ["rnn_step", "rnn_cell", "RNNCell", "RNN"]
 
@@ -137,6 +137,7 @@ class RNNCell(CellBase):
         hidden_size: int,
         bias: bool = True,
         nonlinearity: str = "tanh",
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -223,6 +224,7 @@ class RNN(RNNBase):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -241,7 +243,8 @@ class RNN(RNNBase):
         )
 
     def step(self, xw: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None) -> State:
-        return (rnn_step(xw, state[0], weight_hh, bias_hh, self.nonlinearity),)
+        assert isinstance(state, Tensor)
+        return rnn_step(xw, state, weight_hh, bias_hh, self.nonlinearity)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return super().forward(input, hx)

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnncourse._checks import (
+    Factory,
     check_choice,
     check_device,
     check_floating,
@@ -49,6 +50,7 @@ from rnncourse._checks import (
     check_shape,
     check_steps,
 )
+from rnncourse._recurrent import finish_sequence, prepare_sequence, unroll
 
 __all__ = [
     "ACTIVATIONS",
@@ -219,10 +221,10 @@ def _check_min_gru_args(
     check_shape("weight_h", weight_h, ("H", "H_in"), (H, H_in))
     for name, value in (("weight_z", weight_z), ("weight_h", weight_h)):
         check_same(name, value, x, "x")
-    for name, value in (("bias_z", bias_z), ("bias_h", bias_h)):
-        if value is not None:
-            check_shape(name, value, ("H",), (H,))
-            check_same(name, value, x, "x")
+    for name, bias in (("bias_z", bias_z), ("bias_h", bias_h)):
+        if bias is not None:
+            check_shape(name, bias, ("H",), (H,))
+            check_same(name, bias, x, "x")
     if h_0 is not None:
         check_shape("h_0", h_0, ("N", "H"), (x.shape[1], H))
         check_same("h_0", h_0, x, "x")
@@ -275,13 +277,15 @@ def min_gru_sequential(
     if activation == "g":
         h_tilde = g(h_tilde)
     h = x.new_zeros(N, weight_z.shape[0]) if h_0 is None else h_0  # (N, H)
-    outputs = []
-    # unbind once: indexing z[t] inside the loop would cost a (T, N, H) gradient per step
-    for z_t, h_tilde_t in zip(z.unbind(0), h_tilde.unbind(0), strict=True):
+
+    def step(zh_t: Tensor, h: Tensor) -> Tensor:
+        z_t, h_tilde_t = zh_t.chunk(2, dim=-1)  # each (N, H)
         # h_t = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t
-        h = (1 - z_t) * h + z_t * h_tilde_t  # (N, H)
-        outputs.append(h)
-    return torch.stack(outputs)  # (T, N, H)
+        return (1 - z_t) * h + z_t * h_tilde_t  # (N, H)
+
+    # the shared loop over time, over [z_t; h̃_t] side by side
+    output, _ = unroll(step, torch.cat([z, h_tilde], dim=-1), h)  # (T, N, H)
+    return output
 
 
 def min_gru_parallel(
@@ -371,14 +375,15 @@ class MinGRU(nn.Module):
         device, dtype: where and in which precision to create the parameters.
 
     Inputs: input, h_0
-        - **input**: ``(T, N, H_in)``, or ``(N, T, H_in)`` if ``batch_first``.
-        - **h_0**: ``(1, N, H)``, as for ``torch.nn.GRU``; zeros if not given. Must be
-          positive for ``activation="g"`` in parallel mode.
+        - **input**: ``(T, N, H_in)``, ``(N, T, H_in)`` if ``batch_first``, or unbatched
+          ``(T, H_in)``.
+        - **h_0**: ``(1, N, H)`` (``(1, H)`` unbatched), as for ``torch.nn.GRU``; zeros if not
+          given. Must be positive for ``activation="g"`` in parallel mode.
 
     Outputs: output, h_n
-        - **output**: ``(T, N, H)`` (``(N, T, H)`` if ``batch_first``), :math:`h_t` for every
-          :math:`t`.
-        - **h_n**: ``(1, N, H)``, the last state.
+        - **output**: ``(T, N, H)`` (``(N, T, H)`` if ``batch_first``, ``(T, H)`` unbatched),
+          :math:`h_t` for every :math:`t`.
+        - **h_n**: ``(1, N, H)`` (``(1, H)`` unbatched), the last state.
 
     Attributes:
         weight_z, weight_h: ``(H, H_in)``; bias_z, bias_h: ``(H,)``. Initialised from
@@ -400,6 +405,7 @@ class MinGRU(nn.Module):
         activation: str | None = "g",
         mode: str = "parallel",
         batch_first: bool = False,
+        *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -411,7 +417,7 @@ class MinGRU(nn.Module):
         check_choice("mode", mode, MODES)
         self.input_size, self.hidden_size = input_size, hidden_size
         self.activation, self.mode, self.batch_first = activation, mode, batch_first
-        factory = {"device": device, "dtype": dtype}
+        factory: Factory = {"device": device, "dtype": dtype}
         self.weight_z = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
         self.weight_h = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
         if bias:
@@ -429,20 +435,22 @@ class MinGRU(nn.Module):
 
     def forward(self, input: Tensor, h_0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         check_choice("mode", self.mode, MODES)
-        if not isinstance(input, Tensor):
-            raise TypeError(f"input: expected a torch.Tensor, got {type(input).__name__}")
-        symbols = ("N", "T", "H_in") if self.batch_first else ("T", "N", "H_in")
-        check_shape("input", input, symbols, (None, None, self.input_size))
-        check_steps("input", input, 1 if self.batch_first else 0)
-        x = input.transpose(0, 1) if self.batch_first else input  # (T, N, H_in)
+        x, batched = prepare_sequence(
+            input, self.input_size, self.batch_first, self.weight_z, "weight_z"
+        )  # (T, N, H_in)
         if h_0 is not None:
-            check_shape("h_0", h_0, ("1", "N", "H"), (1, None, self.hidden_size))
-            h_0 = h_0[0]  # (N, H)
+            if batched:
+                check_shape("h_0", h_0, ("1", "N", "H"), (1, x.shape[1], self.hidden_size))
+                h_0 = h_0[0]  # (N, H)
+            else:
+                check_shape("h_0", h_0, ("1", "H"), (1, self.hidden_size))
         scan = min_gru_parallel if self.mode == "parallel" else min_gru_sequential
         args = (self.weight_z, self.weight_h, self.bias_z, self.bias_h)
         output = scan(x, *args, h_0=h_0, activation=self.activation)  # (T, N, H)
         h_n = output[-1:]  # (1, N, H)
-        return (output.transpose(0, 1) if self.batch_first else output), h_n
+        if not batched:
+            h_n = h_n.squeeze(1)  # (1, H)
+        return finish_sequence(output, batched, self.batch_first), h_n
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -31,16 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnncourse._checks import check_device, check_positive_int, check_shape, check_steps
-from rnncourse.topologies import (
-    State,
-    _check_lengths,
-    cell_kind,
-    hidden_of,
-    make_cell,
-    map_state,
-    unroll,
-)
+from rnncourse._checks import Factory, check_device, check_positive_int, check_shape, check_steps
+from rnncourse._recurrent import State, check_lengths, hidden_of, map_state, unroll
+from rnncourse.topologies import cell_kind, make_cell
 
 __all__ = [
     "Encoder",
@@ -91,7 +84,7 @@ class Encoder(nn.Module):
 
     where :math:`E x_j` is the embedding of token :math:`x_j` and :math:`h_0 = 0`. With
     ``lengths`` the state stops at each sequence's last token (see
-    :func:`rnncourse.topologies.unroll`).
+    :func:`rnncourse._recurrent.unroll`).
 
     Args:
         vocab_size: number of source tokens ``V_src``.
@@ -132,7 +125,7 @@ class Encoder(nn.Module):
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("emb_size", emb_size)
         self.vocab_size, self.hidden_size = vocab_size, hidden_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=padding_idx, **kw)
         self.cell = make_cell(cell, emb_size, hidden_size, **kw)
 
@@ -194,7 +187,7 @@ class AdditiveAttention(nn.Module):
             check_positive_int(name, size)
         check_positive_int("attn_size", attn_size)
         self.query_size, self.key_size, self.attn_size = query_size, key_size, attn_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.W_q = nn.Linear(query_size, attn_size, bias=False, **kw)
         self.W_k = nn.Linear(key_size, attn_size, bias=False, **kw)
         self.v = nn.Linear(attn_size, 1, bias=False, **kw)
@@ -264,7 +257,7 @@ class Decoder(nn.Module):
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("emb_size", emb_size)
         self.vocab_size, self.hidden_size = vocab_size, hidden_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.embedding = nn.Embedding(vocab_size, emb_size, **kw)
         self.cell = make_cell(cell, emb_size, hidden_size, **kw)
         self.out = nn.Linear(hidden_size, vocab_size, **kw)
@@ -336,7 +329,7 @@ class AttentionDecoder(nn.Module):
         key_size = hidden_size if key_size is None else key_size
         attn_size = hidden_size if attn_size is None else attn_size
         self.vocab_size, self.hidden_size, self.key_size = vocab_size, hidden_size, key_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.embedding = nn.Embedding(vocab_size, emb_size, **kw)
         self.attention = AdditiveAttention(hidden_size, key_size, attn_size, **kw)
         self.cell = make_cell(cell, emb_size + key_size, hidden_size, **kw)
@@ -450,7 +443,7 @@ class Seq2Seq(nn.Module):
         if src_lengths is None:
             mask = torch.ones(S, N, dtype=torch.bool, device=src.device)  # (S, N)
         else:
-            src_lengths = _check_lengths(src_lengths, S, N, src.device)
+            src_lengths = check_lengths(src_lengths, S, N, src.device)
             mask = torch.arange(S, device=src.device).unsqueeze(1) < src_lengths  # (S, N)
         memory, state = self.encoder(src, src_lengths)
         return memory, state, mask
@@ -530,7 +523,7 @@ def build_seq2seq(
     bos_id = data.BOS if bos_id is None else bos_id
     eos_id = data.EOS if eos_id is None else eos_id
     pad_id = data.PAD if pad_id is None else pad_id
-    kw = {"device": device, "dtype": dtype}
+    kw: Factory = {"device": device, "dtype": dtype}
     encoder = Encoder(vocab_size, emb_size, hidden_size, cell, padding_idx=pad_id, **kw)
     if attention:
         decoder: Decoder | AttentionDecoder = AttentionDecoder(
@@ -551,7 +544,7 @@ def add_eos(tgt: Tensor, lengths: Lengths, eos_id: int, pad_id: int = 0) -> Tens
     """
     _check_tokens("tgt", tgt)
     T, N = tgt.shape
-    lengths = _check_lengths(lengths, T, N, tgt.device)
+    lengths = check_lengths(lengths, T, N, tgt.device)
     out = torch.cat([tgt, tgt.new_full((1, N), pad_id)])  # (T + 1, N)
     out[lengths, torch.arange(N, device=tgt.device)] = eos_id
     return out

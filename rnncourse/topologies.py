@@ -17,6 +17,8 @@ Every module takes ``cell="rnn" | "lstm" | "gru"`` (built from :mod:`rnncourse.r
 ``torch.nn``'s), and works with the LSTM's ``(h, c)`` state through four small helpers that
 chapter 9 reuses: :func:`make_cell`, :func:`init_state`, :func:`hidden_of`, :func:`map_state`.
 :func:`unroll` is the loop over time, with optional per-sequence ``lengths`` for padded batches.
+The state type, :func:`hidden_of`, :func:`map_state` and :func:`unroll` are
+:mod:`rnncourse._recurrent`'s, shared by every sequence module; they are re-exported here.
 
 Inputs are time-major, ``(T, N, H_in)``, as everywhere in the course. Each module returns its
 outputs only (not the final state): ``(N, H_out)`` or ``(T, N, H_out)``.
@@ -25,21 +27,21 @@ outputs only (not the final state): ``(N, H_out)`` or ``(T, N, H_out)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from rnncourse._checks import (
+    Factory,
     check_choice,
     check_device,
     check_floating,
     check_positive_int,
     check_shape,
-    check_steps,
 )
+from rnncourse._recurrent import State, cell_sizes, hidden_of, map_state, unroll
 
 __all__ = [
     "CELLS",
@@ -59,8 +61,6 @@ __all__ = [
 
 CELLS = ("rnn", "lstm", "gru")
 CellName = Literal["rnn", "lstm", "gru"]
-# h for RNN and GRU cells, (h, c) for LSTM cells
-State = Tensor | tuple[Tensor, Tensor]
 # gates per cell: rows of weight_ih are G * H
 _KIND_BY_GATES = {1: "rnn", 4: "lstm", 3: "gru"}
 
@@ -98,22 +98,23 @@ def make_cell(
     check_device("device", device)
     if isinstance(cell, str):
         check_choice("cell", cell, CELLS)
-        if cell == "rnn":
-            from rnncourse.rnn import RNNCell as Cell
-        elif cell == "lstm":
-            from rnncourse.lstm import LSTMCell as Cell
-        else:
-            from rnncourse.gru import GRUCell as Cell
-        return Cell(input_size, hidden_size, device=device, dtype=dtype)
+        from rnncourse import gru, lstm, rnn  # here, not at the top: they are loaded lazily
+
+        kinds: dict[str, type[nn.Module]] = {
+            "rnn": rnn.RNNCell,
+            "lstm": lstm.LSTMCell,
+            "gru": gru.GRUCell,
+        }
+        return kinds[cell](input_size, hidden_size, device=device, dtype=dtype)
     if not isinstance(cell, nn.Module):
         raise TypeError(
             f"cell: expected one of {list(CELLS)!r} or an nn.Module cell, got {type(cell).__name__}"
         )
     cell_kind(cell)  # raises unless it looks like an RNN/LSTM/GRU cell
-    if (cell.input_size, cell.hidden_size) != (input_size, hidden_size):
+    if cell_sizes("cell", cell) != (input_size, hidden_size):
         raise ValueError(
             f"cell: expected (input_size, hidden_size) = ({input_size}, {hidden_size}), "
-            f"got ({cell.input_size}, {cell.hidden_size})"
+            f"got {cell_sizes('cell', cell)}"
         )
     return cell
 
@@ -145,101 +146,11 @@ def init_state(cell: nn.Module, N: int, like: Tensor) -> State:
 
     The state takes ``like``'s device and dtype (pass a parameter or the input).
     """
-    h = like.new_zeros(N, cell.hidden_size)  # (N, H)
+    _, H = cell_sizes("cell", cell)
+    h = like.new_zeros(N, H)  # (N, H)
     if cell_kind(cell) == "lstm":
-        return h, like.new_zeros(N, cell.hidden_size)  # (N, H) each
+        return h, like.new_zeros(N, H)  # (N, H) each
     return h
-
-
-def hidden_of(state: State) -> Tensor:
-    """The hidden state ``h``: ``state`` itself, or ``state[0]`` for an LSTM's ``(h, c)``."""
-    return state[0] if isinstance(state, tuple) else state
-
-
-def map_state(fn: Callable[..., Tensor], *states: State) -> State:
-    """Apply ``fn`` to every tensor of one or more states, keeping the LSTM tuple structure.
-
-    Examples::
-
-        >>> h, c = torch.randn(3, 8), torch.randn(3, 8)  # an LSTM state, N = 3
-        >>> pick = map_state(lambda s: s[[0, 0, 2]], (h, c))  # reorder a batch (beam search)
-        >>> torch.equal(pick[1][1], c[0])
-        True
-        >>> new, old = torch.ones(3, 8), torch.zeros(3, 8)  # a GRU state is one tensor
-        >>> keep = torch.tensor([[True], [False], [True]])  # (N, 1)
-        >>> map_state(lambda a, b: torch.where(keep, a, b), new, old)[:, 0]
-        tensor([1., 0., 1.])
-    """
-    if isinstance(states[0], tuple):
-        return tuple(fn(*parts) for parts in zip(*states, strict=True))  # type: ignore[return-value]
-    return fn(*states)
-
-
-def _check_lengths(lengths: Tensor | Sequence[int], T: int, N: int, device: torch.device) -> Tensor:
-    """``lengths`` as a ``(N,)`` long tensor on ``device``, every entry in ``1..T``."""
-    lengths = torch.as_tensor(lengths)
-    if lengths.is_floating_point() or lengths.dtype == torch.bool:
-        raise TypeError(f"lengths: expected integers, got dtype {lengths.dtype}")
-    check_shape("lengths", lengths, ("N",), (N,))
-    if N > 0 and (lengths.min() < 1 or lengths.max() > T):
-        raise ValueError(f"lengths: every length must lie in 1..T = 1..{T}, got {lengths.tolist()}")
-    return lengths.to(device=device, dtype=torch.long)
-
-
-def unroll(
-    cell: nn.Module,
-    x: Tensor,
-    state: State | None = None,
-    lengths: Tensor | Sequence[int] | None = None,
-) -> tuple[Tensor, State]:
-    r"""Run a cell over a sequence, one step at a time.
-
-    .. math::
-        h_t = \begin{cases} \mathrm{cell}(x_t, h_{t-1}) & t \le \ell_n \\
-                            h_{t-1} & t > \ell_n \end{cases}
-
-    where :math:`\ell_n` is sequence :math:`n`'s length (``T`` when ``lengths`` is ``None``).
-    Freezing the state after step :math:`\ell_n` makes the final state each sequence's
-    :math:`h_{\ell_n}`, exactly as running it alone (what ``pack_padded_sequence`` gives
-    ``torch.nn.RNN``); outputs at padded steps are zero.
-
-    Args:
-        cell: a recurrent cell, ``cell(x_t, state) -> state``.
-        x: inputs of shape ``(T, N, H_in)``.
-        state: initial state ``h_0`` ``(N, H)`` or ``(h_0, c_0)``; zeros if ``None``.
-        lengths: ``(N,)`` valid steps per sequence (padding at the end), each in ``1..T``.
-
-    Outputs: ``(h, state)``
-        - **h**: ``(T, N, H)``, the hidden state after every step (zero past a length).
-        - **state**: the final state, ``(N, H)`` or ``(h, c)``.
-
-    Examples::
-
-        >>> cell = make_cell("lstm", 3, 8)
-        >>> h, (h_T, c_T) = unroll(cell, torch.randn(5, 2, 3), lengths=[5, 2])
-        >>> h.shape, h_T.shape
-        (torch.Size([5, 2, 8]), torch.Size([2, 8]))
-    """
-    check_shape("x", x, ("T", "N", "H_in"), (None, None, cell.input_size))
-    check_floating("x", x)
-    check_steps("x", x)
-    T, N, _ = x.shape
-    if state is None:
-        state = init_state(cell, N, x)
-    if lengths is not None:
-        lengths = _check_lengths(lengths, T, N, x.device)
-    hs = []
-    for t in range(T):
-        new = cell(x[t], state)
-        if lengths is None:
-            state = new
-            hs.append(hidden_of(state))
-            continue
-        valid = (t < lengths).unsqueeze(1)  # (N, 1)
-        # h_t = cell(x_t, h_{t-1}) while t is inside the sequence, else h_{t-1}
-        state = map_state(partial(torch.where, valid), new, state)
-        hs.append(hidden_of(state).masked_fill(~valid, 0.0))  # (N, H)
-    return torch.stack(hs), state  # (T, N, H)
 
 
 class Readout(nn.Module):
@@ -266,7 +177,7 @@ class Readout(nn.Module):
         check_device("device", device)
         check_positive_int("hidden_size", hidden_size)
         check_positive_int("output_size", output_size)
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.weight_hy = nn.Parameter(torch.empty(output_size, hidden_size, **kw))
         self.bias_y = nn.Parameter(torch.empty(output_size, **kw))
         bound = 1.0 / math.sqrt(hidden_size)
@@ -372,7 +283,7 @@ class OneToMany(nn.Module):
         check_choice("feed", feed, ("output", "input"))
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         self.feed = feed
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         cell_input = output_size if feed == "output" else input_size
         self.cell = make_cell(cell, cell_input, hidden_size, **kw)
         self.to_h0 = nn.Linear(input_size, hidden_size, **kw) if feed == "output" else None
@@ -390,6 +301,7 @@ class OneToMany(nn.Module):
         _check_teacher(y_teacher, steps, N, self.output_size)
         state = init_state(self.cell, N, x)
         # h_0 = tanh(W_init x + b_init)
+        assert self.to_h0 is not None  # built for feed="output"
         h0 = torch.tanh(self.to_h0(x))  # (N, H)
         state = (h0, state[1]) if isinstance(state, tuple) else h0
         return _generate(self.cell, self.readout, state, steps, y_teacher)
@@ -436,7 +348,7 @@ class ManyToOne(nn.Module):
         super().__init__()
         check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.cell = make_cell(cell, input_size, hidden_size, **kw)
         self.readout = Readout(hidden_size, output_size, **kw)
 
@@ -485,7 +397,7 @@ class ManyToManyAligned(nn.Module):
         super().__init__()
         check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.cell = make_cell(cell, input_size, hidden_size, **kw)
         self.readout = Readout(hidden_size, output_size, **kw)
 
@@ -544,7 +456,7 @@ class EncoderDecoder(nn.Module):
         super().__init__()
         check_device("device", device)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
-        kw = {"device": device, "dtype": dtype}
+        kw: Factory = {"device": device, "dtype": dtype}
         self.encoder = make_cell(cell, input_size, hidden_size, **kw)
         if decoder_cell is None:
             decoder_cell = cell_kind(self.encoder)

@@ -39,7 +39,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ __all__ = ["History", "seed_everything", "choose_device", "fit", "evaluate"]
 Batch = tuple[Any, torch.Tensor]
 Data = tuple[torch.Tensor, torch.Tensor] | Iterable[Batch]
 
-_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
@@ -194,7 +194,7 @@ def _tensor_batches(
         yield X.index_select(x_dim, idx.to(X.device)), y.index_select(y_dim, idx.to(y.device))
 
 
-def _is_tensor_pair(data: Any) -> bool:
+def _is_tensor_pair(data: Any) -> TypeGuard[tuple[torch.Tensor, torch.Tensor]]:
     return (
         isinstance(data, tuple)
         and len(data) == 2
@@ -236,7 +236,7 @@ def _batches(
         )
     if not isinstance(data, Iterable):
         raise TypeError(f"{name}: expected (X, y) tensors or an iterable of (inputs, targets)")
-    return data
+    return cast(Iterable[Batch], data)  # not an (X, y) pair, so an iterable of batches
 
 
 def _to(obj: Any, device: torch.device) -> Any:
@@ -409,7 +409,7 @@ def fit(
     Examples::
 
         >>> from rnncourse.data import noisy_sine
-        >>> x, y = noisy_sine(n=64, T=20, seed=0)  # (T, N, 1) each
+        >>> x, y = noisy_sine(N=64, T=20, seed=0)  # (T, N, 1) each
         >>> model = nn.Linear(1, 1)  # applied at every step: (T, N, 1) -> (T, N, 1)
         >>> history = fit(model, (x, y), nn.MSELoss(), epochs=3, lr=1e-2, batch_size=16,
         ...               progress=False, seed=0)

@@ -184,3 +184,30 @@ def test_functional_bidirectional_wrong_rank_names_x() -> None:
     zeros = torch.zeros(2, H)
     with pytest.raises(ValueError, match=r"x: expected \(T, N, H_in\)"):
         bidirectional(rnn_cell, torch.randn(5, H_IN), [], [], zeros, zeros)
+
+
+class _FixedCell(nn.Module):
+    """A cell with sizes but no reset_parameters(): its copy could not be re-initialised."""
+
+    input_size, hidden_size = 3, 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(4, 3))
+
+    def forward(self, x: torch.Tensor, h: Any) -> torch.Tensor:
+        return torch.tanh(x @ self.weight.T)
+
+
+def test_bidirectional_needs_a_way_to_initialise_the_reverse_cell() -> None:
+    """Without reset_parameters and without reverse_cell, is it a TypeError naming cell?
+
+    A plain copy would start both directions from the same weights.
+    """
+    with pytest.raises(TypeError, match="^cell: _FixedCell has no reset_parameters"):
+        Bidirectional(_FixedCell())
+    layer = Bidirectional(_FixedCell(), reverse_cell=_FixedCell())
+    output, h_n = layer(torch.randn(5, 2, 3))
+    assert output.shape == (5, 2, 8) and h_n.shape == (2, 2, 4)
+    with pytest.raises(TypeError, match="^cell: expected a cell module with an int input_size"):
+        Bidirectional(nn.Linear(3, 4))

@@ -240,7 +240,7 @@ def test_tbptt_chunks():
     """Do the chunks cover 0..T in order with at most k steps each?"""
     assert tbptt_chunks(np.zeros((7, 1)), 3) == [slice(0, 3), slice(3, 6), slice(6, 7)]
     assert tbptt_chunks(np.zeros((2, 1)), 5) == [slice(0, 2)]
-    with pytest.raises(ValueError, match="k"):
+    with pytest.raises(ValueError, match="^k: expected a positive int"):
         tbptt_chunks(np.zeros((2, 1)), 0)
 
 
@@ -332,3 +332,73 @@ def test_init_params_layout():
     assert max(np.abs(v).max() for v in params.values()) <= 0.5
     again = init_params(3, 4, 2, seed=5)
     assert all(np.array_equal(params[n], again[n]) for n in params)
+
+
+def test_losses_without_targets_are_refused_by_name() -> None:
+    """Do grad_check and chunked_bptt_grads refuse targets=None with an error about targets
+    (rnn_forward's loss is None without them), not a TypeError from None + float?"""
+    params = init_params(2, 3, 2)
+    x = np.zeros((4, 2, 2))
+    with pytest.raises(ValueError, match="^cache: has no targets"):
+        grad_check(params, x, None)
+    with pytest.raises(ValueError, match="^targets: expected an array; a loss needs targets$"):
+        chunked_bptt_grads(params, x, None, k=2)
+
+
+def test_truncation_length_is_refused_by_name():
+    """Is k = 0 refused naming k by truncated_bptt_grads and chunked_bptt_grads?"""
+    params, x, h_0, targets = make_problem(4, 2, 3, 4, 2)
+    _, cache = rnn_forward(params, x, h_0, targets)
+    with pytest.raises(ValueError, match="^k: expected a positive int"):
+        truncated_bptt_grads(params, cache, k=0)
+    with pytest.raises(ValueError, match="^k: expected a positive int"):
+        chunked_bptt_grads(params, x, targets, 0, h_0)
+
+
+def test_truncated_uses_the_given_output_gradient():
+    """With dy given (no targets in the cache) and k >= T, is it rnn_backward's gradient for dy?"""
+    params, x, h_0, _ = make_problem(5, 2, 3, 4, 2)
+    _, cache = rnn_forward(params, x, h_0)
+    dy = np.random.default_rng(1).normal(size=(5, 2, 2))  # (T, N, H_out)
+    full, _ = rnn_backward(params, cache, dy)
+    grads = truncated_bptt_grads(params, cache, k=5, dy=dy)
+    for name in full:
+        np.testing.assert_allclose(grads[name], full[name], rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_chunked_bptt_passes_the_loss_on():
+    """With loss="xent" and one chunk (k >= T), are loss and gradients full BPTT's for xent?"""
+    params, x, h_0, targets = make_problem(6, 2, 3, 4, 3, loss="xent")
+    value, grads, _ = chunked_bptt_grads(params, x, targets, 6, h_0, loss="xent")
+    ref_value, cache = rnn_forward(params, x, h_0, targets, loss="xent")
+    full, _ = rnn_backward(params, cache)
+    assert value == pytest.approx(ref_value, rel=1e-12)
+    for name in PARAM_NAMES:
+        np.testing.assert_allclose(grads[name], full[name], rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_grad_check_defaults_and_integer_h_0():
+    """Without h_0, and with an integer h_0 (nudged by eps, so it must be copied as float), does
+    grad_check still agree with the analytic gradient?"""
+    params, x, _, targets = make_problem(4, 2, 3, 4, 2)  # N = 2 differs from H_in = 3
+    for h_0 in (None, np.zeros((2, 4), dtype=np.int64)):
+        errors = grad_check(params, x, targets, h_0)
+        assert max(errors.values()) < 1e-6, (h_0, errors)
+
+
+def test_numerical_gradient_and_rel_error_refuse_by_name():
+    """Are a non-array param and mismatched shapes refused, naming the argument?"""
+    with pytest.raises(TypeError, match="^param: expected a NumPy array, got list"):
+        numerical_gradient(lambda: 0.0, [1.0, 2.0])
+    with pytest.raises(TypeError, match="^param: expected a floating"):
+        numerical_gradient(lambda: 0.0, np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"^b: expected the shape of a, \(2,\), got \(3,\)"):
+        rel_error(np.zeros(2), np.zeros(3))
+
+
+def test_rel_error_of_two_zero_arrays_is_zero():
+    """Is the relative error of identical all-zero arrays, and of two empty ones, 0 (not 0/0, not
+    the max of nothing)?"""
+    assert rel_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert rel_error(np.zeros((0, 2)), np.zeros((0, 2))) == 0.0
+    assert rel_error(np.array([1.0, -2.0]), np.array([1.0, -2.0])) == 0.0

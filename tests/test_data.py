@@ -42,13 +42,13 @@ def _same(a, b) -> bool:
 
 
 GENERATORS = {
-    "adding_problem": lambda seed: adding_problem(8, 12, seed),
-    "copy_task": lambda seed: copy_task(8, 6, 10, seed, min_len=2),
-    "reverse_task": lambda seed: reverse_task(8, 6, 10, seed),
-    "sort_task": lambda seed: sort_task(8, 6, 10, seed),
-    "noisy_sine": lambda seed: noisy_sine(8, 12, seed),
-    "ar_series": lambda seed: ar_series(50, [0.5], 1.0, seed),
-    "toy_sentiment": lambda seed: toy_sentiment(20, seed),
+    "adding_problem": lambda seed: adding_problem(8, 12, seed=seed),
+    "copy_task": lambda seed: copy_task(8, 6, 10, seed=seed, min_len=2),
+    "reverse_task": lambda seed: reverse_task(8, 6, 10, seed=seed),
+    "sort_task": lambda seed: sort_task(8, 6, 10, seed=seed),
+    "noisy_sine": lambda seed: noisy_sine(8, 12, seed=seed),
+    "ar_series": lambda seed: ar_series(50, [0.5], 1.0, seed=seed),
+    "toy_sentiment": lambda seed: toy_sentiment(20, seed=seed),
 }
 
 
@@ -63,18 +63,18 @@ def test_generators_are_deterministic_under_a_seed(name):
 def test_generator_object_is_accepted_and_advanced():
     """Does passing one numpy Generator to two calls give two different draws?"""
     rng = np.random.default_rng(0)
-    x1, _ = adding_problem(4, 10, rng)
-    x2, _ = adding_problem(4, 10, rng)
+    x1, _ = adding_problem(4, 10, seed=rng)
+    x2, _ = adding_problem(4, 10, seed=rng)
     assert not torch.equal(x1, x2)
-    assert torch.equal(adding_problem(4, 10, np.random.default_rng(0))[0], x1)
+    assert torch.equal(adding_problem(4, 10, seed=np.random.default_rng(0))[0], x1)
 
 
 @pytest.mark.parametrize("T", [2, 3, 10, 101])
 def test_adding_problem_shapes_and_markers(T):
     """Are there exactly two markers, one in each half, and is y their values' sum?"""
-    n = 64
-    x, y = adding_problem(n, T, seed=3)
-    assert x.shape == (T, n, 2) and y.shape == (n, 1)
+    N = 64
+    x, y = adding_problem(N, T, seed=3)
+    assert x.shape == (T, N, 2) and y.shape == (N, 1)
     markers = x[..., 1]
     assert set(markers.unique().tolist()) <= {0.0, 1.0}
     assert (markers.sum(0) == 2).all()
@@ -106,10 +106,10 @@ def test_adding_problem_constant_baseline_mse_is_one_sixth():
 
 
 def test_adding_problem_rejects_bad_arguments():
-    """Do a too-short T and a non-int n raise ValueError naming the argument?"""
-    with pytest.raises(ValueError, match="T"):
+    """Do a too-short T and a non-positive N raise ValueError naming the argument?"""
+    with pytest.raises(ValueError, match="^T: expected at least 2"):
         adding_problem(4, 1)
-    with pytest.raises(ValueError, match="n"):
+    with pytest.raises(ValueError, match="^N: expected a positive int"):
         adding_problem(0, 5)
     with pytest.raises(TypeError, match="seed"):
         adding_problem(4, 5, seed=1.5)
@@ -133,7 +133,7 @@ def test_symbol_tasks_shapes_symbols_and_padding(task):
 def test_symbol_task_targets():
     """Is the copy target the source, the reverse target the flipped source, the sort
     target the sorted source, within each sequence's length?"""
-    kwargs = {"n": 20, "T": 7, "n_symbols": 10, "seed": 5, "min_len": 1}
+    kwargs = {"N": 20, "T": 7, "n_symbols": 10, "seed": 5, "min_len": 1}
     for task, transform in [
         (copy_task, lambda s: s),
         (reverse_task, lambda s: s.flip(0)),
@@ -340,3 +340,51 @@ def test_sliding_windows_default_horizon_is_one_step():
     assert y.shape == (6, 1)
     torch.testing.assert_close(y[:, 0], s[4:])
     torch.testing.assert_close(y, sliding_windows(s, window=4, horizon=1)[1])
+
+
+GENERATORS_WITH_DEVICE = {
+    "adding_problem": lambda **kw: adding_problem(4, 6, **kw),
+    "copy_task": lambda **kw: copy_task(4, 6, **kw),
+    "noisy_sine": lambda **kw: noisy_sine(4, 6, **kw),
+    "ar_series": lambda **kw: ar_series(20, [0.5], **kw),
+    "toy_sentiment": lambda **kw: toy_sentiment(4, **kw)[1],
+}
+
+
+@pytest.mark.parametrize("name", GENERATORS_WITH_DEVICE)
+def test_generators_put_the_same_values_on_any_device(name, device):
+    """Does device= give the CPU's values on that device (drawn on the CPU, then moved)?"""
+    make = GENERATORS_WITH_DEVICE[name]
+    on_cpu = make(seed=5)
+    on_device = make(seed=5, device=device)
+    for a, b in zip(_tensors(on_cpu), _tensors(on_device), strict=True):
+        assert b.device.type == device.type
+        assert torch.equal(a, b.cpu())
+
+
+@pytest.mark.parametrize("name", GENERATORS_WITH_DEVICE)
+def test_generators_refuse_an_unknown_device_by_name(name):
+    """Is device="gpu" a ValueError naming device, not torch's list of 20 device types?"""
+    with pytest.raises(ValueError, match="^device: expected a device such as"):
+        GENERATORS_WITH_DEVICE[name](device="gpu")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: adding_problem(4, 6, 0),
+        lambda: copy_task(4, 6, 10, 0),
+        lambda: noisy_sine(4, 6, 0),
+        lambda: ar_series(20, [0.5], 1.0, 0),
+        lambda: toy_sentiment(4, 0),
+    ],
+    ids=["adding_problem", "copy_task", "noisy_sine", "ar_series", "toy_sentiment"],
+)
+def test_seed_is_keyword_only(call):
+    """Is a positional seed refused, so every call site reads seed=...?"""
+    with pytest.raises(TypeError, match="positional argument"):
+        call()
+
+
+def _tensors(out) -> list[torch.Tensor]:
+    return [out] if isinstance(out, torch.Tensor) else [t for t in out]

@@ -21,7 +21,7 @@ H_IN, H = 3, 4
 SEQUENCE_MODULES = {
     "RNN": lambda: rnncourse.RNN(H_IN, H),
     "LSTM": lambda: rnncourse.LSTM(H_IN, H),
-    "LSTM-loop": lambda: _unfused(rnncourse.LSTM(H_IN, H)),
+    "LSTM-fused": lambda: rnncourse.LSTM(H_IN, H, fused=True),
     "GRU": lambda: rnncourse.GRU(H_IN, H),
     "RNN-2-layer-bidirectional": lambda: rnncourse.RNN(H_IN, H, 2, bidirectional=True),
     "LSTM-bidirectional": lambda: rnncourse.LSTM(H_IN, H, bidirectional=True),
@@ -38,18 +38,13 @@ SEQUENCE_MODULES = {
 TORCH_TWINS = {
     "RNN": lambda: torch.nn.RNN(H_IN, H),
     "LSTM": lambda: torch.nn.LSTM(H_IN, H),
-    "LSTM-loop": lambda: torch.nn.LSTM(H_IN, H),
+    "LSTM-fused": lambda: torch.nn.LSTM(H_IN, H),
     "GRU": lambda: torch.nn.GRU(H_IN, H),
     "RNN-2-layer-bidirectional": lambda: torch.nn.RNN(H_IN, H, 2, bidirectional=True),
     "LSTM-bidirectional": lambda: torch.nn.LSTM(H_IN, H, bidirectional=True),
     "Bidirectional": lambda: torch.nn.GRU(H_IN, H, bidirectional=True),
     "Bidirectional-LSTMCell": lambda: torch.nn.LSTM(H_IN, H, bidirectional=True),
 }
-
-
-def _unfused(model: rnncourse.LSTM) -> rnncourse.LSTM:
-    model.fused = False
-    return model
 
 
 class _Steps(torch.nn.Module):

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 import rnncourse
-from rnncourse.lstm import LSTM, LSTMCell, LSTMRecurrence, lstm_cell
+from rnncourse.lstm import LSTM, LSTMCell, lstm_cell
+from rnncourse.lstm_fused import LSTMRecurrence
 from tests._helpers import (
     _BASE,
     GRID,
@@ -110,25 +111,52 @@ def test_lstm_matches_torch(case: Case) -> None:
     assert_matches_torch(LSTM, nn.LSTM, case, state_count=2)
 
 
-class LoopLSTM(LSTM):
-    """LSTM through the plain autograd loop over lstm_step instead of LSTMRecurrence."""
+class FusedLSTM(LSTM):
+    """LSTM through the opt-in fused recurrence of rnncourse.lstm_fused."""
 
-    fused = False
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs, fused=True)
 
 
 @pytest.mark.parametrize("case", GRID, ids=case_id)
-def test_lstm_plain_loop_matches_torch(case: Case) -> None:
-    """With fused=False, do output, (h_n, c_n) and all gradients still equal torch's?"""
-    assert_matches_torch(LoopLSTM, nn.LSTM, case, state_count=2)
+def test_lstm_fused_matches_torch(case: Case) -> None:
+    """With fused=True, do output, (h_n, c_n) and all gradients still equal torch's?"""
+    assert_matches_torch(FusedLSTM, nn.LSTM, case, state_count=2)
 
 
-def test_lstm_runs_the_fused_recurrence_by_default() -> None:
-    """Does output come from LSTMRecurrence by default, and from the loop with fused=False?"""
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_lstm_fused_equals_the_loop(bidirectional: bool) -> None:
+    """Does the fused path give the loop's outputs and gradients, with the same weights?"""
+    torch.manual_seed(0)
+    # H = 7: 4H does not split evenly into 5 parts, so a wrong chunk count cannot pass
+    loop = LSTM(3, 7, 2, bidirectional=bidirectional, dtype=torch.float64)
+    fused = LSTM(3, 7, 2, bidirectional=bidirectional, dtype=torch.float64, fused=True)
+    fused.load_state_dict(loop.state_dict())
+    x = torch.randn(6, 2, 3, dtype=torch.float64, requires_grad=True)
+    results = []
+    for model in (loop, fused):
+        output, (h_n, c_n) = model(x)
+        loss = output.sum() + (h_n * c_n).sum()  # every output reaches the loss
+        grads = torch.autograd.grad(loss, [x, *model.parameters()])
+        results.append((output, h_n, c_n, *grads))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, **F64)
+
+
+def test_lstm_runs_the_loop_by_default() -> None:
+    """Does output come from the readable loop by default, and from the fused node on opt-in?"""
     x = torch.randn(5, 2, 3)
-    output, _ = LSTM(3, 4)(x)
-    assert type(output.grad_fn).__name__ == "LSTMRecurrenceBackward"
-    output, _ = LoopLSTM(3, 4)(x)
+    model = LSTM(3, 4)
+    assert model.fused is False
+    output, _ = model(x)
     assert type(output.grad_fn).__name__ == "StackBackward0"
+    output, _ = FusedLSTM(3, 4)(x)
+    assert type(output.grad_fn).__name__ == "LSTMRecurrenceBackward"
+    assert repr(LSTM(3, 4, fused=True)) == "LSTM(3, 4, fused=True)"
+    assert repr(model) == "LSTM(3, 4)"
+    with torch.no_grad():  # inference runs the loop either way
+        output, _ = FusedLSTM(3, 4)(x)
+    assert output.grad_fn is None
 
 
 @pytest.mark.parametrize("reverse", [False, True])
@@ -149,10 +177,14 @@ def test_lstm_recurrence_passes_gradcheck(reverse: bool) -> None:
 
 def test_lstm_double_backward_is_refused_with_a_hint() -> None:
     """Does create_graph=True through the fused path raise, naming the fused=False escape?"""
-    model = LSTM(3, 4, dtype=torch.float64)
+    model = LSTM(3, 4, dtype=torch.float64, fused=True)
     x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
     output, _ = model(x)
-    with pytest.raises(RuntimeError, match="fused = False"):
+    message = (
+        r"^rnncourse.LSTM's fused recurrence has no double backward \(create_graph=True\); "
+        r"use LSTM\(\.\.\., fused=False\) \(model.fused = False\), the autograd loop$"
+    )
+    with pytest.raises(RuntimeError, match=message):
         torch.autograd.grad(output.sum(), x, create_graph=True)
     model.fused = False
     output, _ = model(x)
@@ -265,3 +297,21 @@ def test_lstm_cell_weight_not_multiple_of_four_names_weight() -> None:
             torch.randn(16, 3),
             torch.randn(12, 4),
         )
+
+
+def test_lstm_fused_with_a_frozen_weight_hh() -> None:
+    """With weight_hh frozen (no gradient asked for it), does the fused backward still give the
+    loop's gradients for the input and the other parameters?"""
+    torch.manual_seed(0)
+    loop = LSTM(3, 7, dtype=torch.float64)
+    fused = LSTM(3, 7, dtype=torch.float64, fused=True)
+    fused.load_state_dict(loop.state_dict())
+    x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
+    grads = []
+    for model in (loop, fused):
+        model.weight_hh_l0.requires_grad_(False)
+        output, _ = model(x)
+        wanted = [x, model.weight_ih_l0, model.bias_hh_l0]
+        grads.append(torch.autograd.grad(output.sum(), wanted))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, **F64)
