@@ -20,7 +20,7 @@ book is built.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -429,8 +429,8 @@ LSTM_VARIANTS = ("standard", "peephole", "coupled")
 _HIGHLIGHT = "#c0392b"
 
 
-def _line(ax: Axes, xs: Sequence[float], ys: Sequence[float], **kw: object) -> None:
-    style = {"color": "0.2", "lw": 1.4, "solid_capstyle": "round", "zorder": 1}
+def _line(ax: Axes, xs: Sequence[float], ys: Sequence[float], **kw: Any) -> None:
+    style: dict[str, Any] = {"color": "0.2", "lw": 1.4, "solid_capstyle": "round", "zorder": 1}
     style.update(kw)
     ax.plot(xs, ys, **style)
 
@@ -461,8 +461,8 @@ def _gate(ax: Axes, x: float, y: float, fn: str, name: str, colour: str) -> None
         ax.text(x + 0.5, y - 0.45, name, ha="left", va="center", fontsize=11, zorder=4)
 
 
-def _flow(ax: Axes, start: tuple[float, float], end: tuple[float, float], **kw: object) -> None:
-    style = {"arrowstyle": "-|>", "mutation_scale": 11, "lw": 1.3, "color": "0.2"}
+def _flow(ax: Axes, start: tuple[float, float], end: tuple[float, float], **kw: Any) -> None:
+    style: dict[str, Any] = {"arrowstyle": "-|>", "mutation_scale": 11, "lw": 1.3, "color": "0.2"}
     style.update(kw)
     ax.add_patch(FancyArrowPatch(start, end, shrinkA=0, shrinkB=0, zorder=2, **style))
 
