@@ -13,13 +13,18 @@ reference code or the hidden tests' inputs.
 Layout
 ------
 This module is the engine: the captured copies and snapshots, :class:`Spec`, :class:`Mistake`,
-:class:`Benchmark`, ``_register``, the comparison and its messages, the tripwires,
-:func:`check`, :func:`check_trained`. Each assignment's specs live in a module of this package
+:class:`Benchmark`, ``_register``, the diagnosis (registered mistakes, stated contracts, advice
+for trained models), the tripwires, :func:`check`, :func:`check_trained`. ``compare`` holds the
+comparison of outputs and its messages. ``trusted`` (the nbgrader preprocessor), ``worker``,
+``remote``, ``channel`` and ``static`` are the trusted runner: graded test cells run in the
+grader's process and call the learner's functions in the sandboxed kernel over a data-only
+channel (see ``trusted``'s docstring). Each assignment's specs live in a module of this package
 named after its folder in ``solutions/``, with their inputs, cases, exercise-only references
 and mistaken variants: ``ex02_hidden_state`` (``rnn_cell``, ``output_layer``,
 ``count_parameters``), ``ex03_unrolling``, ``ex04_bptt``, ``ex05_gradients``,
 ``ex06_topologies``, ``ex07_lstm_gru`` (``lstm_cell``, ``gru_cell``, the trained
-``train_adding_model``), ``ex08_bidirectional``, ``ex09_seq2seq``, ``ex10_applications``
+``train_adding_model``), ``ex08_bidirectional``, ``ex08b_speech`` (CTC), ``ex09_seq2seq``,
+``ex10_applications``
 (``make_windows``, ``naive_forecast``, the trained ``train_forecaster``). ``_cells`` holds what
 several share (``_weights``, ``_cell_inputs``, the cells' default cases, the GRU loops of
 exercises 6, 8 and 9). Importing this module imports them in the order of ``_ASSIGNMENTS``,
