@@ -180,7 +180,8 @@ CELL_TIMEOUT = 20
 
 @pytest.mark.slow
 def test_tampered_submissions_earn_nothing_for_the_wrong_answer(tmp_path):
-    """Can rebinding allclose, grading or the reference, exiting or looping earn points? No."""
+    """Can rebinding allclose, grading or the reference, exiting or looping earn points (no),
+    or cost the points of the other, right answers (no)?"""
     course = make_course(tmp_path, [EX02])
     solution = read(solution_path(EX02))
     blank = read(course / "exercises" / EX02 / f"{EX02}.ipynb")
@@ -197,12 +198,10 @@ def test_tampered_submissions_earn_nothing_for_the_wrong_answer(tmp_path):
     for student, tasks in got.items():
         for task in RNN_TASKS:
             assert tasks[task] == 0, (student, task)
-    # a rebinding stays in force, so every later check fails too; a dead kernel scores nothing
-    zero = {"allclose", "assertclose", "namespace", "reference", "osexit"}
-    for student in zero:
-        assert sum(got[student].values()) == 0, student
-    # the rest only lose rnn_cell's points: grading goes on after the error or the timeout
-    for student in set(TAMPERED) - zero:
+    # the checks run in the grader (trusted checks): a rebinding in the kernel changes nothing
+    # there, and a worker that exits or loops is restarted, so every submission loses exactly
+    # rnn_cell's points and keeps the right answers' points
+    for student in TAMPERED:
         assert got[student]["test_output_layer"] == 2, student
         assert got[student]["test_count_parameters"] == 2, student
     # the two graded cells that call the endless rnn_cell are interrupted after the timeout
