@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import Path
 
+import jupytext
+import nbformat
 import pytest
 
 from tests._site import (
@@ -343,55 +345,161 @@ def test_chapters_are_myst_notebooks_without_outputs() -> None:
 
 
 def _fake_assignment() -> tuple[dict, dict]:
+    """A released notebook (as nbgrader generate_assignment blanks it) and its source."""
+
     def cell(source: str, grade_id: str | None = None, solution: bool = False) -> dict:
         meta = {"nbgrader": {"grade_id": grade_id, "solution": solution}} if grade_id else {}
         return {
             "cell_type": "code",
+            "id": grade_id,
             "metadata": meta,
             "source": source,
             "outputs": [{"output_type": "stream", "name": "stdout", "text": "old output"}],
             "execution_count": 3,
         }
 
-    title = {"cell_type": "markdown", "metadata": {}, "source": "# Exercise 9: a test\n"}
-    leaked = "def f():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION\n"
-    student = {
-        "cells": [title, cell(leaked, "f", True), cell("assert f() == 42", "test_f")],
+    title = {"cell_type": "markdown", "id": "title", "metadata": {}, "source": "# Exercise 9\n"}
+    answer = "def f():\n    ### BEGIN SOLUTION\n    return 6 * 7\n    ### END SOLUTION\n"
+    blanked = "def f():\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    test = "assert f() == 42\n### BEGIN HIDDEN TESTS\nassert f() + 1 == 43\n### END HIDDEN TESTS"
+    solution = {
+        "cells": [title, cell(answer, "f", True), cell(test, "test_f")],
         "metadata": {"kernelspec": {"name": "python3", "language": "python"}},
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    solution = json.loads(json.dumps(student))
-    solution["cells"][1]["source"] = leaked.replace("42", "6 * 7")
+    student = json.loads(json.dumps(solution))
+    student["cells"][1]["source"] = blanked
+    student["cells"][2]["source"] = "assert f() == 42"
     return student, solution
 
 
+def _page_cells(ext, name: str, student: dict, solution: dict | None) -> list[tuple[str, str]]:
+    """(cell type, source) of the page text the extension writes, as jupytext reads it back."""
+    nb = jupytext.reads(ext.to_myst(ext.build_page(name, student, solution)), fmt="md:myst")
+    assert nb.metadata["mystnb"] == {"execution_mode": "off"}  # shown, never run
+    return [(c.cell_type, c.source) for c in nb.cells]
+
+
 def test_exercise_page_hides_solutions_by_default() -> None:
-    """Does the default page blank leaked solution regions, drop outputs and never execute?"""
+    """Is the default page the released cells as they are, after a title and a download box?"""
     ext = _load_exercise_extension()
     student, _ = _fake_assignment()
-    page = ext.build_page("09_test", student, None)
-    sources = ["".join(c["source"]) for c in page["cells"]]
-    assert sources[0].startswith("# Exercise 9")
-    assert "{download}" in sources[1] and "/exercises/09_test/09_test.ipynb" in sources[1]
-    assert "return 42" not in "".join(sources)
-    assert "raise NotImplementedError()" in sources[2]
-    assert all(c.get("outputs", []) == [] for c in page["cells"])
-    assert page["metadata"]["mystnb"] == {"execution_mode": "off"}
-    assert not any("Worked solution" in s for s in sources)
+    cells = _page_cells(ext, "09_test", student, None)
+    assert cells[0] == ("markdown", "# Exercise 9")
+    assert "{download}" in cells[1][1] and "/exercises/09_test/09_test.ipynb" in cells[1][1]
+    assert cells[2:] == [("code", student["cells"][1]["source"]), ("code", "assert f() == 42")]
+    text = ext.to_myst(ext.build_page("09_test", student, None))
+    for absent in ("6 * 7", "Worked solution", "old output", "HIDDEN", "nbgrader"):
+        assert absent not in text
 
 
 def test_exercise_page_shows_solutions_when_asked() -> None:
     """With a solutions notebook, does a collapsed worked solution follow each solution cell?"""
     ext = _load_exercise_extension()
     student, solution = _fake_assignment()
-    page = ext.build_page("09_test", student, solution)
-    sources = ["".join(c["source"]) for c in page["cells"]]
+    cells = _page_cells(ext, "09_test", student, solution)
+    sources = [source for _, source in cells]
     block = sources.index(next(s for s in sources if "Worked solution" in s))
     assert "raise NotImplementedError()" in sources[block - 1]  # right after the student's cell
     assert ":class: dropdown" in sources[block] and "return 6 * 7" in sources[block]
     assert "SOLUTION" not in sources[block]  # nbgrader markers dropped
     assert len(sources) == 5  # title, download box, student cell, solution, test cell
+    assert not any("43" in s for s in sources)  # the hidden test stays hidden
+
+
+def _solution_lines(source: str) -> list[str]:
+    """Stripped lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION``."""
+    regions = re.findall(r"BEGIN SOLUTION[^\n]*\n(.*?)^[ \t#%]*END SOLUTION", source, re.M | re.S)
+    return [line.strip() for region in regions for line in region.splitlines() if line.strip()]
+
+
+def _hidden_only_lines(nb) -> set[str]:  # noqa: ANN001 - an nbformat notebook
+    """Stripped lines of ``nb``'s hidden tests that occur nowhere else in ``nb``."""
+    hidden, elsewhere = set(), set()
+    for cell in nb.cells:
+        parts = re.split(r"^[ \t#]*(?:BEGIN|END) HIDDEN TESTS[^\n]*$", cell.source, flags=re.M)
+        for i, part in enumerate(parts):  # odd parts lie between BEGIN and END
+            (hidden if i % 2 else elsewhere).update(line.strip() for line in part.splitlines())
+    return hidden - elsewhere - {""}
+
+
+@pytest.mark.parametrize("name", assignment_names())
+def test_exercise_page_is_the_released_notebook(name: str, tmp_path: Path) -> None:
+    """Does each page show every released cell, in order and unchanged, and nothing hidden?
+
+    Both editions are generated from the repository's ``exercises/`` and ``solutions/``;
+    jupytext reads the pages back. The solutions edition must differ from the student one
+    only by a worked-solution block after each solution cell, holding that cell's solution
+    from ``solutions/``. Neither may show a line of a hidden test.
+    """
+    ext = _load_exercise_extension()
+    for folder in ("exercises", "solutions"):
+        (tmp_path / folder).symlink_to(BOOK_ROOT / folder)
+    released = nbformat.read(BOOK_ROOT / "exercises" / name / f"{name}.ipynb", as_version=4)
+    source = nbformat.read(BOOK_ROOT / "solutions" / name / f"{name}.ipynb", as_version=4)
+    released_cells = [(c.cell_type, c.source.strip("\n")) for c in released.cells]
+    assert released_cells[0][1].startswith("# "), "the release should start with its title"
+    hidden = _hidden_only_lines(source)
+    assert hidden, f"{name}: no hidden-test lines found in solutions/ (nothing to check)"
+    page_path = tmp_path / "book" / "exercises" / f"{exercise_page_stem(name)}.md"
+
+    editions = {}
+    for with_solutions in (False, True):
+        assert ext.generate_pages(tmp_path, with_solutions)
+        nb = jupytext.read(page_path, fmt="md:myst")
+        assert nb.metadata["mystnb"] == {"execution_mode": "off"}
+        editions[with_solutions] = [(c.cell_type, c.source.strip("\n")) for c in nb.cells]
+    student, solutions = editions[False], editions[True]
+
+    download = student.pop(1)
+    assert "{download}" in download[1] and f"/exercises/{name}/{name}.ipynb>" in download[1]
+    assert student == released_cells
+
+    # The solutions edition: the same cells, each answer cell followed by its worked solution
+    # (a grade_id below stands for that block).
+    answers = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells if _is_answer(c)}
+    layout: list = []
+    for cell, shown_cell in zip(released.cells, released_cells, strict=True):
+        layout.append(shown_cell)
+        if _is_answer(cell):
+            layout.append(cell.metadata["nbgrader"]["grade_id"])
+    layout.insert(1, download)
+    assert any(isinstance(want, str) for want in layout), f"{name} has no answer cell"
+    assert len(solutions) == len(layout)
+    for got, want in zip(solutions, layout, strict=True):
+        if isinstance(want, tuple):
+            assert got == want
+            continue
+        assert got[0] == "markdown" and "{admonition} Worked solution" in got[1], want
+        lines = _solution_lines(answers[want].source)
+        assert lines and all(line in got[1] for line in lines), f"{name}/{want}: solution"
+        assert "SOLUTION" not in got[1], f"{name}/{want}: nbgrader markers shown"
+
+    for with_solutions, cells in editions.items():
+        lines = {line.strip() for _, s in cells for line in s.splitlines()}
+        leaked = sorted(lines & hidden)
+        assert not leaked, f"{name} (solutions: {with_solutions}): hidden tests shown: {leaked}"
+
+
+def _is_answer(cell) -> bool:  # noqa: ANN001 - an nbformat cell
+    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
+
+
+def test_stale_generated_pages_are_removed(tmp_path: Path) -> None:
+    """Is a generated page of a vanished assignment removed, and a hand-written page kept?"""
+    ext = _load_exercise_extension()
+    student, _ = _fake_assignment()
+    pages = tmp_path / "book" / "exercises"
+    pages.mkdir(parents=True)
+    (pages / "ex98_gone.md").write_text(ext.to_myst(ext.build_page("98_gone", student, None)))
+    (pages / "ex97_by_hand.md").write_text("---\nrnncourse:\n  generated: false\n---\n# Mine\n")
+    (tmp_path / "exercises" / "ex09_test").mkdir(parents=True)
+    nbformat.write(
+        nbformat.from_dict(student), tmp_path / "exercises" / "ex09_test" / "ex09_test.ipynb"
+    )
+    assert ext.generate_pages(tmp_path, False) == [pages / "ex09_test.md"]
+    assert sorted(p.name for p in pages.iterdir()) == ["ex09_test.md", "ex97_by_hand.md"]
 
 
 def test_every_assignment_gets_an_exercise_page() -> None:
