@@ -2,7 +2,8 @@
 
 Every HTML page of ``_build/html`` is opened once in headless Chromium, served from
 ``127.0.0.1``; requests to any other host are blocked and recorded. Each test then checks
-one property on all pages: HTTP 200, no JavaScript errors, nothing loaded from outside,
+one property on all pages: HTTP 200, no console errors (a failed load, a missing favicon, a
+JavaScript error), a favicon, nothing loaded from outside,
 images load, math typeset by the site's own MathJax, internal links and their ``#fragment``
 targets exist, exercise downloads are notebooks, and search finds the LSTM chapter.
 """
@@ -63,6 +64,7 @@ async () => {
                 .filter(a => !a.getAttribute('href').startsWith('#') ||
                              a.getAttribute('href').length > 1)
                 .map(a => a.href),
+    icons: Array.from(document.querySelectorAll('link[rel~="icon"]')).map(l => l.href),
   };
 }
 """
@@ -84,6 +86,7 @@ class PageReport:
     math_errors: list[str] = field(default_factory=list)
     raw_math: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
+    icons: list[str] = field(default_factory=list)
 
 
 class _IdCollector(HTMLParser):
@@ -142,9 +145,13 @@ def crawl(built_site: Path, site_server: str, browser) -> dict[str, PageReport]:
 
     context.route("**/*", route)
     page = context.new_page()
-    page.on(
+    page.on(  # every console error counts: a missing favicon logs "404 (File not found)"
         "console",
-        lambda msg: current[-1].console_errors.append(msg.text) if msg.type == "error" else None,
+        lambda msg: (
+            current[-1].console_errors.append(f"{msg.text} [{msg.location.get('url')}]")
+            if msg.type == "error"
+            else None
+        ),
     )
     page.on("pageerror", lambda exc: current[-1].console_errors.append(str(exc)))
 
@@ -165,6 +172,7 @@ def crawl(built_site: Path, site_server: str, browser) -> dict[str, PageReport]:
         report.math_errors = info["mathErrors"]
         report.raw_math = [m for m in _RAW_MATH if m in info["text"]]
         report.links += info["links"]
+        report.icons = info["icons"]
         reports[path] = report
     context.close()
     return reports
@@ -190,6 +198,15 @@ def test_pages_answer_200(crawl: dict[str, PageReport]) -> None:
 def test_no_console_errors(crawl: dict[str, PageReport]) -> None:
     """Does every page run without JavaScript errors?"""
     assert not _failures(crawl, "console_errors")
+
+
+def test_every_page_has_a_favicon(crawl: dict[str, PageReport]) -> None:
+    """Does every page declare an icon that loads (else browsers ask for /favicon.ico)?"""
+    missing = [path for path, report in crawl.items() if not report.icons]
+    assert not missing, f"pages without <link rel=icon>: {missing}"
+    for icon in {icon for report in crawl.values() for icon in report.icons}:
+        status, body, ctype = _fetch(icon)
+        assert status == 200 and ctype.startswith("image/") and body, f"{icon}: {status} {ctype}"
 
 
 def test_nothing_loads_from_outside(crawl: dict[str, PageReport]) -> None:
