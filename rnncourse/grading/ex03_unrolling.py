@@ -44,6 +44,8 @@ def _forward_variant(kind: str) -> Callable[..., Any]:
         output = torch.stack(outputs)
         if kind == "h-squashed-again":  # tanh applied a second time to each state
             output, h = torch.tanh(output), torch.tanh(h)
+        if kind == "outputs-swapped":
+            return h, output
         return output, (output[0] if kind == "h_n-first" else h)
 
     return variant
@@ -174,6 +176,11 @@ _register(
                 "x0-every-step",
                 "every step reads x[0]; step t reads its own input x[t].",
                 _forward_variant("x0-every-step"),
+            ),
+            Mistake(
+                "outputs-swapped",
+                "the outputs are in the wrong order: rnn_forward returns (output, h_n).",
+                _forward_variant("outputs-swapped"),
             ),
             Mistake(
                 "h-squashed-again",

@@ -101,7 +101,7 @@ def _clip_norm_variant(kind: str) -> Callable[..., Any]:
             total = float(sum(_joint_norm([g], p) for g in grads.values()))
         clipped = {}
         for name, g in grads.items():
-            if kind in ("norm-after", "sum-of-norms", "norm-type-ignored"):
+            if kind in ("norm-after", "sum-of-norms", "norm-type-ignored", "outputs-swapped"):
                 clipped[name] = g * min(1.0, max_norm / (total + 1e-6))
             elif kind == "by-value":
                 clipped[name] = np.clip(g, -max_norm, max_norm)
@@ -110,6 +110,8 @@ def _clip_norm_variant(kind: str) -> Callable[..., Any]:
                 clipped[name] = g * min(1.0, max_norm / (own + 1e-6))
             else:  # always rescale
                 clipped[name] = g * max_norm / (total + 1e-6)
+        if kind == "outputs-swapped":
+            return total, clipped
         if kind == "norm-after":  # the norm of the clipped gradients
             return clipped, _joint_norm(list(clipped.values()), p)
         return clipped, total
@@ -318,6 +320,12 @@ _register(
                 "the joint norm is the p-norm of the per-gradient norms, "
                 "‖(‖g_1‖, ..., ‖g_m‖)‖_p, not their sum.",
                 _clip_norm_variant("sum-of-norms"),
+            ),
+            Mistake(
+                "outputs-swapped",
+                "the outputs are in the wrong order: clip_grad_norm_np returns "
+                "(clipped, total_norm).",
+                _clip_norm_variant("outputs-swapped"),
             ),
             Mistake(
                 "norm-type-ignored",

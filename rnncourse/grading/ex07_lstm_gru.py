@@ -66,6 +66,16 @@ def _lstm_variant(
     return variant
 
 
+def _swapped(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` returning its two outputs in the other order."""
+
+    def variant(*args: Any, **kwargs: Any) -> Any:
+        first, second = fn(*args, **kwargs)
+        return second, first
+
+    return variant
+
+
 def _lstm_mistakes() -> tuple[Mistake, ...]:
     import itertools
 
@@ -95,6 +105,8 @@ def _lstm_mistakes() -> tuple[Mistake, ...]:
                 _lstm_variant(biases=False)),
         Mistake("no-input-gate", "the input gate is not applied: c_t = f_t ⊙ c_{t-1} + "
                 "i_t ⊙ g_t.", _lstm_variant(gates_used="fo")),
+        Mistake("outputs-swapped", "the outputs are in the wrong order: lstm_cell returns "
+                "(h_next, c_next).", _swapped(_lstm_variant())),
         Mistake("no-output-gate", "the output gate is not applied: h_t = o_t ⊙ tanh(c_t).",
                 _lstm_variant(gates_used="if")),
     ]  # fmt: skip
