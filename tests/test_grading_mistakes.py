@@ -265,3 +265,32 @@ def test_rel_error_cases_separate_the_maxima():
         wrong = np.abs(a).max() + np.abs(b).max()
         right = (np.abs(a) + np.abs(b)).max()
         assert not math.isclose(wrong, right, rel_tol=1e-3)
+
+
+@pytest.mark.slow
+def test_boundary_case_holds_across_the_channel(tmp_path):
+    """Graded by nbgrader in the grader's process, does a rel_error without the zero guard lose
+    its task (the boundary case runs in the trusted checks too), naming the mistake, while the
+    instructor's answers keep every point?"""
+    from tests import _nbgrader
+    from tests.hostile.corpus import _answers
+
+    name = "ex04_bptt"
+    course = _nbgrader.make_course(tmp_path, [name])
+    solution = _nbgrader.read(_nbgrader.solution_path(name))
+    release = _nbgrader.read(_nbgrader.release_path(name))
+    unguarded = (
+        "def rel_error(a, b):\n"
+        "    return float(np.max(np.abs(a - b)) / np.max(np.abs(a) + np.abs(b)))\n"
+    )
+    _nbgrader.submit(course, "right", name, _answers(release, solution))
+    _nbgrader.submit(course, "unguarded", name,
+                     _answers(release, solution, rel_error=unguarded))  # fmt: skip
+    _nbgrader.nbgrader(course, "autograde", name)
+    got = _nbgrader.scores(course, name)
+    full = _nbgrader.grade_cells(solution)
+    assert got["right"] == full
+    assert got["unguarded"] == {**full, "test_rel_error": 0.0}
+    path = course / "autograded" / "unguarded" / name / f"{name}.ipynb"
+    text = json.dumps(_nbgrader.read(path).cells)
+    assert "the task asks for 0.0 there" in text
