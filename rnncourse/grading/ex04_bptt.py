@@ -125,6 +125,7 @@ def _numgrad_inputs(rng: np.random.Generator, case: Case) -> Inputs:
 
 def _numgrad_variant(kind: str) -> Callable[..., Any]:
     def variant(f, param, eps=1e-6):
+        eps = 1e-6 if kind == "eps-ignored" else eps
         grad = np.zeros_like(param)
         nudged = param.copy() if kind == "nudges-copy" else param  # f never sees a copy
         for idx in np.ndindex(param.shape):
@@ -229,6 +230,12 @@ _register(
                 "the second evaluation is at θ itself: set the entry to old - ε before "
                 "calling f the second time.",
                 _numgrad_variant("minus-not-nudged"),
+            ),
+            Mistake(
+                "eps-ignored",
+                "the argument eps is ignored: nudge by the eps the caller passes (the default "
+                "1e-6 only applies when none is given).",
+                _numgrad_variant("eps-ignored"),
             ),
         ),
     )
