@@ -344,6 +344,9 @@ class Spec:
             ``"dtype:float64"`` (every returned array has that dtype).
         outputs: the names of a tuple's items in the task's words (``("h_next", "c_next")``),
             so that messages say "h_next (output 0)" rather than "[0]".
+        boundary_cases: cases that the task's text singles out (the zero case, a value exactly
+            on a threshold), checked after the given cases by every :func:`check`, so that a
+            test cell with its own ``cases=`` checks them too.
     """
 
     name: str
@@ -358,6 +361,7 @@ class Spec:
     rtol: float = RTOL
     contracts: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    boundary_cases: tuple[Case, ...] = ()
     # filled in at registration
     _reference: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
     _forbidden_codes: frozenset = field(default=frozenset(), repr=False, compare=False)
@@ -765,8 +769,9 @@ def check(
                 "kernels or code that hides what it calls."
             )
     run_on = devices() if s.backend == "torch" else ["cpu"]
+    every = [*(cases if cases is not None else s.cases), *s.boundary_cases]
     for device in run_on:
-        for index, case in enumerate(cases if cases is not None else s.cases):
+        for index, case in enumerate(every):
             _check_case(s, fn, seed, index, case, device, _forbid_reference)
 
 

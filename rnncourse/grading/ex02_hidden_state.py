@@ -144,6 +144,23 @@ _register(
                 "the output layer is linear: y = W_hy h + b_y, no tanh.",
                 lambda h, w, b: _tanh(h @ w.T + b),
             ),
+            Mistake(
+                "sigmoid",
+                "the output layer is linear: y = W_hy h + b_y, no sigmoid (a loss applies its "
+                "own squashing later, if it needs one).",
+                lambda h, w, b: _sigmoid(h @ w.T + b),
+            ),
+            Mistake(
+                "softmax",
+                "the output layer returns the scores themselves, y = W_hy h + b_y; no softmax "
+                "here (the loss applies it).",
+                lambda h, w, b: torch.softmax(h @ w.T + b, dim=-1),
+            ),
+            Mistake(
+                "bias-subtracted",
+                "the bias is subtracted: y = W_hy h + b_y.",
+                lambda h, w, b: h @ w.T - b,
+            ),
         ),
     )
 )
@@ -178,6 +195,29 @@ _register(
                     _ref_count_parameters(input_size, hidden_size, output_size)
                     - hidden_size * hidden_size
                     + hidden_size * input_size
+                ),
+            ),
+            Mistake(
+                "input-like-recurrent",
+                "W_ih maps the input to the state: it is H × H_in, not H × H.",
+                lambda input_size, hidden_size, output_size: (
+                    _ref_count_parameters(input_size, hidden_size, output_size)
+                    - hidden_size * input_size
+                    + hidden_size * hidden_size
+                ),
+            ),
+            Mistake(
+                "no-output-bias",
+                "count the output bias b_y too (H_out entries).",
+                _count_variant("b_y"),
+            ),
+            Mistake(
+                "output-transposed-size",
+                "W_hy maps the state to the output: it is H_out × H, not H_out × H_in.",
+                lambda input_size, hidden_size, output_size: (
+                    _ref_count_parameters(input_size, hidden_size, output_size)
+                    - output_size * hidden_size
+                    + output_size * input_size
                 ),
             ),
         ),

@@ -30,14 +30,22 @@ def _forward_variant(kind: str) -> Callable[..., Any]:
     def variant(x, h_0, params):
         cell = _rnn.rnn_cell
         W = (params["weight_ih"], params["weight_hh"], params.get("bias_ih"), params.get("bias_hh"))
-        start = x.new_zeros(x.shape[1], W[1].shape[0]) if h_0 is None else h_0
+        zeros = x.new_zeros(x.shape[1], W[1].shape[0])
+        start = zeros if h_0 is None or kind == "h0-ignored" else h_0
         h, outputs = start, []
         steps = range(x.shape[0] - 1, -1, -1) if kind == "reversed" else range(x.shape[0])
+        if kind == "last-skipped":
+            steps = range(x.shape[0] - 1)
         for t in steps:
-            new = cell(x[t], start if kind == "not-carried" else h, *W)
+            x_t = x[0] if kind == "x0-every-step" else x[t]
+            new = cell(x_t, start if kind == "not-carried" else h, *W)
             outputs.append(h if kind == "shifted" else new)
             h = new
         output = torch.stack(outputs)
+        if kind == "h-squashed-again":  # tanh applied a second time to each state
+            output, h = torch.tanh(output), torch.tanh(h)
+        if kind == "outputs-swapped":
+            return h, output
         return output, (output[0] if kind == "h_n-first" else h)
 
     return variant
@@ -69,8 +77,12 @@ def _ref_many_to_one(x, h_0, params, weight_hy, bias_y):
 def _many_to_one_variant(kind: str) -> Callable[..., Any]:
     def variant(x, h_0, params, weight_hy, bias_y):
         output, h_n = _ref_rnn_forward(x, h_0, params)
-        h = {"first": output[0], "mean": output.mean(0), "no-bias": h_n}[kind]
-        return _linear(h, weight_hy, None if kind == "no-bias" else bias_y)
+        if kind == "h0-ignored":
+            _, h_n = _ref_rnn_forward(x, None, params)
+        picked = {"first": output[0], "mean": output.mean(0), "sum": output.sum(0)}
+        h = picked.get(kind, h_n)
+        y = _linear(h, weight_hy, None if kind == "no-bias" else bias_y)
+        return torch.tanh(y) if kind == "tanh-readout" else y
 
     return variant
 
@@ -94,6 +106,10 @@ def _last_hidden_variant(kind: str) -> Callable[..., Any]:
             return output[-1]
         if kind == "first":
             return output[0]
+        if kind == "no-batch-index":
+            return output[lengths - 1]  # (N, N, H): every sequence's step for every sequence
+        if kind == "off-by-two":
+            return output[(lengths - 2).clamp(min=0), batch]
         return output[lengths.clamp(max=output.shape[0] - 1), batch]  # off by one
 
     return variant
@@ -116,7 +132,11 @@ _register(
         "rnn_forward",
         _ref_rnn_forward,
         _rnn_forward_inputs,
-        ({"T": 4, "N": 2, "H_in": 3, "H": 5}, {"T": 1, "N": 1, "H_in": 2, "H": 3}),
+        (
+            {"T": 4, "N": 2, "H_in": 3, "H": 5},
+            {"T": 1, "N": 1, "H_in": 2, "H": 3},
+            {"T": 3, "N": 2, "H_in": 3, "H": 4, "h_0": False},
+        ),
         outputs=("output", "h_n"),
         mistakes=(
             Mistake(
@@ -141,6 +161,33 @@ _register(
                 "the sequence is read backwards: t runs 0, 1, ..., T-1.",
                 _forward_variant("reversed"),
             ),
+            Mistake(
+                "h0-ignored",
+                "the given initial state h_0 is ignored: start from it, and from zeros only "
+                "when h_0 is None.",
+                _forward_variant("h0-ignored"),
+            ),
+            Mistake(
+                "last-skipped",
+                "the last step is missing: the loop runs over all T steps, t = 0, ..., T-1.",
+                _forward_variant("last-skipped"),
+            ),
+            Mistake(
+                "x0-every-step",
+                "every step reads x[0]; step t reads its own input x[t].",
+                _forward_variant("x0-every-step"),
+            ),
+            Mistake(
+                "outputs-swapped",
+                "the outputs are in the wrong order: rnn_forward returns (output, h_n).",
+                _forward_variant("outputs-swapped"),
+            ),
+            Mistake(
+                "h-squashed-again",
+                "the states are squashed twice: the cell already applies tanh; store its "
+                "result as it is.",
+                _forward_variant("h-squashed-again"),
+            ),
         ),
         forbidden=("rnncourse.rnn.RNN.forward", "torch.nn.RNN.forward"),
         forbidden_library=LIBRARY_LAYERS,
@@ -164,6 +211,21 @@ _register(
                 _many_to_one_variant("mean"),
             ),
             Mistake("no-bias", "the bias b_y is missing.", _many_to_one_variant("no-bias")),
+            Mistake(
+                "tanh-readout",
+                "the readout is linear, y = W_hy h_T + b_y: no tanh on top of it.",
+                _many_to_one_variant("tanh-readout"),
+            ),
+            Mistake(
+                "h0-ignored",
+                "the given initial state h_0 is ignored: pass it on to the loop.",
+                _many_to_one_variant("h0-ignored"),
+            ),
+            Mistake(
+                "sum",
+                "the readout sums the hidden states; it reads h_T only.",
+                _many_to_one_variant("sum"),
+            ),
         ),
         forbidden=("rnncourse.rnn.RNN.forward", "torch.nn.RNN.forward"),
         forbidden_library=LIBRARY_LAYERS,
@@ -191,6 +253,17 @@ _register(
                 "first",
                 "this is the first step; take the last *valid* step.",
                 _last_hidden_variant("first"),
+            ),
+            Mistake(
+                "no-batch-index",
+                "output[lengths - 1] picks every sequence's step for every sequence (N × N "
+                "states); index the batch too: output[lengths - 1, torch.arange(N)].",
+                _last_hidden_variant("no-batch-index"),
+            ),
+            Mistake(
+                "off-by-two",
+                "off by two: a sequence of length L ends at index L - 1, not L - 2.",
+                _last_hidden_variant("off-by-two"),
             ),
         ),
     )

@@ -47,12 +47,14 @@ def _bptt_variant(kind: str) -> Callable[..., Any]:
 
     def variant(params, cache, dy=None, dh_T=None):
         x, h_0, h, pre = cache["x"], cache["h_0"], cache["h"], cache["pre"]
-        dy = cache["y"] - cache["targets"] if dy is None else dy
+        dy = cache["y"] - cache["targets"] if dy is None or kind == "dy-ignored" else dy
+        dh_T = None if kind == "dh_T-ignored" else dh_T
         W_hh, W_hy = params["weight_hh"], params["weight_hy"]
         T, N, H = h.shape
         grads = {name: np.zeros_like(value) for name, value in params.items()}
         grads["weight_hy"] = np.einsum("tno,tnh->oh", dy, h)
-        grads["bias_y"] = dy.sum(axis=(0, 1))
+        per = N if kind == "bias-mean" else 1  # a mean over the batch where a sum belongs
+        grads["bias_y"] = dy.sum(axis=(0, 1)) / per
         dh = np.zeros_like(h)
         dh_next = np.zeros((N, H)) if dh_T is None else dh_T
         for t in reversed(range(T)):
@@ -64,11 +66,13 @@ def _bptt_variant(kind: str) -> Callable[..., Any]:
             terms = {
                 "weight_ih": dpre.T @ x[t],
                 "weight_hh": dpre.T @ paired,
-                "bias_ih": dpre.sum(axis=0),
-                "bias_hh": dpre.sum(axis=0),
+                "bias_ih": dpre.sum(axis=0) / per,
+                "bias_hh": dpre.sum(axis=0) / per,
             }
             for name, term in terms.items():
                 grads[name] = term if kind == "not-accumulated" else grads[name] + term
+            if kind == "dh-is-dpre":
+                dh[t] = dpre
             dh_next = dpre @ W_hh
         grads["h_0"] = dh_next
         return grads, dh
@@ -91,6 +95,16 @@ def _truncated_variant(kind: str) -> Callable[..., Any]:
             h_0 = cache["h_0"]
             _, grads, _ = _bptt.chunked_bptt_grads(params, cache["x"], targets, k, h_0)
             return grads
+        if kind == "h0-missing":
+            grads = _bptt.truncated_bptt_grads(params, cache, k, dy)
+            return {**grads, "h_0": grads["h_0"] * 0.0}
+        if kind == "output-truncated":  # the output layer sees only the first k steps' losses
+            grads = _bptt.truncated_bptt_grads(params, cache, k, dy)
+            d = cache["y"] - cache["targets"] if dy is None else dy
+            h = cache["h"]
+            grads["weight_hy"] = np.einsum("tno,tnh->oh", d[:k], h[:k])
+            grads["bias_y"] = d[:k].sum(axis=(0, 1))
+            return grads
         shift = 1 if kind == "k+1" else -1
         return _bptt.truncated_bptt_grads(params, cache, k + shift, dy)
 
@@ -111,32 +125,61 @@ def _numgrad_inputs(rng: np.random.Generator, case: Case) -> Inputs:
 
 def _numgrad_variant(kind: str) -> Callable[..., Any]:
     def variant(f, param, eps=1e-6):
+        eps = 1e-6 if kind == "eps-ignored" else eps
         grad = np.zeros_like(param)
+        nudged = param.copy() if kind == "nudges-copy" else param  # f never sees a copy
         for idx in np.ndindex(param.shape):
-            old = param[idx]
-            param[idx] = old + eps
+            old = nudged[idx]
+            nudged[idx] = old if kind == "backward" else old + eps
             f_plus = f()
-            param[idx] = old if kind == "forward" else old - eps
+            nudged[idx] = old if kind in ("forward", "minus-not-nudged") else old - eps
             f_minus = f()
             if kind != "no-restore":
-                param[idx] = old
-            grad[idx] = (f_plus - f_minus) / (eps if kind in ("forward", "one-eps") else 2 * eps)
+                nudged[idx] = old
+            one = kind in ("forward", "one-eps", "backward")
+            grad[idx] = (f_plus - f_minus) / (eps if one else 2 * eps)
         return grad
 
     return variant
 
 
 def _rel_error_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    if case.get("zeros"):  # the task's "0.0 when both arrays are all zeros"
+        shape = tuple(case["shape"])
+        return (np.zeros(shape), np.zeros(shape)), {}
     a = rng.normal(size=tuple(case["shape"]))
-    b = a + rng.normal(size=a.shape) * case.get("noise", 1e-3)
+    noise = case.get("noise", 1e-3)
+    b = a + rng.normal(size=a.shape) * noise
+    if a.size > 1 and noise >= 1e-3:
+        # max|a| and max|b| at different entries, so that max|a| + max|b| is not the scale;
+        # one entry of opposite signs, so that max(a + b) is not it either
+        i, j = rng.choice(a.size, size=2, replace=False)
+        a.flat[i], b.flat[i] = 3.0, 2.9
+        a.flat[j], b.flat[j] = 2.8, 3.05
+        if a.size > 2:
+            k = next(n for n in range(a.size) if n not in (i, j))
+            a.flat[k], b.flat[k] = 2.5, -2.5
     return (a, b), {}
+
+
+_TINY = np.finfo(np.float64).tiny
 
 
 def _rel_error_variant(kind: str) -> Callable[..., float]:
     def variant(a, b):
+        diff = abs(a - b).max()
         if kind == "elementwise":
             return float((abs(a - b) / (abs(a) + abs(b) + 1e-300)).max())
-        return float(abs(a - b).max() / abs(a).max())
+        if kind == "sum-of-maxima":
+            return float(diff / max(abs(a).max() + abs(b).max(), _TINY))
+        if kind == "norms":
+            return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), _TINY))
+        if kind == "no-abs":
+            return float((a - b).max() / max((a + b).max(), _TINY))
+        if kind == "nan-at-zero":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return float(diff / (abs(a) + abs(b)).max())
+        return float(diff / max(abs(a).max(), _TINY))
 
     return variant
 
@@ -170,6 +213,30 @@ _register(
                 "each entry must be restored to its old value after nudging it.",
                 _numgrad_variant("no-restore"),
             ),
+            Mistake(
+                "nudges-copy",
+                "every entry is zero: f reads the array param itself, so nudge param in "
+                "place; a copy you nudge is never seen by f.",
+                _numgrad_variant("nudges-copy"),
+            ),
+            Mistake(
+                "backward",
+                "this is a backward difference (f(θ) - f(θ-ε))/ε; the central difference "
+                "evaluates f at θ+ε and at θ-ε.",
+                _numgrad_variant("backward"),
+            ),
+            Mistake(
+                "minus-not-nudged",
+                "the second evaluation is at θ itself: set the entry to old - ε before "
+                "calling f the second time.",
+                _numgrad_variant("minus-not-nudged"),
+            ),
+            Mistake(
+                "eps-ignored",
+                "the argument eps is ignored: nudge by the eps the caller passes (the default "
+                "1e-6 only applies when none is given).",
+                _numgrad_variant("eps-ignored"),
+            ),
         ),
     )
 )
@@ -181,6 +248,7 @@ _register(
         ({"shape": (3, 4)}, {"shape": (5,), "noise": 1e-7}),
         backend="numpy",
         contracts=("unchanged-inputs",),
+        boundary_cases=({"shape": (2, 3), "zeros": True},),
         atol=1e-12,
         rtol=1e-6,
         mistakes=(
@@ -193,12 +261,37 @@ _register(
             Mistake(
                 "scale-a", "the scale is max(|a| + |b|), not max|a|.", _rel_error_variant("scale-a")
             ),
+            Mistake(
+                "sum-of-maxima",
+                "the scale is the largest |a_i| + |b_i| of one entry i, not max|a| + max|b| "
+                "(the two maxima may sit at different entries).",
+                _rel_error_variant("sum-of-maxima"),
+            ),
+            Mistake(
+                "norms",
+                "this divides vector norms (‖a - b‖ / (‖a‖ + ‖b‖)); the task's formula uses "
+                "maxima of absolute values.",
+                _rel_error_variant("norms"),
+            ),
+            Mistake(
+                "no-abs",
+                "the absolute values are missing: a difference or a sum of opposite signs "
+                "must count by its size, |a_i - b_i| and |a_i| + |b_i|.",
+                _rel_error_variant("no-abs"),
+            ),
+            Mistake(
+                "nan-at-zero",
+                "two all-zero arrays give 0 / 0 = nan; the task asks for 0.0 there (guard "
+                "the denominator).",
+                _rel_error_variant("nan-at-zero"),
+            ),
         ),
     )
 )
 _BPTT_CASES = (
     {"T": 4, "N": 2, "H_in": 3, "H": 4, "H_out": 2},
     {"T": 1, "N": 1, "H_in": 2, "H": 3, "H_out": 1},
+    {"T": 3, "N": 2, "H_in": 2, "H": 3, "H_out": 2, "dy": True, "dh_T": True},
 )
 _register(
     Spec(
@@ -231,6 +324,29 @@ _register(
                 "h-not-h-prev",
                 "dL/dW_hh pairs dL/da_t with the previous state h_{t-1}, not h_t.",
                 _bptt_variant("h-not-h-prev"),
+            ),
+            Mistake(
+                "bias-mean",
+                "the bias gradients are averaged over the batch; the loss is summed over the "
+                "batch, so every gradient is a sum over the batch and over time.",
+                _bptt_variant("bias-mean"),
+            ),
+            Mistake(
+                "dh-is-dpre",
+                "dh[t] holds dL/da_t (after the tanh derivative); it is dL/dh_t, the gradient "
+                "reaching h_t through y_t and h_{t+1}, before the tanh derivative.",
+                _bptt_variant("dh-is-dpre"),
+            ),
+            Mistake(
+                "dy-ignored",
+                "a given dy is ignored: it replaces y_t - target_t as dL/dy_t.",
+                _bptt_variant("dy-ignored"),
+            ),
+            Mistake(
+                "dh_T-ignored",
+                "a given dh_T is ignored: it is what arrives at h_T from beyond the sequence, "
+                "where nothing arrives otherwise.",
+                _bptt_variant("dh_T-ignored"),
             ),
         ),
         forbidden=("rnncourse.bptt.truncated_bptt_grads",),
@@ -268,6 +384,17 @@ _register(
                 "this cuts the sequence into chunks of k steps; here every "
                 "L_t looks back k steps from its own t.",
                 _truncated_variant("chunked"),
+            ),
+            Mistake(
+                "h0-missing",
+                "grads['h_0'] is zero: the losses L_t that reach step 1 (t < k) flow on into h_0.",
+                _truncated_variant("h0-missing"),
+            ),
+            Mistake(
+                "output-truncated",
+                "the output layer does not recur: dL/dW_hy and dL/db_y are the full sums over "
+                "all T steps.",
+                _truncated_variant("output-truncated"),
             ),
         ),
         forbidden=("rnncourse.bptt.rnn_backward", "rnncourse.bptt.chunked_bptt_grads"),

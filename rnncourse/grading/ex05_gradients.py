@@ -23,8 +23,11 @@ def _jacobian_inputs(rng: np.random.Generator, case: Case) -> Inputs:
 def _jacobian_variant(kind: str) -> Callable[..., Any]:
     def variant(h, weight_hh, t, k):
         J = torch.eye(weight_hh.shape[0], dtype=weight_hh.dtype, device=weight_hh.device)
-        for j in range(k + 1, t + 1):
-            d = 1 - h[j - 1] ** 2  # (H,)
+        steps = range(k + 2, t + 2) if kind == "range-shifted" else range(k + 1, t + 1)
+        for j in steps:
+            d = 1 - h[(j - 2 if kind == "state-shifted" else j - 1)] ** 2  # (H,)
+            if kind == "sigmoid-derivative":
+                d = h[j - 1] * (1 - h[j - 1])
             if kind == "no-derivative":
                 step = weight_hh
             elif kind == "transposed":
@@ -50,14 +53,22 @@ def _jacobian_norms_variant(kind: str) -> Callable[..., Any]:
     def variant(h, weight_hh, t=None, ord=2):
         t = h.shape[0] if t is None else t
         step = _jacobian_variant("")
+        last = t if kind == "one-short" else t + 1
         norms = [
             float(
                 torch.linalg.matrix_norm(
                     step(h, weight_hh, t, k), ord="fro" if kind == "frobenius" else ord
                 )
             )
-            for k in range(t + 1)
+            for k in range(last)
         ]
+        if kind == "tensor":
+            return torch.tensor(norms, dtype=weight_hh.dtype)
+        if kind == "ord-ignored":
+            norms = [
+                float(torch.linalg.matrix_norm(step(h, weight_hh, t, k), ord=2))
+                for k in range(t + 1)
+            ]
         return np.array(norms[::-1] if kind == "reversed" else norms)
 
     return variant
@@ -84,16 +95,25 @@ def _joint_norm(arrays: list[np.ndarray], p: float) -> float:
 
 def _clip_norm_variant(kind: str) -> Callable[..., Any]:
     def variant(grads, max_norm, norm_type=2.0):
-        total = _joint_norm(list(grads.values()), float(norm_type))
+        p = 2.0 if kind == "norm-type-ignored" else float(norm_type)
+        total = _joint_norm(list(grads.values()), p)
+        if kind == "sum-of-norms":
+            total = float(sum(_joint_norm([g], p) for g in grads.values()))
         clipped = {}
         for name, g in grads.items():
-            if kind == "by-value":
+            if kind in ("norm-after", "sum-of-norms", "norm-type-ignored", "outputs-swapped"):
+                clipped[name] = g * min(1.0, max_norm / (total + 1e-6))
+            elif kind == "by-value":
                 clipped[name] = np.clip(g, -max_norm, max_norm)
             elif kind == "per-tensor":
                 own = _joint_norm([g], float(norm_type))
                 clipped[name] = g * min(1.0, max_norm / (own + 1e-6))
             else:  # always rescale
                 clipped[name] = g * max_norm / (total + 1e-6)
+        if kind == "outputs-swapped":
+            return total, clipped
+        if kind == "norm-after":  # the norm of the clipped gradients
+            return clipped, _joint_norm(list(clipped.values()), p)
         return clipped, total
 
     return variant
@@ -107,6 +127,12 @@ def _clip_value_variant(kind: str) -> Callable[..., Any]:
     def variant(grads, clip_value):
         if kind == "one-sided":
             return {name: np.minimum(g, clip_value) for name, g in grads.items()}
+        if kind == "lower-only":
+            return {name: np.maximum(g, -clip_value) for name, g in grads.items()}
+        if kind == "sign-lost":
+            return {name: np.minimum(abs(g), clip_value) for name, g in grads.items()}
+        if kind == "zero-floor":
+            return {name: np.clip(g, 0.0, clip_value) for name, g in grads.items()}
         total = _joint_norm(list(grads.values()), 2.0)
         coef = min(1.0, clip_value / (total + 1e-6))
         return {name: g * coef for name, g in grads.items()}
@@ -131,13 +157,22 @@ def _flag_inputs(rng: np.random.Generator, case: Case) -> Inputs:
         norms[2, T // 2] *= growth[-1]  # one spike, then recovers
     if R > 3:
         norms[3, -2:] = np.inf
-    return (norms, float(case.get("threshold", 100.0))), {}
+    threshold = float(case.get("threshold", 100.0))
+    if R > 4:
+        norms[4, T // 2] = threshold  # exactly on the threshold: not above it, so no explosion
+    return (norms, threshold), {}
 
 
 def _flag_variant(kind: str) -> Callable[..., Any]:
     def variant(grad_norms, threshold):
         if kind == "nan-missed":
             return (grad_norms > threshold).any(axis=1)
+        if kind == "at-threshold":
+            return (~np.isfinite(grad_norms) | (grad_norms >= threshold)).any(axis=1)
+        if kind == "all-steps":
+            return (~np.isfinite(grad_norms) | (grad_norms > threshold)).all(axis=1)
+        if kind == "inverted":
+            return ~(~np.isfinite(grad_norms) | (grad_norms > threshold)).any(axis=1)
         last = grad_norms[:, -1]
         return ~np.isfinite(last) | (last > threshold)
 
@@ -156,6 +191,7 @@ _register(
             {"T": 3, "H": 2, "t": 3, "k": 0},
             {"T": 2, "H": 2, "t": 1, "k": 1},
         ),
+        contracts=("dtype:float64",),  # torch.eye(H, dtype=..., device=...) for t == k
         mistakes=(
             Mistake(
                 "no-derivative",
@@ -179,6 +215,22 @@ _register(
                 "diag(1 - h_j²) multiplies W_hh from the left (it scales rows, not columns).",
                 _jacobian_variant("diag-right"),
             ),
+            Mistake(
+                "state-shifted",
+                "each step uses the derivative at the wrong state: D_j = diag(1 - h_j²) with "
+                "h_j = h[j - 1] (h[0] is h_1).",
+                _jacobian_variant("state-shifted"),
+            ),
+            Mistake(
+                "range-shifted",
+                "the product runs over the wrong steps: j = k + 1, ..., t (t - k factors).",
+                _jacobian_variant("range-shifted"),
+            ),
+            Mistake(
+                "sigmoid-derivative",
+                "h_j(1 - h_j) is the sigmoid's derivative; tanh's is 1 - h_j².",
+                _jacobian_variant("sigmoid-derivative"),
+            ),
         ),
     )
 )
@@ -201,6 +253,23 @@ _register(
                 "norm; yours are in reverse order.",
                 _jacobian_norms_variant("reversed"),
             ),
+            Mistake(
+                "one-short",
+                "the array has t + 1 entries, k = 0, ..., t; the last one (k = t) is the "
+                "identity's norm.",
+                _jacobian_norms_variant("one-short"),
+            ),
+            Mistake(
+                "ord-ignored",
+                "the argument ord is ignored: pass it on to the matrix norm (ord='fro' is the "
+                "Frobenius norm).",
+                _jacobian_norms_variant("ord-ignored"),
+            ),
+            Mistake(
+                "tensor",
+                "the task asks for a NumPy float64 array, not a torch tensor.",
+                _jacobian_norms_variant("tensor"),
+            ),
         ),
         forbidden=("rnncourse.gradients.jacobian_product",),
     )
@@ -210,10 +279,16 @@ _register(
         "clip_grad_norm_np",
         "rnncourse.gradients.clip_grad_norm_np",
         _clip_norm_inputs,
-        ({"max_norm": 1.0}, {"max_norm": 100.0}, {"max_norm": 0.5, "norm_type": math.inf}),
+        (
+            {"max_norm": 1.0},
+            {"max_norm": 100.0},
+            {"max_norm": 0.5, "norm_type": math.inf},
+            {"max_norm": 3.0, "norm_type": 1.0},
+        ),
         outputs=("clipped", "total_norm"),
         backend="numpy",
         contracts=("unchanged-inputs", "new-output"),
+        boundary_cases=({"max_norm": 1.0, "scale": 0.0},),  # all gradients zero: nothing to clip
         mistakes=(
             Mistake(
                 "by-value",
@@ -233,6 +308,29 @@ _register(
                 "gradients whose joint norm is already below max_norm must "
                 "stay unchanged: the factor is min(1, max_norm / ‖g‖).",
                 _clip_norm_variant("always"),
+            ),
+            Mistake(
+                "norm-after",
+                "total_norm is the joint norm *before* clipping, not the norm of the clipped "
+                "gradients.",
+                _clip_norm_variant("norm-after"),
+            ),
+            Mistake(
+                "sum-of-norms",
+                "the joint norm is the p-norm of the per-gradient norms, "
+                "‖(‖g_1‖, ..., ‖g_m‖)‖_p, not their sum.",
+                _clip_norm_variant("sum-of-norms"),
+            ),
+            Mistake(
+                "outputs-swapped",
+                "the outputs are in the wrong order: clip_grad_norm_np returns "
+                "(clipped, total_norm).",
+                _clip_norm_variant("outputs-swapped"),
+            ),
+            Mistake(
+                "norm-type-ignored",
+                "norm_type is ignored: use the p-norm it names (inf: the largest absolute entry).",
+                _clip_norm_variant("norm-type-ignored"),
             ),
         ),
     )
@@ -257,6 +355,23 @@ _register(
                 "only the upper side is clamped; entries below -c must become -c.",
                 _clip_value_variant("one-sided"),
             ),
+            Mistake(
+                "lower-only",
+                "only the lower side is clamped; entries above c must become c.",
+                _clip_value_variant("lower-only"),
+            ),
+            Mistake(
+                "sign-lost",
+                "the signs are lost: clamping keeps a negative entry negative (into [-c, c]), "
+                "it does not take its absolute value.",
+                _clip_value_variant("sign-lost"),
+            ),
+            Mistake(
+                "zero-floor",
+                "the interval is [-c, c]: negative entries stay negative, only those below -c "
+                "become -c.",
+                _clip_value_variant("zero-floor"),
+            ),
         ),
     )
 )
@@ -279,6 +394,23 @@ _register(
                 "only the last step is examined; a run explodes if any "
                 "step's norm is too large or not finite.",
                 _flag_variant("last-only"),
+            ),
+            Mistake(
+                "at-threshold",
+                "a norm exactly equal to the threshold is not an explosion: the task says "
+                "larger than threshold (>, not >=).",
+                _flag_variant("at-threshold"),
+            ),
+            Mistake(
+                "all-steps",
+                "a run is flagged only if every step is bad; one bad step is enough (any, not "
+                "all).",
+                _flag_variant("all-steps"),
+            ),
+            Mistake(
+                "inverted",
+                "the flags are inverted: True marks the runs that exploded.",
+                _flag_variant("inverted"),
             ),
         ),
     )

@@ -95,6 +95,8 @@ def _tag_variant(kind: str) -> Callable[..., Any]:
         h_0 = x.new_zeros(N, params["weight_hh"].shape[1])
         if kind == "not-carried":
             h = torch.stack([_gru_cell_fn(x[t], h_0, *_cell_args(params)) for t in range(T)])
+        elif kind == "x0-every-step":
+            h, _ = _gru_loop(x[:1].expand(T, -1, -1), h_0, params)
         elif kind == "reversed":
             h, _ = _gru_loop(x, h_0, params, range(T - 1, -1, -1))
         else:
@@ -102,7 +104,8 @@ def _tag_variant(kind: str) -> Callable[..., Any]:
             if kind == "shifted":
                 h = torch.cat([h_0[None], h[:-1]])
         bias = None if kind == "no-bias" else params["bias_y"]
-        return _linear(h, params["weight_hy"], bias)
+        y = _linear(h, params["weight_hy"], bias)
+        return _tanh(y) if kind == "tanh-readout" else y
 
     return variant
 
@@ -117,9 +120,13 @@ def _classify_variant(kind: str) -> Callable[..., Any]:
             "ignored": lambda: h_T,
             "off-by-one": lambda: h[lengths.clamp(max=T - 1), batch],
             "mean": lambda: (h * valid).sum(0) / lengths[:, None],
+            "mean-with-padding": lambda: h.mean(0),
             "first": lambda: h[0],
+            "tanh-readout": lambda: h[lengths - 1, batch],
+            "no-bias": lambda: h[lengths - 1, batch],
         }[kind]()
-        return _linear(picked, params["weight_hy"], params["bias_y"])
+        y = _linear(picked, params["weight_hy"], None if kind == "no-bias" else params["bias_y"])
+        return _tanh(y) if kind == "tanh-readout" else y
 
     return variant
 
@@ -128,6 +135,8 @@ def _generate_variant(kind: str) -> Callable[..., Any]:
     def variant(x, steps, params, y_teacher=None):
         pre = _linear(x, params["weight_xh"], params["bias_xh"])
         h = pre if kind == "h0-no-tanh" else _tanh(pre)
+        if kind == "h0-zeros":
+            h = pre * 0
         y = x.new_zeros(x.shape[0], params["weight_hy"].shape[0])
         ys = []
         for t in range(steps):
@@ -135,6 +144,8 @@ def _generate_variant(kind: str) -> Callable[..., Any]:
                 y = y_teacher[t]  # reads the answer of its own step
             h = _gru_cell_fn(y, h, *_cell_args(params))
             out = _linear(h, params["weight_hy"], params["bias_y"])
+            if kind == "tanh-readout":
+                out = _tanh(out)
             ys.append(out)
             y = y * 0 if kind == "no-feedback" else out
             if y_teacher is not None and kind not in ("teacher-ignored", "teacher-leak"):
@@ -173,6 +184,10 @@ _register(
                     "network is causal and reads x_1, ..., x_T in order.",
                     _tag_variant("reversed")),
             Mistake("no-bias", "the readout bias b_y is missing.", _tag_variant("no-bias")),
+            Mistake("tanh-readout", "the readout is linear, y_t = W_hy h_t + b_y: no tanh on "
+                    "top of it.", _tag_variant("tanh-readout")),
+            Mistake("x0-every-step", "every step reads x_1; step t reads its own input x_t.",
+                    _tag_variant("x0-every-step")),
         ),
         forbidden=_TOPO_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
@@ -197,6 +212,12 @@ _register(
                     "last valid one, h_L.", _classify_variant("mean")),
             Mistake("first", "this reads the first hidden state; many-to-one reads the last "
                     "valid one, h_L.", _classify_variant("first")),
+            Mistake("mean-with-padding", "the readout averages all T hidden states, padding "
+                    "included; many-to-one reads the last valid one, h_L.",
+                    _classify_variant("mean-with-padding")),
+            Mistake("tanh-readout", "the readout is linear, y = W_hy h_L + b_y: no tanh on top "
+                    "of it.", _classify_variant("tanh-readout")),
+            Mistake("no-bias", "the readout bias b_y is missing.", _classify_variant("no-bias")),
         ),
         forbidden=_TOPO_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
@@ -223,6 +244,11 @@ _register(
             Mistake("teacher-leak", "step t reads y_teacher[t], the answer it must predict; it "
                     "reads y_teacher[t-1] (and y_0 = 0 at the first step).",
                     _generate_variant("teacher-leak")),
+            Mistake("h0-zeros", "the state starts from zeros, so x is never read: the initial "
+                    "state is h_0 = tanh(W_init x + b_init).", _generate_variant("h0-zeros")),
+            Mistake("tanh-readout", "the readout is linear, y_t = W_hy h_t + b_y: no tanh on "
+                    "top of it (and what is fed back is that y_t).",
+                    _generate_variant("tanh-readout")),
         ),
         forbidden=_TOPO_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,

@@ -45,6 +45,7 @@ def _lstm_variant(
     forget: bool = True,
     old_c_out: bool = False,
     biases: bool = True,
+    gates_used: str = "ifo",
 ) -> Callable[..., Any]:
     """A mistaken ``lstm_cell``: ``order`` names the gate each chunk is read as."""
 
@@ -55,10 +56,22 @@ def _lstm_variant(
         )
         chunks = dict(zip(order, gates.chunk(4, dim=-1), strict=True))
         i, f, o = _sigmoid(chunks["i"]), _sigmoid(chunks["f"]), _sigmoid(chunks["o"])
+        i = i if "i" in gates_used else 1.0
+        o = o if "o" in gates_used else 1.0
         g = act_g(chunks["g"])
         c_new = (f * c if forget else c) + i * g
         h_new = o * act_c(c if old_c_out else c_new)
         return h_new, c_new
+
+    return variant
+
+
+def _swapped(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` returning its two outputs in the other order."""
+
+    def variant(*args: Any, **kwargs: Any) -> Any:
+        first, second = fn(*args, **kwargs)
+        return second, first
 
     return variant
 
@@ -90,6 +103,12 @@ def _lstm_mistakes() -> tuple[Mistake, ...]:
                 _lstm_variant(old_c_out=True)),
         Mistake("no-bias", "the biases are missing: add b_ih and b_hh.",
                 _lstm_variant(biases=False)),
+        Mistake("no-input-gate", "the input gate is not applied: c_t = f_t ⊙ c_{t-1} + "
+                "i_t ⊙ g_t.", _lstm_variant(gates_used="fo")),
+        Mistake("outputs-swapped", "the outputs are in the wrong order: lstm_cell returns "
+                "(h_next, c_next).", _swapped(_lstm_variant())),
+        Mistake("no-output-gate", "the output gate is not applied: h_t = o_t ⊙ tanh(c_t).",
+                _lstm_variant(gates_used="if")),
     ]  # fmt: skip
     return tuple(found)
 
@@ -99,6 +118,7 @@ def _gru_variant(
     reset: str = "inside",
     update_flipped: bool = False,
     act_n: Callable = _tanh,
+    update: bool = True,
 ) -> Callable[..., Any]:
     """A mistaken ``gru_cell``; ``reset`` is where r_t is applied."""
 
@@ -117,6 +137,8 @@ def _gru_variant(
             n = act_n(xw["n"] + _linear(r * h, W["n"]) + b_n)
         else:  # no reset at all
             n = act_n(xw["n"] + _linear(h, W["n"]) + b_n)
+        if not update:
+            return n
         return z * n + (1 - z) * h if update_flipped else (1 - z) * n + z * h
 
     return variant
@@ -138,6 +160,9 @@ def _gru_mistakes() -> tuple[Mistake, ...]:
                 "z_t ⊙ h_{t-1}.", _gru_variant(update_flipped=True)),
         Mistake("n-sigmoid", "sigmoid and tanh are swapped: the candidate n_t uses tanh.",
                 _gru_variant(act_n=_sigmoid)),
+        Mistake("no-update-gate", "the update gate is not applied: h_t = (1 - z_t) ⊙ n_t + "
+                "z_t ⊙ h_{t-1} mixes the candidate with the previous state.",
+                _gru_variant(update=False)),
     ]  # fmt: skip
     for perm in itertools.permutations("rzn"):
         order = "".join(perm)
@@ -164,6 +189,8 @@ def _cell_bias_variant(cell: Callable[..., Any], kind: str) -> Callable[..., Any
             return cell(x, state, weight_ih, weight_hh, None, bias_hh)
         if kind == "hh":
             return cell(x, state, weight_ih, weight_hh, bias_ih, None)
+        if kind == "both":
+            return cell(x, state, weight_ih, weight_hh, None, None)
         return cell(x, state, weight_ih, weight_hh, 2 * bias_ih, 2 * bias_hh)
 
     return variant
@@ -193,6 +220,8 @@ _GRU_MORE_MISTAKES = (
     Mistake("missing-bias-ih", _BIAS_MISSING, _cell_bias_variant(_gru_cell_fn, "ih")),
     Mistake("doubled-bias", "the biases are added twice: each of b_ih and b_hh appears "
             "once.", _cell_bias_variant(_gru_cell_fn, "double")),
+    Mistake("no-bias", "the biases are missing: add b_ih and b_hh (b_hn inside "
+            "r_t ⊙ (...)).", _cell_bias_variant(_gru_cell_fn, "both")),
 )  # fmt: skip
 
 # -- the registry ------------------------------------------------------------------------------

@@ -35,6 +35,11 @@ def _reverse_variant(kind: str) -> Callable[..., Any]:
         T = x.shape[0]
         if kind == "forward":
             return _gru_loop(x, h_0, params)
+        if kind == "h0-ignored":
+            return _gru_loop(x, h_0 * 0, params, range(T - 1, -1, -1))
+        if kind == "first-skipped":  # t runs T-1, ..., 1: x_1 is never read
+            out, h = _gru_loop(x[1:], h_0, params, range(T - 2, -1, -1))
+            return out, h
         out, h = _gru_loop(x, h_0, params, range(T - 1, -1, -1))
         if kind == "not-realigned":
             return out.flip(0), h
@@ -70,7 +75,10 @@ def _bidir_variant(kind: str) -> Callable[..., Any]:
             bwd = fwd
         out_f, h_f = _gru_loop(x, zeros, fwd)
         steps = range(T) if kind == "bwd-forwards" else range(T - 1, -1, -1)
-        out_b, h_b = _gru_loop(x, zeros, bwd, steps)
+        start = h_f if kind == "bwd-from-fwd" else zeros
+        out_b, h_b = _gru_loop(x, start, bwd, steps)
+        if kind == "summed":
+            return out_f + out_b, torch.stack([h_f, h_b])
         if kind == "not-realigned":
             out_b = out_b.flip(0)
         if kind == "h_n-last-step":
@@ -106,6 +114,12 @@ def _padded_variant(kind: str) -> Callable[..., Any]:
         if kind == "ignored":
             return _ref_bidirectional_gru(x, params)
         output, h_n = _ref_bidirectional_gru_padded(x, lengths, params)
+        if kind == "fwd-h_n-after-padding":  # the forward final state read after step T
+            _, h_T = _gru_loop(x, x.new_zeros(N, H), _strip(params, "_l0"))
+            return output, torch.stack([h_T, h_n[1]])
+        if kind == "h_n-from-output-end":  # h_n[1] read at the last real step, not at step 1
+            batch = torch.arange(N, device=x.device)
+            return output, torch.stack([h_n[0], output[lengths - 1, batch, H:]])
         if kind == "not-zeroed":  # padding steps keep the last forward state / zero backward
             for n in range(N):
                 L = int(lengths[n])
@@ -146,6 +160,10 @@ _register(
             Mistake("h_n-last-step", "the final state is the state after the *last step "
                     "processed*, x_1, which sits at output[0], not output[-1].",
                     _reverse_variant("h_n-last-step")),
+            Mistake("h0-ignored", "the given initial state h_0 is ignored: the backward cell "
+                    "starts from h_0 at step T.", _reverse_variant("h0-ignored")),
+            Mistake("first-skipped", "the first step is missing: the backward loop runs "
+                    "t = T-1, ..., 0 and reads x[0] last.", _reverse_variant("first-skipped")),
         ),
         forbidden=_BIDIR_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
@@ -165,6 +183,10 @@ _BIDIR_MISTAKES = (
             "its own (the *_reverse parameters).", _bidir_variant("shared-weights")),
     Mistake("bwd-forwards", "the backward cell reads the sequence forwards; it starts at x_T.",
             _bidir_variant("bwd-forwards")),
+    Mistake("bwd-from-fwd", "the backward cell starts from the forward final state; both "
+            "directions start from zeros.", _bidir_variant("bwd-from-fwd")),
+    Mistake("summed", "the two directions are added; y_t concatenates them, [→h_t; ←h_t] "
+            "(2H features).", _bidir_variant("summed")),
 )  # fmt: skip
 _register(
     Spec(
@@ -193,6 +215,12 @@ _register(
                     _padded_variant("bwd-from-padding")),
             Mistake("not-zeroed", "the outputs at padded steps must be zero (as "
                     "pack_padded_sequence gives).", _padded_variant("not-zeroed")),
+            Mistake("fwd-h_n-after-padding", "h_n[0] is read after the padding; the forward "
+                    "final state of a sequence of length L is its state after step L.",
+                    _padded_variant("fwd-h_n-after-padding")),
+            Mistake("h_n-from-output-end", "h_n[1] is the backward state after reading x_1 "
+                    "(output[0, n, H:]), not the one at the sequence's last real step.",
+                    _padded_variant("h_n-from-output-end")),
         ),
         forbidden=_BIDIR_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,

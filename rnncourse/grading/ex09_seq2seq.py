@@ -108,7 +108,11 @@ def _greedy_inputs(rng: np.random.Generator, case: Case) -> Inputs:
     src, lengths = _tokens(rng, case["S"], case["N"], case["V"])
     enc = _gru_embed_params(rng, case["V"], case["E"], case["H"])
     dec = _decoder_params(rng, case)
-    dec["bias_out"][_EOS] += case.get("eos_bias", 0.0)
+    # the encoder's state must reach the tokens (a zero or unmasked state changes them): a
+    # smaller embedding and a larger recurrent weight than teacher forcing's decoder
+    dec["embedding"] /= 3.0
+    dec["weight_hh"] *= 3.0
+    dec["bias_out"][_EOS] += 1.0 + case.get("eos_bias", 0.0)
     for special in (_PAD, _BOS, _data.UNK):  # never predicted
         dec["bias_out"][special] -= 20.0
     return (src, lengths, {"encoder": enc, "decoder": dec}, int(case["max_len"])), {}
@@ -122,8 +126,14 @@ def _encode_variant(kind: str) -> Callable[..., Any]:
             return full_memory, h_S
         if kind == "final-last-step":
             return memory, h_S
-        # "not-zeroed": padded steps hold the frozen state
         S = src.shape[0]
+        batch = torch.arange(src.shape[1], device=src.device)
+        if kind == "state-one-early":  # the state after step L - 1 (after step 1 when L = 1)
+            return memory, memory[(lengths - 2).clamp(min=0), batch]
+        if kind == "memory-mask-off-by-one":  # zeroes the last real step too
+            keep = torch.arange(S, device=src.device)[:, None] < (lengths - 1)[None, :]
+            return memory * keep[..., None], h
+        # "not-zeroed": padded steps hold the frozen state
         valid = (torch.arange(S, device=src.device)[:, None] < lengths[None, :])[..., None]
         return torch.where(valid, memory, h[None]), h
 
@@ -143,17 +153,36 @@ def _decode_zero_state(tgt, state, dec):
     return _ref_decode_teacher_forced(tgt, state * 0, dec)
 
 
+def _decode_variant(kind: str) -> Callable[..., Any]:
+    def variant(tgt, state, dec):
+        decoder = _decoder(dec, state)
+        bos = tgt.new_full((tgt.shape[1],), _BOS)  # (N,)
+        y, s_0, logits = bos, state, []
+        for t in range(tgt.shape[0]):
+            out, new, _ = decoder(y, s_0 if kind == "state-not-carried" else state)
+            state = new
+            logits.append(out.softmax(-1) if kind == "softmax" else out)
+            y = bos if kind == "bos-every-step" else tgt[t]
+        return torch.stack(logits)
+
+    return variant
+
+
 def _greedy_variant(kind: str) -> Callable[..., Any]:
     def variant(src, lengths, params, max_len):
         enc, dec = params["encoder"], params["decoder"]
         _, state = _ref_encode(src, None if kind == "ignored" else lengths, enc)
+        if kind == "zero-state":
+            state = state * 0
         decoder = _decoder(dec, state)
-        y = src.new_full((src.shape[1],), _BOS)  # (N,)
-        out = []
+        bos = src.new_full((src.shape[1],), _BOS)  # (N,)
+        y, out = bos, []
         for _ in range(max_len):
             logits, state, _ = decoder(y, state)
             y = logits.argmax(-1)  # (N,)
             out.append(y)
+            if kind == "bos-every-step":
+                y = bos
         tokens = torch.stack(out)  # (max_len, N), not stopped at EOS
         if kind == "no-stop":
             return tokens
@@ -194,6 +223,12 @@ _register(
                     _encode_variant("final-last-step")),
             Mistake("not-zeroed", "memory must be zero at padded steps.",
                     _encode_variant("not-zeroed")),
+            Mistake("state-one-early", "the final state is read one step early: a source of "
+                    "length L ends with its state after step L (memory[L - 1]).",
+                    _encode_variant("state-one-early")),
+            Mistake("memory-mask-off-by-one", "the padding mask is off by one: step L - 1 (the "
+                    "last real token, counting from 0) is real and keeps its state in memory.",
+                    _encode_variant("memory-mask-off-by-one")),
         ),
         forbidden=_S2S_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
@@ -211,6 +246,13 @@ _register(
                     _decode_no_shift),
             Mistake("zero-state", "the decoder starts from zeros; its first state s_0 is the "
                     "encoder's final state `state`.", _decode_zero_state),
+            Mistake("bos-every-step", "every step reads BOS; with teacher forcing step t > 0 "
+                    "reads the previous target token tgt[t-1].", _decode_variant("bos-every-step")),
+            Mistake("state-not-carried", "every step starts from the initial state; the decoder "
+                    "state s_t is carried from step to step.",
+                    _decode_variant("state-not-carried")),
+            Mistake("softmax", "these are probabilities; return the logits W_hy s_t + b_y "
+                    "themselves (the loss applies the softmax).", _decode_variant("softmax")),
         ),
         forbidden=_S2S_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
@@ -234,6 +276,10 @@ _register(
                     _greedy_variant("eos-dropped")),
             Mistake("eos-fill", "after EOS the positions hold PAD (= 0), not EOS.",
                     _greedy_variant("eos-fill")),
+            Mistake("zero-state", "the decoder starts from zeros; its first state is the "
+                    "encoder's final state.", _greedy_variant("zero-state")),
+            Mistake("bos-every-step", "every step reads BOS; greedy decoding feeds back the "
+                    "token it has just predicted.", _greedy_variant("bos-every-step")),
         ),
         forbidden=_S2S_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,

@@ -39,7 +39,11 @@ def _windows_variant(kind: str) -> Callable[..., Any]:
     def variant(series, window, horizon):
         if kind == "batch-first":
             return _data.sliding_windows(series, window, horizon, batch_first=True)
+        if kind == "horizon-ignored":
+            return _data.sliding_windows(series, window, 1)
         X, y = _data.sliding_windows(series, window, horizon)
+        if kind == "no-feature-dim":
+            return X[..., 0], y
         if kind == "overlap":  # y^(m) = (s_{m+w-1}, ...): starts at the window's last value
             M = X.shape[1]
             steps = torch.arange(M)[:, None] + torch.arange(horizon)  # (M, h)
@@ -62,7 +66,9 @@ def _naive_inputs(rng: np.random.Generator, case: Case) -> Inputs:
 
 def _naive_variant(kind: str) -> Callable[..., Any]:
     def variant(X, horizon):
-        value = {"first": X[0, :, 0], "mean": X[:, :, 0].mean(0)}[kind]
+        if kind == "not-repeated":
+            return X[-1, :, 0, None].clone()  # (M, 1) whatever the horizon
+        value = {"first": X[0, :, 0], "mean": X[:, :, 0].mean(0), "second-last": X[-2, :, 0]}[kind]
         return value[:, None].expand(-1, horizon).clone()
 
     return variant
@@ -84,6 +90,12 @@ _register(
                     _windows_variant("overlap")),
             Mistake("one-short", "the last window is missing: a series of length T gives "
                     "M = T - window - horizon + 1 windows.", _windows_variant("one-short")),
+            Mistake("horizon-ignored", "the horizon is ignored: y^(m) holds the next `horizon` "
+                    "values, shape (M, horizon), and M = T - window - horizon + 1.",
+                    _windows_variant("horizon-ignored")),
+            Mistake("no-feature-dim", "X needs its feature dimension: shape (window, M, 1), "
+                    "one feature per step, as an RNN's input (T, N, H_in).",
+                    _windows_variant("no-feature-dim")),
         ),
         forbidden=("rnncourse.data.sliding_windows",),
     )
@@ -99,6 +111,11 @@ _register(
                     "the last one, X[-1].", _naive_variant("first")),
             Mistake("mean", "this is the window's mean; the naive forecast repeats its last "
                     "value, X[-1].", _naive_variant("mean")),
+            Mistake("not-repeated", "the forecast covers every step of the horizon: repeat the "
+                    "last value horizon times, shape (M, horizon).",
+                    _naive_variant("not-repeated")),
+            Mistake("second-last", "this repeats the window's second-to-last value; the last "
+                    "one is X[-1].", _naive_variant("second-last")),
         ),
     )
 )  # fmt: skip
