@@ -157,6 +157,8 @@ __all__ = [
     "check_mistake",
     "check_trained",
     "benchmark_score",
+    "Answer",
+    "check_answer",
     "devices",
     "spec",
     "spec_names",
@@ -1113,7 +1115,14 @@ _ASSIGNMENTS = (
     "ex10_applications",
 )
 _cells = importlib.import_module(f"{__name__}._cells")
-_SPEC_MODULES = (_cells, *(importlib.import_module(f"{__name__}.{n}") for n in _ASSIGNMENTS))
+# conceptual questions answered with one number (Answer, check_answer), which the spec modules add
+_answers = importlib.import_module(f"{__name__}.answers")
+Answer, check_answer, _add_answer = _answers.Answer, _answers.check_answer, _answers._add_answer
+_SPEC_MODULES = (
+    _cells,
+    _answers,
+    *(importlib.import_module(f"{__name__}.{n}") for n in _ASSIGNMENTS),
+)
 _weights, _cell_inputs = _cells._weights, _cells._cell_inputs  # for rnncourse/_specs_*.py
 
 # -- the references of exercises 6-10 live in these modules and classes: watch them too -------
