@@ -494,3 +494,39 @@ def test_new_tasks_graded_by_nbgrader_with_trusted_checks(tmp_path, name, wrong,
     else:
         assert "4 is an LSTM" in text
         assert "this is greedy decoding" in text
+
+
+# -- the book's exercise pages show the new tasks ----------------------------------------------
+
+NEW_ANSWER_CELLS = {
+    "ex02_hidden_state": ("shared_params",),
+    "ex05_gradients": ("rho",),
+    "ex09_seq2seq": ("additive_attention", "beam_search", "encoder_params"),
+    "ex10_applications": ("tempered_probs", "perplexity", "ppl_from_bpc"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEW_ANSWER_CELLS))
+def test_exercise_pages_show_the_new_tasks(name):
+    """Does book/_ext/rnncourse_exercises.py put the new answer cells on the page, blank by
+    default, with the worked solution in the self-learner edition?"""
+    import importlib.util
+
+    root = pathlib.Path(__file__).parents[1]
+    path = root / "book" / "_ext" / "rnncourse_exercises.py"
+    spec = importlib.util.spec_from_file_location("rnncourse_exercises", path)
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    student = json.loads(_nbgrader.release_path(name).read_text())
+    solution = json.loads(_nbgrader.solution_path(name).read_text())
+    for with_solutions in (False, True):
+        page = ext.build_page(name, student, solution if with_solutions else None)
+        text = "\n".join("".join(c["source"]) for c in page["cells"])
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+        for grade_id in NEW_ANSWER_CELLS[name]:
+            source = _nbgrader.answer_source(_nbgrader.read(_nbgrader.solution_path(name)),
+                                             grade_id)  # fmt: skip
+            solved = source.split("### BEGIN SOLUTION\n")[1].split("### END SOLUTION")[0]
+            last = solved.strip().splitlines()[-1].strip()
+            assert (last in text) is with_solutions, (grade_id, last)
+        assert text.count("raise NotImplementedError()") >= len(NEW_ANSWER_CELLS[name])

@@ -182,7 +182,9 @@ def _tempered_variant(kind: str) -> Callable[..., Any]:
             return _softmax(logits * tau, dim=-1)
         if kind == "ignored":
             return _softmax(logits, dim=-1)
-        if kind == "probs-divided":
+        if kind == "probs-divided":  # τ = 0 handled: "zero" is the mistake that does not
+            if tau == 0:
+                return _ref_tempered_probs(logits, tau)
             return _softmax(_softmax(logits, dim=-1) / tau, dim=-1)
         if kind == "wrong-axis":
             return _softmax(logits / tau, dim=0) if tau else _ref_tempered_probs(logits, tau)
