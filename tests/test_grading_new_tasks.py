@@ -1,4 +1,4 @@
-"""The tasks added to exercises 2, 5, 9 and 10: additive attention, beam search, sampling with a
+"""The tasks added to exercises 3, 5, 9 and 10: additive attention, beam search, sampling with a
 temperature, perplexity, and the conceptual questions answered with one number.
 
 Every registered mistake of the new specs is also covered by ``tests/test_grading.py``'s
@@ -29,7 +29,7 @@ from tests import _nbgrader
 
 PAD, BOS, EOS = 0, 2, 3
 NEW_SPECS = ("additive_attention", "beam_search", "tempered_probs", "sample_next", "perplexity")
-ANSWERS = ("shared_params", "rho", "encoder_params", "ppl_from_bpc")
+ANSWERS = ("stacked_params", "rho", "encoder_params", "ppl_from_bpc")
 
 
 # -- independent implementations: two styles per task -----------------------------------------
@@ -313,10 +313,10 @@ W_LINEAR = np.array([[0.6, 0.8], [0.3, 0.7]])  # as the ex05 notebook states it
 
 def _right_numbers():
     """Each question's number, worked out here from the notebooks' sizes, not from grading."""
-    H_in, H, H_out = 10, 32, 5
+    H_in, H = 10, 16  # two layers; the second reads the first's H states
     V, E, H9 = 1000, 64, 128
     return {
-        "shared_params": H * H_in + H * H + 2 * H + H_out * H + H_out,
+        "stacked_params": (H * H_in + H * H + 2 * H) + (H * H + H * H + 2 * H),
         "rho": float(np.abs(np.linalg.eigvals(W_LINEAR)).max()),
         "encoder_params": V * E + 3 * (H9 * E + H9 * H9 + 2 * H9),
         "ppl_from_bpc": 2**1.9,
@@ -383,19 +383,19 @@ def test_a_wrong_number_that_is_no_known_mistake_gets_no_hint():
 @pytest.mark.parametrize(
     ("value", "said"),
     [
-        (None, "shared_params is not implemented yet (it is None)"),
-        ("1573", "expected a number, got an object of type str"),
+        (None, "stacked_params is not implemented yet (it is None)"),
+        ("992", "expected a number, got an object of type str"),
         (True, "expected a number, got a bool"),
-        (np.array([1573, 1]), "expected a number, got an array of shape (2,)"),
-        (lambda: 1573, "expected a number, got an object of type function"),
+        (np.array([992, 1]), "expected a number, got an array of shape (2,)"),
+        (lambda: 992, "expected a number, got an object of type function"),
         (math.nan, "expected a finite number, got nan"),
-        (1573.5, "shared_params is a count, a whole number; got 1573.5"),
+        (992.5, "stacked_params is a count, a whole number; got 992.5"),
     ],
     ids=["none", "str", "bool", "array", "function", "nan", "fraction"],
 )
 def test_what_is_not_a_number_is_explained(value, said):
     with pytest.raises(AssertionError) as info:
-        grading.check_answer("shared_params", value)
+        grading.check_answer("stacked_params", value)
     assert said in str(info.value)
 
 
@@ -499,7 +499,7 @@ def test_new_tasks_graded_by_nbgrader_with_trusted_checks(tmp_path, name, wrong,
 # -- the book's exercise pages show the new tasks ----------------------------------------------
 
 NEW_ANSWER_CELLS = {
-    "ex02_hidden_state": ("shared_params",),
+    "ex03_unrolling": ("stacked_params",),
     "ex05_gradients": ("rho",),
     "ex09_seq2seq": ("additive_attention", "beam_search", "encoder_params"),
     "ex10_applications": ("tempered_probs", "perplexity", "ppl_from_bpc"),

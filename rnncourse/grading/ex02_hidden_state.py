@@ -1,5 +1,4 @@
-"""Exercise 2, the hidden state: ``rnn_cell``, ``output_layer``, ``count_parameters`` and the
-conceptual question ``shared_params``."""
+"""Exercise 2, the hidden state: ``rnn_cell``, ``output_layer``, ``count_parameters``."""
 
 from __future__ import annotations
 
@@ -21,7 +20,6 @@ from rnncourse.grading._cells import (
     _tanh,
     _weights,
 )
-from rnncourse.grading.answers import Answer, _add_answer
 
 # -- vanilla RNN cell ---------------------------------------------------------------------------
 
@@ -185,50 +183,3 @@ _register(
         ),
     )
 )
-
-
-# -- conceptual question: parameters are shared across time -------------------------------------
-
-_SHARED_H_IN, _SHARED_H, _SHARED_H_OUT, _SHARED_T = 10, 32, 5, 100  # the notebook's sizes
-
-
-def _shared_params_expected() -> int:
-    # counted on torch's modules: the cell and the output layer, used at every one of the T steps
-    rnn = torch.nn.RNN(_SHARED_H_IN, _SHARED_H)
-    head = torch.nn.Linear(_SHARED_H, _SHARED_H_OUT)
-    return sum(p.numel() for p in (*rnn.parameters(), *head.parameters()))
-
-
-def _shared_wrong(kind: str) -> Callable[[], int]:
-    sizes = (_SHARED_H_IN, _SHARED_H, _SHARED_H_OUT)
-    right = _ref_count_parameters(*sizes)
-    head = _SHARED_H * _SHARED_H_OUT + _SHARED_H_OUT
-    values = {
-        "times-T": right * _SHARED_T,
-        "head-times-T": right - head + head * _SHARED_T,
-        "one-bias": _count_variant("b_hh")(*sizes),
-        "no-biases": _count_variant("b_ih+b_hh+b_y")(*sizes),
-        "no-output-layer": _count_variant("W_hy+b_y")(*sizes),
-    }
-    return lambda: values[kind]
-
-
-_add_answer(
-    Answer(
-        "shared_params",
-        _shared_params_expected,
-        integer=True,
-        mistakes=(
-            Mistake("times-T", "the same W_ih, W_hh, b_ih, b_hh, W_hy, b_y are used at every "
-                    "step: the count does not depend on T.", _shared_wrong("times-T")),
-            Mistake("head-times-T", "the output layer is shared across the steps too: W_hy and "
-                    "b_y are counted once.", _shared_wrong("head-times-T")),
-            Mistake("one-bias", "count both biases b_ih and b_hh (H each).",
-                    _shared_wrong("one-bias")),
-            Mistake("no-biases", "the biases are parameters too (b_ih, b_hh, b_y).",
-                    _shared_wrong("no-biases")),
-            Mistake("no-output-layer", "count the output layer too (W_hy and b_y).",
-                    _shared_wrong("no-output-layer")),
-        ),
-    )
-)  # fmt: skip
