@@ -373,6 +373,19 @@ def test_each_wrong_number_gets_its_own_hint_and_never_the_right_one(name, mista
         assert shown not in rest
 
 
+def test_a_number_two_mistakes_share_names_both(monkeypatch):
+    """When the learner's number is two mistakes' number, are both hints given, in order?"""
+    toy = answers.Answer("toy", lambda: 1.0, atol=0.01, mistakes=(
+        grading.Mistake("a", "hint A", lambda: 2.0), grading.Mistake("b", "hint B", lambda: 2.0),
+        grading.Mistake("c", "hint C", lambda: 3.0)))  # fmt: skip
+    monkeypatch.setitem(answers._ANSWERS, "toy", toy)
+    with pytest.raises(AssertionError) as info:
+        grading.check_answer("toy", 2.005)
+    assert "Likely mistake: one of: (1) hint A | (2) hint B" in str(info.value)
+    assert "hint C" not in str(info.value)
+    grading.check_answer("toy", 0.995)
+
+
 def test_a_wrong_number_that_is_no_known_mistake_gets_no_hint():
     with pytest.raises(AssertionError) as info:
         grading.check_answer("encoder_params", 12345)

@@ -167,5 +167,5 @@ def check_answer(name: str, value: Any) -> None:
         message += f"\n  Likely mistake: {hints[0]}"
     elif hints:
         listed = " | ".join(f"({i + 1}) {hint}" for i, hint in enumerate(hints))
-        message += f"\n  Likely mistake, one of: {listed}"
+        message += f"\n  Likely mistake: one of: {listed}"  # as check words it
     _fail(message)
