@@ -276,20 +276,25 @@ def _exhaustive(params, src, max_len, length_penalty):
     return best
 
 
-@pytest.mark.parametrize("alpha", [0.0, 1.0])
-def test_a_beam_wide_enough_is_exhaustive_search(alpha):
-    """With beam_width >= V ** (max_len - 1) every hypothesis is kept: does the reference find
-    the best output over all sequences, by brute force (V = 5, max_len = 3)?"""
+@pytest.mark.parametrize(("alpha", "sharpness"), [(0.0, 1.0), (1.0, 0.8)])
+def test_a_beam_wide_enough_is_exhaustive_search(alpha, sharpness):
+    """With beam_width = V ** (max_len - 1) every hypothesis is kept: does the reference find
+    the best output over all sequences, by brute force (V = 5, max_len = 4), also where greedy
+    decoding (beam_width = 1) misses it?"""
     s = grading.spec("beam_search")
-    case = {"S": 3, "V": 5, "E": 3, "H": 4, "B": 25, "max_len": 3, "eos_bias": 1.0}
+    case = {"S": 3, "V": 5, "E": 3, "H": 4, "B": 125, "max_len": 4, "sharpness": sharpness}
     if alpha:
         case["alpha"] = alpha
-    for index in range(3):
+    greedy_missed = 0
+    for index in range(4):
         args, kwargs = grading._build(s, 0, index, case, "cpu")
         tokens, score = s._reference(*args, **kwargs)
-        want_score, want_tokens = _exhaustive(args[0], args[1], 3, alpha)
+        want_score, want_tokens = _exhaustive(args[0], args[1], 4, alpha)
         assert tokens.tolist() == want_tokens
         assert score == pytest.approx(want_score, rel=1e-9, abs=1e-12)
+        greedy, _ = s._reference(args[0], args[1], 1, 4, **kwargs)
+        greedy_missed += greedy.tolist() != want_tokens
+    assert greedy_missed >= 1  # the cases tell a beam from greedy decoding
 
 
 def test_beam_of_one_is_greedy_translation():
