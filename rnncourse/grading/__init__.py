@@ -15,21 +15,24 @@ Layout
 This module is the engine: the captured copies and snapshots, :class:`Spec`, :class:`Mistake`,
 :class:`Benchmark`, ``_register``, the diagnosis (registered mistakes, stated contracts, advice
 for trained models), the tripwires, :func:`check`, :func:`check_trained`. ``compare`` holds the
-comparison of outputs and its messages. ``trusted`` (the nbgrader preprocessor), ``worker``,
-``remote``, ``channel`` and ``static`` are the trusted runner: graded test cells run in the
-grader's process and call the learner's functions in the sandboxed kernel over a data-only
-channel (see ``trusted``'s docstring). Each assignment's specs live in a module of this package
-named after its folder in ``solutions/``, with their inputs, cases, exercise-only references
-and mistaken variants: ``ex02_hidden_state`` (``rnn_cell``, ``output_layer``,
-``count_parameters``), ``ex03_unrolling``, ``ex04_bptt``, ``ex05_gradients``,
+comparison of outputs and its messages; ``answers`` the conceptual questions answered with one
+number (:class:`~rnncourse.grading.answers.Answer`, :func:`check_answer`). ``trusted`` (the
+nbgrader preprocessor), ``worker``, ``remote``, ``channel`` and ``static`` are the trusted
+runner: graded test cells run in the grader's process and call the learner's functions in the
+sandboxed kernel over a data-only channel (see ``trusted``'s docstring). Each assignment's specs
+live in a module of this package named after its folder in ``solutions/``, with their inputs,
+cases, exercise-only references and mistaken variants: ``ex02_hidden_state`` (``rnn_cell``,
+``output_layer``, ``count_parameters``), ``ex03_unrolling``, ``ex04_bptt``, ``ex05_gradients``,
 ``ex06_topologies``, ``ex07_lstm_gru`` (``lstm_cell``, ``gru_cell``, the trained
-``train_adding_model``), ``ex08_bidirectional``, ``ex08b_speech`` (CTC), ``ex09_seq2seq``,
-``ex10_applications``
-(``make_windows``, ``naive_forecast``, the trained ``train_forecaster``). ``_cells`` holds what
-several share (``_weights``, ``_cell_inputs``, the cells' default cases, the GRU loops of
-exercises 6, 8 and 9). Importing this module imports them in the order of ``_ASSIGNMENTS``,
-each registering its specs, then registers those of the ``rnncourse/_specs_<topic>.py``
-modules, and finally seals itself and the spec modules read-only.
+``train_adding_model``), ``ex08_bidirectional``, ``ex08b_speech`` (CTC), ``ex09_seq2seq``
+(``encode``, ..., ``additive_attention``, ``beam_search``), ``ex10_applications``
+(``make_windows``, ``naive_forecast``, the trained ``train_forecaster``, ``tempered_probs``,
+``sample_next``, ``perplexity``); four of them also register a conceptual question. ``_cells``
+holds what several share (``_weights``, ``_cell_inputs``, the cells' default cases, the GRU
+loops of exercises 6, 8 and 9). Importing this module imports them in the order of
+``_ASSIGNMENTS``, each registering its specs, then registers those of the
+``rnncourse/_specs_<topic>.py`` modules, and finally seals itself and the spec modules
+read-only.
 
 Adding an assignment
 --------------------
@@ -77,7 +80,15 @@ Adding an assignment
    assignment and checks that the solution passes every graded cell, the blank release fails
    every one and ``exercises/`` is current; ``tests/test_grading.py`` checks that every
    registered mistake is diagnosed with its own hint. Nothing else needs registering.
-5. Trained models: a task graded by the test score of a model the learner trains is a
+5. Conceptual questions: a number the learner works out by hand (a parameter count, a
+   spectral radius) is an :class:`~rnncourse.grading.answers.Answer` registered with
+   ``_add_answer(Answer(name, expected, atol=..., rtol=..., integer=..., mistakes=...))`` in
+   the assignment's spec module: ``expected()`` computes the right number independently
+   (counting a ``torch.nn`` module's parameters), each mistake's ``variant()`` returns a wrong
+   number. The answer cell starts ``name = None``; the graded cell calls
+   ``grading.check_answer("name", name)``, which never shows the right number (see
+   ``answers``' docstring).
+6. Trained models: a task graded by the test score of a model the learner trains is a
    :class:`Benchmark` registered with ``_add_benchmark(Benchmark(name, make_data, metric,
    baseline, baseline_label, target))``. ``make_data(seed)`` returns ``(train_args, x_test,
    y_test)``; the learner's ``fn(*train_args)`` returns a ``torch.nn.Module`` and the graded
@@ -157,6 +168,8 @@ __all__ = [
     "check_mistake",
     "check_trained",
     "benchmark_score",
+    "Answer",
+    "check_answer",
     "devices",
     "spec",
     "spec_names",
@@ -1118,7 +1131,14 @@ _ASSIGNMENTS = (
     "ex10_applications",
 )
 _cells = importlib.import_module(f"{__name__}._cells")
-_SPEC_MODULES = (_cells, *(importlib.import_module(f"{__name__}.{n}") for n in _ASSIGNMENTS))
+# conceptual questions answered with one number (Answer, check_answer), which the spec modules add
+_answers = importlib.import_module(f"{__name__}.answers")
+Answer, check_answer, _add_answer = _answers.Answer, _answers.check_answer, _answers._add_answer
+_SPEC_MODULES = (
+    _cells,
+    _answers,
+    *(importlib.import_module(f"{__name__}.{n}") for n in _ASSIGNMENTS),
+)
 _weights, _cell_inputs = _cells._weights, _cells._cell_inputs  # for rnncourse/_specs_*.py
 
 # -- the references of exercises 6-10 live in these modules and classes: watch them too -------

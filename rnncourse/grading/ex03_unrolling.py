@@ -1,4 +1,5 @@
-"""Exercise 3, unrolling: ``rnn_forward``, ``many_to_one``, ``last_hidden``."""
+"""Exercise 3, unrolling: ``rnn_forward``, ``many_to_one``, ``last_hidden`` and the conceptual
+question ``stacked_params``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 
 from rnncourse.grading import _MODULES, LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
 from rnncourse.grading._cells import _linear, _weights
+from rnncourse.grading.answers import Answer, _add_answer
 
 _rnn = _MODULES.get("rnncourse.rnn")
 
@@ -268,3 +270,52 @@ _register(
         ),
     )
 )
+
+
+# -- conceptual question: the parameters of a stacked RNN ---------------------------------------
+
+_STACK_H_IN, _STACK_H, _STACK_L, _STACK_T = 10, 16, 2, 50  # the sizes the notebook states
+
+
+def _stacked_params_expected() -> int:
+    # counted on torch's own module, independently of the formula
+    rnn = torch.nn.RNN(_STACK_H_IN, _STACK_H, num_layers=_STACK_L)
+    return sum(p.numel() for p in rnn.parameters())
+
+
+def _stacked_wrong(kind: str) -> Callable[[], int]:
+    H = _STACK_H
+
+    def layer(fan_in: int, biases: int = 2) -> int:
+        return H * fan_in + H * H + biases * H
+
+    right = layer(_STACK_H_IN) + layer(H)
+    values = {
+        "second-layer-input": 2 * layer(_STACK_H_IN),
+        "one-bias": layer(_STACK_H_IN, 1) + layer(H, 1),
+        "no-biases": layer(_STACK_H_IN, 0) + layer(H, 0),
+        "one-layer": layer(_STACK_H_IN),
+        "times-T": right * _STACK_T,
+    }
+    return lambda: values[kind]
+
+
+_add_answer(
+    Answer(
+        "stacked_params",
+        _stacked_params_expected,
+        integer=True,
+        mistakes=(
+            Mistake("second-layer-input", "the second layer reads the first layer's states, "
+                    "so its W_ih is H x H, not H x H_in.", _stacked_wrong("second-layer-input")),
+            Mistake("one-bias", "every layer has two biases, b_ih and b_hh (H each).",
+                    _stacked_wrong("one-bias")),
+            Mistake("no-biases", "the biases b_ih and b_hh of each layer are parameters too.",
+                    _stacked_wrong("no-biases")),
+            Mistake("one-layer", "count both layers: each has its own W_ih, W_hh, b_ih, b_hh.",
+                    _stacked_wrong("one-layer")),
+            Mistake("times-T", "the weights are shared across the T steps: the count does not "
+                    "depend on the sequence length.", _stacked_wrong("times-T")),
+        ),
+    )
+)  # fmt: skip

@@ -1,5 +1,6 @@
 """Exercise 5, vanishing and exploding gradients: ``jacobian_product``, ``jacobian_norms``,
-``clip_grad_norm_np``, ``clip_grad_value_np``, ``flag_exploding``."""
+``clip_grad_norm_np``, ``clip_grad_value_np``, ``flag_exploding`` and the conceptual question
+``rho``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from rnncourse.grading import Case, Inputs, Mistake, Spec, _register
+from rnncourse.grading.answers import Answer, _add_answer
 
 
 def _jacobian_inputs(rng: np.random.Generator, case: Case) -> Inputs:
@@ -415,3 +417,62 @@ _register(
         ),
     )
 )
+
+
+# -- conceptual question: the spectral radius of a linear recurrence ----------------------------
+
+# h_t = W h_{t-1}: every entry of W is below 1, yet the recurrence explodes (the notebook's W)
+_W_LINEAR = ((0.6, 0.8), (0.3, 0.7))
+
+
+def _rho_expected() -> float:
+    W = torch.tensor(_W_LINEAR, dtype=torch.float64)
+    return float(torch.linalg.eigvals(W).abs().max())
+
+
+def _rho_wrong(kind: str) -> Callable[[], float]:
+    def value() -> float:
+        W = torch.tensor(_W_LINEAR, dtype=torch.float64)
+        return float({
+            "largest-entry": W.abs().max(),
+            "largest-diagonal": W.diagonal().abs().max(),
+            "spectral-norm": torch.linalg.matrix_norm(W, 2),
+            "row-sum": W.abs().sum(1).max(),
+            "column-sum": W.abs().sum(0).max(),
+            "trace": W.trace(),
+            "determinant": torch.linalg.det(W),
+            "smaller-eigenvalue": torch.linalg.eigvals(W).abs().min(),
+        }[kind])  # fmt: skip
+
+    return value
+
+
+_add_answer(
+    Answer(
+        "rho",
+        _rho_expected,
+        atol=0.005,
+        mistakes=(
+            Mistake("largest-entry", "the largest entry of W does not decide the growth; the "
+                    "largest |eigenvalue| does: solve det(W - λI) = 0.",
+                    _rho_wrong("largest-entry")),
+            Mistake("largest-diagonal", "the diagonal holds the eigenvalues only of a "
+                    "triangular matrix; this W is not: solve det(W - λI) = 0.",
+                    _rho_wrong("largest-diagonal")),
+            Mistake("spectral-norm", "this is the largest singular value (the spectral norm), "
+                    "an upper bound on the growth per step; ρ is the largest |eigenvalue|.",
+                    _rho_wrong("spectral-norm")),
+            Mistake("row-sum", "the largest row sum bounds ρ from above; ρ itself is the "
+                    "largest |eigenvalue|.", _rho_wrong("row-sum")),
+            Mistake("column-sum", "the largest column sum bounds ρ from above; ρ itself is "
+                    "the largest |eigenvalue|.", _rho_wrong("column-sum")),
+            Mistake("trace", "the trace is the *sum* of the eigenvalues; ρ is the largest of "
+                    "their magnitudes.", _rho_wrong("trace")),
+            Mistake("determinant", "the determinant is the *product* of the eigenvalues; ρ is "
+                    "the largest of their magnitudes.", _rho_wrong("determinant")),
+            Mistake("smaller-eigenvalue", "this is the smaller eigenvalue; ρ is the largest "
+                    "|eigenvalue|, the one that decides the growth.",
+                    _rho_wrong("smaller-eigenvalue")),
+        ),
+    )
+)  # fmt: skip

@@ -1,9 +1,11 @@
 """Exercise 9, sequence to sequence: ``encode``, ``decode_teacher_forced``,
-``greedy_translate``."""
+``greedy_translate``, ``additive_attention``, ``beam_search`` and the conceptual question
+``encoder_params``."""
 
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,7 @@ import torch
 
 from rnncourse.grading import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
 from rnncourse.grading._cells import _cell_values, _gru_params, _like, _load, _weights
+from rnncourse.grading.answers import Answer, _add_answer
 
 _s2s = importlib.import_module("rnncourse.seq2seq")
 _data = importlib.import_module("rnncourse.data")
@@ -283,5 +286,248 @@ _register(
         ),
         forbidden=_S2S_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
+    )
+)  # fmt: skip
+
+
+# -- additive (Bahdanau) attention --------------------------------------------------------------
+
+_softmax, _log_softmax = torch.softmax, torch.log_softmax
+
+
+def _attention(attn: dict, like: torch.Tensor) -> Any:
+    A, H_q = attn["W_q"].shape
+    model = _s2s.AdditiveAttention(H_q, attn["W_k"].shape[1], A, **_like(like))
+    return _load(model, {"W_q.weight": attn["W_q"], "W_k.weight": attn["W_k"],
+                         "v.weight": attn["v"][None]})  # fmt: skip
+
+
+def _ref_additive_attention(query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,
+                            attn: dict):  # fmt: skip
+    # e_j = v^T tanh(W_q q + W_k k_j), α = softmax_j(e) over the real positions, c = Σ_j α_j k_j
+    with torch.no_grad():
+        return _attention(attn, keys)(query, keys, mask)  # (N, H_k), (N, S)
+
+
+def _attention_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    S, N, H, H_k, A = case["S"], case["N"], case["H"], case["H_k"], case["A"]
+    lengths = rng.integers(1, S + 1, size=N)
+    lengths[0] = S  # every position is real in some sequence
+    if N > 2:
+        lengths[1] = 1
+    mask = np.arange(S)[:, None] < lengths[None, :]  # (S, N) bool
+    keys = np.tanh(rng.normal(size=(S, N, H_k)) * 1.5) * mask[..., None]  # zero at padding
+    query = np.tanh(rng.normal(size=(N, H)) * 1.5)
+    attn = {
+        "W_q": _weights(rng, A, H) * 2.0,  # large: the weights are far from uniform
+        "W_k": _weights(rng, A, H_k) * 2.0,
+        "v": rng.normal(size=(A,)) * 1.5,
+    }
+    return (query, keys, mask, attn), {}
+
+
+def _attention_variant(kind: str) -> Callable[..., Any]:
+    def variant(query, keys, mask, attn):
+        W_q, W_k, v = attn["W_q"], attn["W_k"], attn["v"]
+        if kind == "swapped":  # W_q on the keys, W_k on the query (needs H == H_k)
+            pre = query @ W_k.T + keys @ W_q.T
+        else:
+            pre = query @ W_q.T + keys @ W_k.T  # (S, N, A)
+        scores = (pre if kind == "no-tanh" else torch.tanh(pre)) @ v  # (S, N)
+        masked = scores if kind in ("mask-ignored", "mask-after") else scores.masked_fill(
+            ~mask, float("-inf"))  # fmt: skip
+        weights = _softmax(masked, dim=1 if kind == "wrong-axis" else 0)  # (S, N)
+        if kind == "mask-after":
+            weights = weights * mask
+        context = (weights[..., None] * keys).sum(0)  # (N, H_k)
+        if kind == "scores":
+            return context, masked.T
+        return context, weights.T
+
+    return variant
+
+
+# -- beam search --------------------------------------------------------------------------------
+
+
+def _seq2seq(params: dict, like: torch.Tensor) -> Any:
+    enc, dec = params["encoder"], params["decoder"]
+    return _s2s.Seq2Seq(_encoder(enc, like), _decoder(dec, like), _BOS, _EOS, _PAD)
+
+
+def _ref_beam_search(params: dict, src: torch.Tensor, beam_width: int, max_len: int,
+                     length_penalty: float = 0.0):  # fmt: skip
+    # score(y) = log p(y | x) / ((5 + |y|) / 6)^α over the finished hypotheses
+    model = _seq2seq(params, params["encoder"]["embedding"])
+    tokens, score = _s2s.beam_search(model, src, beam_width, max_len,
+                                     length_penalty=length_penalty)  # fmt: skip
+    return tokens, float(score)  # (L,), float
+
+
+def _beam_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    V, S = case["V"], case["S"]
+    src = rng.integers(_data.FIRST_SYMBOL, V, size=S).astype(np.int64)
+    enc = _gru_embed_params(rng, V, case["E"], case["H"])
+    dec = _decoder_params(rng, case)
+    dec["weight_out"] *= case.get("sharpness", 1.0)  # flatter: beams and greedy disagree
+    dec["bias_out"][_EOS] += case.get("eos_bias", 0.0)
+    for special in (_PAD, _BOS, _data.UNK):  # never predicted
+        dec["bias_out"][special] -= 20.0
+    kwargs = {"length_penalty": float(case["alpha"])} if "alpha" in case else {}
+    return ({"encoder": enc, "decoder": dec}, src, int(case["B"]), int(case["max_len"])), kwargs
+
+
+def _beam_variant(kind: str) -> Callable[..., Any]:
+    """A mistaken beam search over the reference encoder and decoder."""
+
+    def variant(params, src, beam_width, max_len, length_penalty=0.0):
+        model = _seq2seq(params, params["encoder"]["embedding"])
+        with torch.no_grad():
+            _, state, _ = model.encode(src[:, None])  # (1, H)
+            B = 1 if kind == "greedy" else beam_width
+            alive = src.new_empty(1, 0)  # (B, t)
+            total = state.new_zeros(1)  # (B,)
+            y = src.new_full((1,), _BOS)
+            finished: list[tuple[float, torch.Tensor]] = []
+            for t in range(max_len):
+                logits, state, _ = model.decoder(y, state)  # (B, V)
+                V = logits.shape[-1]
+                step = {"logits": logits, "no-log": _softmax(logits, -1)}.get(
+                    kind, _log_softmax(logits, -1))  # fmt: skip
+                candidates = total[:, None] + step  # (B, V)
+                if kind == "per-beam" and t > 0:  # each hypothesis keeps its own best token
+                    top, token = candidates.max(-1)
+                    parent = torch.arange(token.shape[0], device=src.device)
+                else:
+                    top, index = candidates.flatten().topk(min(B, candidates.numel()))
+                    parent, token = index // V, index % V
+                extended = torch.cat([alive[parent], token[:, None]], 1)  # (B, t + 1)
+                ends = torch.full_like(token, t == max_len - 1, dtype=torch.bool)
+                if kind != "eos-continues":
+                    ends |= token == _EOS
+                for i in ends.nonzero().flatten().tolist():
+                    n, value = t + 1, float(top[i])
+                    if kind == "product":
+                        value = math.exp(value)
+                    if kind == "mean":
+                        finished.append((value / n, extended[i]))
+                    elif kind == "no-penalty":
+                        finished.append((value, extended[i]))
+                    else:
+                        finished.append((value / ((5 + n) / 6) ** length_penalty, extended[i]))
+                keep = ~ends
+                if not keep.any() or (kind == "first-finished" and finished):
+                    break
+                alive, total, y = extended[keep], top[keep], token[keep]
+                state = state[parent[keep]]
+        score, tokens = max(finished, key=lambda pair: pair[0])
+        return tokens, score
+
+    return variant
+
+
+# -- conceptual question: the encoder's parameters ----------------------------------------------
+
+_ENC_V, _ENC_E, _ENC_H = 1000, 64, 128  # the sizes the notebook states
+
+
+def _encoder_params_expected() -> int:
+    # counted on torch's own modules, independently of the formula
+    embedding = torch.nn.Embedding(_ENC_V, _ENC_E)
+    gru = torch.nn.GRU(_ENC_E, _ENC_H)
+    return sum(p.numel() for p in (*embedding.parameters(), *gru.parameters()))
+
+
+def _encoder_params_wrong(gates: int = 3, biases: int = 2, embedding: bool = True,
+                          input_size: int = _ENC_E) -> Callable[[], int]:  # fmt: skip
+    H = _ENC_H
+    return lambda: (_ENC_V * _ENC_E if embedding else 0) + gates * (
+        H * input_size + H * H + biases * H)  # fmt: skip
+
+
+_register(
+    Spec(
+        "additive_attention",
+        _ref_additive_attention,
+        _attention_inputs,
+        ({"S": 5, "N": 4, "H": 3, "H_k": 3, "A": 4},  # H == H_k: swapped projections fit
+         {"S": 4, "N": 3, "H": 2, "H_k": 5, "A": 3}),
+        outputs=("context", "weights"),
+        mistakes=(
+            Mistake("wrong-axis", "the softmax runs over the batch; it runs over the source "
+                    "positions j, so that each sequence's weights sum to 1 (weights[n].sum() == "
+                    "1).", _attention_variant("wrong-axis")),
+            Mistake("mask-ignored", "the mask is ignored: padded positions (mask False) must get "
+                    "weight exactly 0; set their scores to -inf before the softmax.",
+                    _attention_variant("mask-ignored")),
+            Mistake("mask-after", "the mask is applied after the softmax, so the weights of a "
+                    "padded sequence no longer sum to 1: mask the scores (-inf) before it.",
+                    _attention_variant("mask-after")),
+            Mistake("no-tanh", "the tanh is missing: e_j = v^T tanh(W_q q + W_k k_j).",
+                    _attention_variant("no-tanh")),
+            Mistake("swapped", "W_q and W_k are swapped: W_q projects the query (the decoder "
+                    "state), W_k the keys (the encoder states).", _attention_variant("swapped")),
+            Mistake("scores", "weights holds the scores e_j; return the softmax of them, "
+                    "α_j, which are >= 0 and sum to 1.", _attention_variant("scores")),
+        ),
+        forbidden=(*_S2S_FORBIDDEN, "rnncourse.seq2seq.AdditiveAttention.forward"),
+        forbidden_library=LIBRARY_LAYERS,
+    )
+)  # fmt: skip
+_register(
+    Spec(
+        "beam_search",
+        _ref_beam_search,
+        _beam_inputs,
+        ({"S": 4, "V": 9, "E": 3, "H": 4, "B": 3, "max_len": 5, "alpha": 1.0, "eos_bias": 2.0},
+         {"S": 5, "V": 9, "E": 3, "H": 5, "B": 4, "max_len": 6, "alpha": 1.0, "eos_bias": 2.0,
+          "sharpness": 0.7}),
+        outputs=("tokens", "score"),
+        mistakes=(
+            Mistake("greedy", "this is greedy decoding: keep the beam_width best hypotheses at "
+                    "every step, not only the best one.", _beam_variant("greedy")),
+            Mistake("per-beam", "each hypothesis is extended by its own best token: choose the "
+                    "beam_width best extensions over all hypotheses and tokens together "
+                    "(flatten the (B, V) scores before topk).", _beam_variant("per-beam")),
+            Mistake("product", "the score is a product of probabilities; it is the sum of the "
+                    "log-probabilities, log p(y | x) (a number <= 0).", _beam_variant("product")),
+            Mistake("no-log", "probabilities are added; add log-probabilities: "
+                    "log p(y_1..y_t) = log p(y_1..y_{t-1}) + log_softmax(logits_t).",
+                    _beam_variant("no-log")),
+            Mistake("logits", "raw logits are added; turn them into log-probabilities with "
+                    "log_softmax first.", _beam_variant("logits")),
+            Mistake("eos-continues", "a hypothesis that writes EOS is finished: set it aside "
+                    "and stop extending it.", _beam_variant("eos-continues")),
+            Mistake("first-finished", "the search stops at the first finished hypothesis; keep "
+                    "searching with the live ones and return the best finished one in the end.",
+                    _beam_variant("first-finished")),
+            Mistake("no-penalty", "length_penalty is ignored: divide each finished score by "
+                    "((5 + |y|) / 6) ** length_penalty.", _beam_variant("no-penalty")),
+            Mistake("mean", "the score is divided by the length |y|; the length penalty is "
+                    "((5 + |y|) / 6) ** length_penalty.", _beam_variant("mean")),
+        ),
+        forbidden=_S2S_FORBIDDEN,
+        forbidden_library=LIBRARY_LAYERS,
+    )
+)  # fmt: skip
+_add_answer(
+    Answer(
+        "encoder_params",
+        _encoder_params_expected,
+        integer=True,
+        mistakes=(
+            Mistake("lstm-gates", "a GRU has 3 gate blocks (r, z, n); 4 is an LSTM's.",
+                    _encoder_params_wrong(gates=4)),
+            Mistake("rnn-gates", "a GRU has 3 blocks of weights (r, z, n), not 1 like a plain "
+                    "RNN.", _encoder_params_wrong(gates=1)),
+            Mistake("one-bias", "each block has two biases, b_ih and b_hh (PyTorch's layout).",
+                    _encoder_params_wrong(biases=1)),
+            Mistake("no-biases", "the biases b_ih and b_hh (3H each) are parameters too.",
+                    _encoder_params_wrong(biases=0)),
+            Mistake("no-embedding", "the embedding table (V x E) is a parameter of the encoder "
+                    "too.", _encoder_params_wrong(embedding=False)),
+            Mistake("one-hot-input", "the GRU reads the E-dimensional embeddings, so W_ih is "
+                    "3H x E, not 3H x V.", _encoder_params_wrong(input_size=_ENC_V)),
+        ),
     )
 )  # fmt: skip

@@ -1,9 +1,11 @@
-"""Exercise 10, applications (forecasting): ``make_windows``, ``naive_forecast`` and the
-trained ``train_forecaster``."""
+"""Exercise 10, applications: forecasting (``make_windows``, ``naive_forecast``, the trained
+``train_forecaster``) and character language models (``tempered_probs``, ``sample_next``,
+``perplexity`` and the conceptual question ``ppl_from_bpc``)."""
 
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +23,7 @@ from rnncourse.grading import (
     _register,
     _score,
 )
+from rnncourse.grading.answers import Answer, _add_answer
 
 _data = importlib.import_module("rnncourse.data")
 
@@ -155,3 +158,203 @@ _add_benchmark(
         lambda baseline: 0.8 * baseline,
     )
 )
+
+
+# -- language models: sampling with a temperature, perplexity -----------------------------------
+
+_softmax, _log_softmax, _multinomial = torch.softmax, torch.log_softmax, torch.multinomial
+_PAD = _data.PAD
+
+
+def _ref_tempered_probs(logits: torch.Tensor, tau: float) -> torch.Tensor:
+    # p_τ(c) = exp(y_c / τ) / Σ_c' exp(y_c' / τ); τ = 0 is the limit: all mass on the argmax
+    if tau == 0:
+        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+    return _softmax(logits / tau, dim=-1)  # (N, V)
+
+
+def _ref_sample_next(logits: torch.Tensor, tau: float, generator: torch.Generator):
+    # c ~ p_τ, one draw per row from the given generator
+    return _multinomial(_ref_tempered_probs(logits, tau), 1, generator=generator)[:, 0]  # (N,)
+
+
+def _logits(rng: np.random.Generator, case: Case) -> np.ndarray:
+    return rng.normal(size=(case["N"], case["V"])) * case.get("scale", 2.0)
+
+
+def _tempered_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    return (_logits(rng, case), float(case["tau"])), {}
+
+
+def _sample_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    # torch values made here (backend "python": CPU only, where the generator lives)
+    logits = torch.from_numpy(_logits(rng, case))
+    generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    return (logits, float(case["tau"]), generator), {}
+
+
+def _tempered_variant(kind: str) -> Callable[..., Any]:
+    def variant(logits, tau):
+        if kind == "multiplied":
+            return _softmax(logits * tau, dim=-1)
+        if kind == "ignored":
+            return _softmax(logits, dim=-1)
+        if kind == "probs-divided":  # τ = 0 handled: "zero" is the mistake that does not
+            if tau == 0:
+                return _ref_tempered_probs(logits, tau)
+            return _softmax(_softmax(logits, dim=-1) / tau, dim=-1)
+        if kind == "wrong-axis":
+            return _softmax(logits / tau, dim=0) if tau else _ref_tempered_probs(logits, tau)
+        return _softmax(logits / tau, dim=-1)  # "zero": τ = 0 divides by zero (nan)
+
+    return variant
+
+
+def _sample_variant(kind: str) -> Callable[..., Any]:
+    def variant(logits, tau, generator):
+        if kind == "argmax":
+            return logits.argmax(-1)
+        probs = _tempered_variant(kind)(logits, tau)
+        return _multinomial(probs, 1, generator=generator)[:, 0]
+
+    return variant
+
+
+def _ref_perplexity(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    # PPL = exp(-(1/n) Σ_t ln p(c_t | c_<t)) over the n real (non-PAD) targets; torch's loss
+    nats = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), targets.flatten(), ignore_index=_PAD
+    )
+    return float(torch.exp(nats))
+
+
+def _perplexity_inputs(rng: np.random.Generator, case: Case) -> Inputs:
+    T, N, V = case["T"], case["N"], case["V"]
+    lengths = rng.integers(1, T + 1, size=N)
+    lengths[0] = T
+    if N > 1:
+        lengths[-1] = max(1, T // 2)  # padding in every case with N > 1
+    targets = rng.integers(_data.FIRST_SYMBOL, V, size=(T, N))
+    targets[np.arange(T)[:, None] >= lengths[None, :]] = _PAD
+    logits = rng.normal(size=(T, N, V)) * 1.5
+    return (logits, targets.astype(np.int64)), {}
+
+
+def _perplexity_variant(kind: str) -> Callable[..., Any]:
+    def variant(logits, targets):
+        logp = logits if kind == "logits" else _log_softmax(logits, dim=-1)
+        nll = -logp.gather(-1, targets[..., None])[..., 0]  # (T, N)
+        real = targets != _PAD if kind != "padding" else torch.ones_like(targets, dtype=torch.bool)
+        mean = nll[real].mean()
+        if kind == "sum":
+            return float(torch.exp(nll[real].sum()))
+        if kind == "base-2":
+            return float(2.0**mean)
+        if kind == "no-exp":
+            return float(mean)
+        if kind == "bits":
+            return float(mean / math.log(2))
+        if kind == "per-sequence":
+            per = (nll * real).sum(0) / real.sum(0)  # (N,)
+            return float(torch.exp(per).mean())
+        return float(torch.exp(mean))  # "padding", "logits"
+
+    return variant
+
+
+_register(
+    Spec(
+        "tempered_probs",
+        _ref_tempered_probs,
+        _tempered_inputs,
+        ({"N": 3, "V": 5, "tau": 0.5}, {"N": 2, "V": 4, "tau": 2.0}, {"N": 3, "V": 6, "tau": 0.0}),
+        mistakes=(
+            Mistake("multiplied", "the logits are multiplied by τ; they are divided by it: "
+                    "softmax(logits / tau).", _tempered_variant("multiplied")),
+            Mistake("ignored", "τ has no effect: divide the logits by tau before the softmax.",
+                    _tempered_variant("ignored")),
+            Mistake("probs-divided", "the probabilities are divided by τ; the logits (scores) "
+                    "are: softmax(logits / tau).", _tempered_variant("probs-divided")),
+            Mistake("wrong-axis", "the softmax runs over the batch; each row (dim=-1, the V "
+                    "characters) must sum to 1.", _tempered_variant("wrong-axis")),
+            Mistake("zero", "τ = 0 divides by zero: it is the limit τ → 0, all probability on "
+                    "the largest logit (one_hot of the argmax).", _tempered_variant("zero")),
+        ),
+    )
+)  # fmt: skip
+_register(
+    Spec(
+        "sample_next",
+        _ref_sample_next,
+        _sample_inputs,
+        ({"N": 64, "V": 5, "tau": 0.5}, {"N": 64, "V": 4, "tau": 2.0}),
+        backend="python",
+        mistakes=(
+            Mistake("argmax", "this always takes the most likely token (greedy); draw from the "
+                    "tempered distribution with torch.multinomial.", _sample_variant("argmax")),
+            Mistake("ignored", "the draws come from softmax(logits): use the tempered "
+                    "distribution, tempered_probs(logits, tau).", _sample_variant("ignored")),
+            Mistake("multiplied", "the draws come from softmax(logits * tau): divide by τ "
+                    "(use tempered_probs).", _sample_variant("multiplied")),
+        ),
+    )
+)  # fmt: skip
+_register(
+    Spec(
+        "perplexity",
+        _ref_perplexity,
+        _perplexity_inputs,
+        ({"T": 6, "N": 3, "V": 7}, {"T": 4, "N": 2, "V": 5}),
+        mistakes=(
+            Mistake("sum", "this is e to the *sum* of the losses; perplexity is e to their "
+                    "mean over the real tokens.", _perplexity_variant("sum")),
+            Mistake("base-2", "2 ** (mean loss in nats) mixes the units: perplexity is "
+                    "e ** nats, or 2 ** bits.", _perplexity_variant("base-2")),
+            Mistake("padding", "the PAD positions are counted: average only over the targets "
+                    "that are not PAD.", _perplexity_variant("padding")),
+            Mistake("no-exp", "this is the mean cross-entropy in nats; perplexity is e to it.",
+                    _perplexity_variant("no-exp")),
+            Mistake("bits", "this is bits per token; perplexity is 2 to it (or e to the nats).",
+                    _perplexity_variant("bits")),
+            Mistake("per-sequence", "this averages each sequence's perplexity; average the "
+                    "losses of all real tokens first, then take e to the mean.",
+                    _perplexity_variant("per-sequence")),
+            Mistake("logits", "the logits are used as log-probabilities: take log_softmax "
+                    "first.", _perplexity_variant("logits")),
+        ),
+    )
+)  # fmt: skip
+
+
+# -- conceptual question: perplexity from bits per character ------------------------------------
+
+_BPC = 1.9  # the number the notebook states
+
+
+def _ppl_expected() -> float:
+    # bpc bits are bpc * ln 2 nats; perplexity is e to the loss in nats
+    nats = torch.tensor(_BPC, dtype=torch.float64) * torch.log(
+        torch.tensor(2.0, dtype=torch.float64)
+    )
+    return float(torch.exp(nats))
+
+
+_add_answer(
+    Answer(
+        "ppl_from_bpc",
+        _ppl_expected,
+        rtol=0.005,
+        mistakes=(
+            Mistake("base-e", "e ** bpc mixes the units: bits go with base 2, perplexity = "
+                    "2 ** bpc (or e ** nats).", lambda: math.exp(_BPC)),
+            Mistake("no-exp", "this is the loss itself; perplexity is 2 to the bits per "
+                    "character.", lambda: _BPC),
+            Mistake("nats", "this is the loss in nats (bpc · ln 2); perplexity is e to it.",
+                    lambda: _BPC * math.log(2)),
+            Mistake("wrong-conversion", "bits become nats by *multiplying* by ln 2, not "
+                    "dividing.", lambda: math.exp(_BPC / math.log(2))),
+            Mistake("base-10", "bits go with base 2: perplexity = 2 ** bpc.",
+                    lambda: 10**_BPC),
+        ),
+    )
+)  # fmt: skip
