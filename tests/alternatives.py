@@ -644,6 +644,173 @@ def naive_forecast_ones(X, horizon):
     return torch.ones(X.shape[1], horizon, dtype=X.dtype, device=X.device) * X[-1]
 
 
+# -- exercises 9 and 10: attention, beam search, sampling, perplexity ---------------------------
+
+
+def attention_loop(query, keys, mask, attn):
+    """One sequence at a time, softmax over the real positions only (padding never scored)."""
+    S, N, H_k = keys.shape
+    context, weights = keys.new_zeros(N, H_k), keys.new_zeros(N, S)
+    for n in range(N):
+        real = mask[:, n].nonzero().flatten()
+        k = keys[real, n]  # (S_n, H_k)
+        e = torch.stack([attn["v"] @ torch.tanh(attn["W_q"] @ query[n] + attn["W_k"] @ kj)
+                         for kj in k])  # fmt: skip
+        a = torch.exp(e - e.max())
+        a = a / a.sum()
+        weights[n, real] = a
+        context[n] = (a[:, None] * k).sum(0)
+    return context, weights
+
+
+def attention_einsum(query, keys, mask, attn):
+    """einsum, and a mask applied by multiplication after a stable exp (then renormalised)."""
+    pre = torch.einsum("ah,nh->na", attn["W_q"], query)[None] + torch.einsum(
+        "ak,snk->sna", attn["W_k"], keys
+    )
+    e = torch.einsum("sna,a->ns", torch.tanh(pre), attn["v"])  # (N, S)
+    e = e - e.max(dim=1, keepdim=True).values
+    w = torch.exp(e) * mask.T
+    w = w / w.sum(dim=1, keepdim=True)
+    return torch.einsum("ns,snk->nk", w, keys), w
+
+
+def _torch_modules(params, like):
+    """The GRU encoder (whole sequence) and decoder cell holding ``params``, written out."""
+    enc, dec = params["encoder"], params["decoder"]
+
+    def gru(x):  # x: (T, N, E) -> (None, h_n (1, N, H))
+        h = x.new_zeros(x.shape[1], enc["weight_hh"].shape[1])
+        for x_t in x:
+            h = _gru(x_t, h, *_cell(enc))
+        return None, h[None]
+
+    def cell(x, h):
+        return _gru(x, h, *_cell(dec))
+
+    return gru, cell
+
+
+def _step_log_probs(params, like):
+    """``(state, token) -> (log-probs (V,), next state)`` and the encoder's final state."""
+    enc, dec = params["encoder"], params["decoder"]
+    gru, cell = _torch_modules(params, like)
+
+    def start(src):
+        _, h_n = gru(F.embedding(src, enc["embedding"])[:, None])
+        return h_n[0, 0]  # (H,)
+
+    def step(state, token):
+        s = cell(dec["embedding"][token][None], state[None])[0]
+        return F.log_softmax(F.linear(s, dec["weight_out"], dec["bias_out"]), -1), s
+
+    return start, step
+
+
+def beam_lists(params, src, beam_width, max_len, length_penalty=0.0):
+    """Hypotheses as Python lists, one decoder call each, sorted() over all candidates."""
+    start, step = _step_log_probs(params, params["encoder"]["embedding"])
+    with torch.no_grad():
+        beam = [([], 0.0, start(src), BOS)]  # (tokens, log p, state, next input)
+        finished = []
+        for t in range(max_len):
+            candidates = []
+            for tokens, logp, state, y in beam:
+                log_probs, new_state = step(state, y)
+                candidates += [(logp + float(lp), tokens + [v], new_state)
+                               for v, lp in enumerate(log_probs)]  # fmt: skip
+            candidates.sort(key=lambda c: -c[0])  # stable: ties keep the beam's order
+            beam = []
+            for logp, tokens, state in candidates[:beam_width]:
+                if tokens[-1] == EOS or t == max_len - 1:
+                    lp = ((5 + len(tokens)) / 6) ** length_penalty
+                    finished.append((logp / lp, tokens))
+                else:
+                    beam.append((tokens, logp, state, tokens[-1]))
+            if not beam:
+                break
+    score, tokens = max(finished, key=lambda f: f[0])
+    return torch.tensor(tokens, device=src.device), score
+
+
+def beam_batched(params, src, beam_width, max_len, length_penalty=0.0):
+    """The beam as one batch through torch.nn.GRUCell; topk over the flattened scores."""
+    enc, dec = params["encoder"], params["decoder"]
+    gru, cell = _torch_modules(params, enc["embedding"])
+    with torch.no_grad():
+        _, h_n = gru(F.embedding(src, enc["embedding"])[:, None])
+        state, logp = h_n[0], src.new_zeros(1, dtype=enc["embedding"].dtype)
+        seqs, y, best = src.new_zeros(1, 0), src.new_full((1,), BOS), (-math.inf, None)
+        for t in range(max_len):
+            state = cell(F.embedding(y, dec["embedding"]), state)
+            scores = logp[:, None] + F.log_softmax(
+                F.linear(state, dec["weight_out"], dec["bias_out"]), -1
+            )
+            V = scores.shape[1]
+            logp, flat = scores.flatten().topk(min(beam_width, scores.numel()))
+            parent, y = flat // V, flat % V
+            seqs, state = torch.cat([seqs[parent], y[:, None]], 1), state[parent]
+            done = (y == EOS) | (t == max_len - 1)
+            for i in done.nonzero().flatten().tolist():
+                score = logp[i].item() / ((6 + t) / 6) ** length_penalty
+                if score > best[0]:
+                    best = (score, seqs[i])
+            seqs, state, logp, y = seqs[~done], state[~done], logp[~done], y[~done]
+            if len(y) == 0:
+                break
+    return best[1], best[0]
+
+
+def tempered_numpy(logits, tau):
+    z = logits.cpu().numpy()
+    if tau == 0:
+        p = (z == z.max(-1, keepdims=True)).astype(z.dtype)
+    else:
+        p = np.exp((z - z.max(-1, keepdims=True)) / tau)
+        p = p / p.sum(-1, keepdims=True)
+    return torch.tensor(p, device=logits.device)
+
+
+def tempered_power(logits, tau):
+    """softmax(logits) ** (1 / tau), renormalised: the same distribution, in log space."""
+    if tau == 0:
+        return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+    logp = F.log_softmax(logits, -1) / tau
+    return torch.exp(logp - torch.logsumexp(logp, -1, keepdim=True))
+
+
+def sample_numpy_probs(logits, tau, generator):
+    return torch.multinomial(tempered_numpy(logits, tau), 1, generator=generator).flatten()
+
+
+def sample_unnormalised(logits, tau, generator):
+    """torch.multinomial takes unnormalised weights: exp((y - max) / tau)."""
+    if tau == 0:
+        weights = (logits == logits.max(-1, keepdim=True).values).to(logits.dtype)
+    else:
+        weights = torch.exp((logits - logits.max(-1, keepdim=True).values) / tau)
+    return torch.multinomial(weights, 1, generator=generator)[:, 0]
+
+
+def perplexity_torch(logits, targets):
+    total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD,
+                            reduction="sum")  # fmt: skip
+    return math.exp(total.item() / int((targets != PAD).sum()))
+
+
+def perplexity_bits(logits, targets):
+    """Token by token in Python, in bits: 2 ** bits."""
+    z, y = logits.cpu().numpy(), targets.cpu().numpy()
+    bits, n = 0.0, 0
+    for t, i in itertools.product(range(y.shape[0]), range(y.shape[1])):
+        if y[t, i] != PAD:
+            row = z[t, i]
+            log_z = row.max() + math.log(np.exp(row - row.max()).sum())
+            bits += (log_z - row[y[t, i]]) / math.log(2)
+            n += 1
+    return 2 ** (bits / n)
+
+
 ALTERNATIVES = {
     "rnn_cell": [rnn_cell_linear, rnn_cell_columns],
     "output_layer": [output_layer_einsum, output_layer_columns],
@@ -673,4 +840,9 @@ ALTERNATIVES = {
     "greedy_translate": [greedy_translate_masked, greedy_translate_afterwards],
     "make_windows": [make_windows_loop, make_windows_unfold],
     "naive_forecast": [naive_forecast_repeat, naive_forecast_ones],
+    "additive_attention": [attention_loop, attention_einsum],
+    "beam_search": [beam_lists, beam_batched],
+    "tempered_probs": [tempered_numpy, tempered_power],
+    "sample_next": [sample_numpy_probs, sample_unnormalised],
+    "perplexity": [perplexity_torch, perplexity_bits],
 }

@@ -18,191 +18,22 @@ import math
 import pathlib
 import re
 
+import nbformat
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from rnncourse import grading
 from rnncourse.grading import answers
 from tests import _nbgrader
+from tests.alternatives import ALTERNATIVES, _step_log_probs
 
 PAD, BOS, EOS = 0, 2, 3
 NEW_SPECS = ("additive_attention", "beam_search", "tempered_probs", "sample_next", "perplexity")
 ANSWERS = ("stacked_params", "rho", "encoder_params", "ppl_from_bpc")
 
 
-# -- independent implementations: two styles per task -----------------------------------------
-
-
-def attention_loop(query, keys, mask, attn):
-    """One sequence at a time, softmax over the real positions only (padding never scored)."""
-    S, N, H_k = keys.shape
-    context, weights = keys.new_zeros(N, H_k), keys.new_zeros(N, S)
-    for n in range(N):
-        real = mask[:, n].nonzero().flatten()
-        k = keys[real, n]  # (S_n, H_k)
-        e = torch.stack([attn["v"] @ torch.tanh(attn["W_q"] @ query[n] + attn["W_k"] @ kj)
-                         for kj in k])  # fmt: skip
-        a = torch.exp(e - e.max())
-        a = a / a.sum()
-        weights[n, real] = a
-        context[n] = (a[:, None] * k).sum(0)
-    return context, weights
-
-
-def attention_einsum(query, keys, mask, attn):
-    """einsum, and a mask applied by multiplication after a stable exp (then renormalised)."""
-    pre = torch.einsum("ah,nh->na", attn["W_q"], query)[None] + torch.einsum(
-        "ak,snk->sna", attn["W_k"], keys
-    )
-    e = torch.einsum("sna,a->ns", torch.tanh(pre), attn["v"])  # (N, S)
-    e = e - e.max(dim=1, keepdim=True).values
-    w = torch.exp(e) * mask.T
-    w = w / w.sum(dim=1, keepdim=True)
-    return torch.einsum("ns,snk->nk", w, keys), w
-
-
-def _torch_modules(params, like):
-    """torch.nn.GRU encoder and torch.nn.GRUCell decoder holding ``params``."""
-    enc, dec = params["encoder"], params["decoder"]
-    gru = torch.nn.GRU(enc["weight_ih"].shape[1], enc["weight_hh"].shape[1]).to(like)
-    cell = torch.nn.GRUCell(dec["weight_ih"].shape[1], dec["weight_hh"].shape[1]).to(like)
-    with torch.no_grad():
-        for name, p in gru.named_parameters():
-            p.copy_(enc[name.removesuffix("_l0")])
-        for name, p in cell.named_parameters():
-            p.copy_(dec[name])
-    return gru, cell
-
-
-def _step_log_probs(params, like):
-    """``(state, token) -> (log-probs (V,), next state)`` and the encoder's final state."""
-    enc, dec = params["encoder"], params["decoder"]
-    gru, cell = _torch_modules(params, like)
-
-    def start(src):
-        _, h_n = gru(F.embedding(src, enc["embedding"])[:, None])
-        return h_n[0, 0]  # (H,)
-
-    def step(state, token):
-        s = cell(dec["embedding"][token][None], state[None])[0]
-        return F.log_softmax(F.linear(s, dec["weight_out"], dec["bias_out"]), -1), s
-
-    return start, step
-
-
-def beam_lists(params, src, beam_width, max_len, length_penalty=0.0):
-    """Hypotheses as Python lists, one decoder call each, sorted() over all candidates."""
-    start, step = _step_log_probs(params, params["encoder"]["embedding"])
-    with torch.no_grad():
-        beam = [([], 0.0, start(src), BOS)]  # (tokens, log p, state, next input)
-        finished = []
-        for t in range(max_len):
-            candidates = []
-            for tokens, logp, state, y in beam:
-                log_probs, new_state = step(state, y)
-                candidates += [(logp + float(lp), tokens + [v], new_state)
-                               for v, lp in enumerate(log_probs)]  # fmt: skip
-            candidates.sort(key=lambda c: -c[0])  # stable: ties keep the beam's order
-            beam = []
-            for logp, tokens, state in candidates[:beam_width]:
-                if tokens[-1] == EOS or t == max_len - 1:
-                    lp = ((5 + len(tokens)) / 6) ** length_penalty
-                    finished.append((logp / lp, tokens))
-                else:
-                    beam.append((tokens, logp, state, tokens[-1]))
-            if not beam:
-                break
-    score, tokens = max(finished, key=lambda f: f[0])
-    return torch.tensor(tokens, device=src.device), score
-
-
-def beam_batched(params, src, beam_width, max_len, length_penalty=0.0):
-    """The beam as one batch through torch.nn.GRUCell; topk over the flattened scores."""
-    enc, dec = params["encoder"], params["decoder"]
-    gru, cell = _torch_modules(params, enc["embedding"])
-    with torch.no_grad():
-        _, h_n = gru(F.embedding(src, enc["embedding"])[:, None])
-        state, logp = h_n[0], src.new_zeros(1, dtype=enc["embedding"].dtype)
-        seqs, y, best = src.new_zeros(1, 0), src.new_full((1,), BOS), (-math.inf, None)
-        for t in range(max_len):
-            state = cell(F.embedding(y, dec["embedding"]), state)
-            scores = logp[:, None] + F.log_softmax(
-                F.linear(state, dec["weight_out"], dec["bias_out"]), -1
-            )
-            V = scores.shape[1]
-            logp, flat = scores.flatten().topk(min(beam_width, scores.numel()))
-            parent, y = flat // V, flat % V
-            seqs, state = torch.cat([seqs[parent], y[:, None]], 1), state[parent]
-            done = (y == EOS) | (t == max_len - 1)
-            for i in done.nonzero().flatten().tolist():
-                score = logp[i].item() / ((6 + t) / 6) ** length_penalty
-                if score > best[0]:
-                    best = (score, seqs[i])
-            seqs, state, logp, y = seqs[~done], state[~done], logp[~done], y[~done]
-            if len(y) == 0:
-                break
-    return best[1], best[0]
-
-
-def tempered_numpy(logits, tau):
-    z = logits.cpu().numpy()
-    if tau == 0:
-        p = (z == z.max(-1, keepdims=True)).astype(z.dtype)
-    else:
-        p = np.exp((z - z.max(-1, keepdims=True)) / tau)
-        p = p / p.sum(-1, keepdims=True)
-    return torch.tensor(p, device=logits.device)
-
-
-def tempered_power(logits, tau):
-    """softmax(logits) ** (1 / tau), renormalised: the same distribution, in log space."""
-    if tau == 0:
-        return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
-    logp = F.log_softmax(logits, -1) / tau
-    return torch.exp(logp - torch.logsumexp(logp, -1, keepdim=True))
-
-
-def sample_numpy_probs(logits, tau, generator):
-    return torch.multinomial(tempered_numpy(logits, tau), 1, generator=generator).flatten()
-
-
-def sample_unnormalised(logits, tau, generator):
-    """torch.multinomial takes unnormalised weights: exp((y - max) / tau)."""
-    if tau == 0:
-        weights = (logits == logits.max(-1, keepdim=True).values).to(logits.dtype)
-    else:
-        weights = torch.exp((logits - logits.max(-1, keepdim=True).values) / tau)
-    return torch.multinomial(weights, 1, generator=generator)[:, 0]
-
-
-def perplexity_torch(logits, targets):
-    total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD,
-                            reduction="sum")  # fmt: skip
-    return math.exp(total.item() / int((targets != PAD).sum()))
-
-
-def perplexity_bits(logits, targets):
-    """Token by token in Python, in bits: 2 ** bits."""
-    z, y = logits.cpu().numpy(), targets.cpu().numpy()
-    bits, n = 0.0, 0
-    for t, i in itertools.product(range(y.shape[0]), range(y.shape[1])):
-        if y[t, i] != PAD:
-            row = z[t, i]
-            log_z = row.max() + math.log(np.exp(row - row.max()).sum())
-            bits += (log_z - row[y[t, i]]) / math.log(2)
-            n += 1
-    return 2 ** (bits / n)
-
-
-HONEST = {
-    "additive_attention": (attention_loop, attention_einsum),
-    "beam_search": (beam_lists, beam_batched),
-    "tempered_probs": (tempered_numpy, tempered_power),
-    "sample_next": (sample_numpy_probs, sample_unnormalised),
-    "perplexity": (perplexity_torch, perplexity_bits),
-}
+HONEST = {name: ALTERNATIVES[name] for name in NEW_SPECS}
 EXTRA_CASES = {
     "additive_attention": [{"S": 1, "N": 1, "H": 2, "H_k": 3, "A": 2},
                            {"S": 6, "N": 5, "H": 4, "H_k": 4, "A": 6}],
@@ -535,11 +366,11 @@ def test_exercise_pages_show_the_new_tasks(name):
     spec = importlib.util.spec_from_file_location("rnncourse_exercises", path)
     ext = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ext)
-    student = json.loads(_nbgrader.release_path(name).read_text())
-    solution = json.loads(_nbgrader.solution_path(name).read_text())
+    student = nbformat.read(_nbgrader.release_path(name), as_version=4)
+    solution = nbformat.read(_nbgrader.solution_path(name), as_version=4)
     for with_solutions in (False, True):
         page = ext.build_page(name, student, solution if with_solutions else None)
-        text = "\n".join("".join(c["source"]) for c in page["cells"])
+        text = "\n".join(c.source for c in page.cells)
         assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
         for grade_id in NEW_ANSWER_CELLS[name]:
             source = _nbgrader.answer_source(_nbgrader.read(_nbgrader.solution_path(name)),

@@ -296,6 +296,9 @@ _register(
                     "distribution, tempered_probs(logits, tau).", _sample_variant("ignored")),
             Mistake("multiplied", "the draws come from softmax(logits * tau): divide by τ "
                     "(use tempered_probs).", _sample_variant("multiplied")),
+            Mistake("probs-divided", "the draws come from probabilities divided by τ; divide "
+                    "the logits: softmax(logits / tau) (use tempered_probs).",
+                    _sample_variant("probs-divided")),
         ),
     )
 )  # fmt: skip
