@@ -159,6 +159,19 @@ def _right_numbers():
     }
 
 
+def test_parameter_counts_match_torch_modules():
+    """Are the hand-worked counts the parameters torch.nn's own modules hold?"""
+    import torch
+
+    right = _right_numbers()
+    stacked = torch.nn.RNN(10, 16, num_layers=2)
+    encoder = (torch.nn.Embedding(1000, 64), torch.nn.GRU(64, 128))
+    assert sum(p.numel() for p in stacked.parameters()) == right["stacked_params"]
+    assert sum(p.numel() for m in encoder for p in m.parameters()) == right["encoder_params"]
+    for name in ("stacked_params", "encoder_params"):
+        assert answers._ANSWERS[name].expected() == right[name]  # the grader's own count
+
+
 def test_every_conceptual_question_is_registered():
     assert set(answers.answer_names()) == set(ANSWERS)
 
