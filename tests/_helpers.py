@@ -1,11 +1,12 @@
 """Shared test helpers: build a pair of modules (ours and torch.nn's) with the same weights and
-compare them. Used by test_rnn.py, test_lstm.py and test_gru.py."""
+compare them (test_rnn.py, test_lstm.py, test_gru.py); wrong answers the grading tests share."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -201,3 +202,16 @@ def assert_no_dropout_after_last_layer(ours_cls) -> None:
         model = ours_cls(3, 4, num_layers=1, dropout=0.9, dtype=torch.float64)
     x = torch.randn(5, 2, 3, dtype=torch.float64)
     torch.testing.assert_close(model.train()(x)[0], model.eval()(x)[0], atol=0, rtol=0)
+
+
+def numgrad_shifted(f, param, eps=1e-6):
+    """Right values, but each entry is put back as (old + eps) - eps, not as old."""
+    grad = np.zeros_like(param)
+    for idx in np.ndindex(param.shape):
+        param[idx] += eps
+        f_plus = f()
+        param[idx] -= 2 * eps
+        f_minus = f()
+        param[idx] += eps
+        grad[idx] = (f_plus - f_minus) / (2 * eps)
+    return grad

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -103,6 +104,27 @@ def scores(course: Path, name: str) -> dict[str, dict[str, float]]:
             notebook = submission.notebooks[0]
             out[submission.student_id] = {g.name: g.score for g in notebook.grades}
     return out
+
+
+def grade_one_wrong_answer(
+    tmp: Path, name: str, grade_id: str, source: str
+) -> tuple[dict[str, dict[str, float]], dict[str, float], str]:
+    """Autograde two submissions of ``name`` with plain ``nbgrader autograde``: ``right`` (the
+    instructor's answers) and ``wrong`` (the same, with ``source`` in the cell ``grade_id``).
+
+    Returns the gradebook's scores, the full marks per graded cell and the text of the wrong
+    submission's autograded cells (for the verdict it shows).
+    """
+    from tests.hostile.corpus import _answers
+
+    course = make_course(tmp, [name])
+    solution = read(solution_path(name))
+    release = read(release_path(name))
+    submit(course, "right", name, _answers(release, solution))
+    submit(course, "wrong", name, _answers(release, solution, **{grade_id: source}))
+    nbgrader(course, "autograde", name)
+    graded = read(course / "autograded" / "wrong" / name / f"{name}.ipynb")
+    return scores(course, name), grade_cells(solution), json.dumps(graded.cells)
 
 
 def copy_tree(src: Path, dest: Path) -> None:

@@ -13,6 +13,7 @@ import rnncourse.bptt
 import rnncourse.gradients
 import rnncourse.rnn
 from rnncourse import grading
+from tests._helpers import numgrad_shifted as _numgrad_shifted
 
 # -- honest, independent implementations (torch's C++ cells, autograd, torch.nn.utils) ---------
 
@@ -840,19 +841,6 @@ def test_infinities_and_nans_match_only_themselves():
 
 
 # -- stated contracts: each check fails the answer that breaks it, however right its values ----
-
-
-def _numgrad_shifted(f, param, eps=1e-6):
-    """Right values, but each entry is put back as (old + eps) - eps, not as old."""
-    grad = np.zeros_like(param)
-    for idx in np.ndindex(param.shape):
-        param[idx] += eps
-        f_plus = f()
-        param[idx] -= 2 * eps
-        f_minus = f()
-        param[idx] += eps
-        grad[idx] = (f_plus - f_minus) / (2 * eps)
-    return grad
 
 
 def _clip_value_in_place(grads, clip_value):

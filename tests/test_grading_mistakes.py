@@ -20,6 +20,7 @@ import pytest
 import rnncourse.bptt
 import rnncourse.gradients
 from rnncourse import grading
+from tests._helpers import numgrad_shifted as _numgrad_shifted
 from tests.alternatives import ALTERNATIVES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,19 +127,6 @@ def test_alternative_correct_answer_passes(name, fn):
 
 
 # -- stated contracts: each check fails the answer that breaks only it ---------------------------
-
-
-def _numgrad_shifted(f, param, eps=1e-6):
-    """Right values, but each entry is put back as (old + eps) - eps, not as old."""
-    grad = np.zeros_like(param)
-    for idx in np.ndindex(param.shape):
-        param[idx] += eps
-        f_plus = f()
-        param[idx] -= 2 * eps
-        f_minus = f()
-        param[idx] += eps
-        grad[idx] = (f_plus - f_minus) / (2 * eps)
-    return grad
 
 
 def _rel_error_clobbers(a, b):
@@ -273,24 +261,14 @@ def test_boundary_case_holds_across_the_channel(tmp_path):
     its task (the boundary case runs in the trusted checks too), naming the mistake, while the
     instructor's answers keep every point?"""
     from tests import _nbgrader
-    from tests.hostile.corpus import _answers
 
-    name = "ex04_bptt"
-    course = _nbgrader.make_course(tmp_path, [name])
-    solution = _nbgrader.read(_nbgrader.solution_path(name))
-    release = _nbgrader.read(_nbgrader.release_path(name))
     unguarded = (
         "def rel_error(a, b):\n"
         "    return float(np.max(np.abs(a - b)) / np.max(np.abs(a) + np.abs(b)))\n"
     )
-    _nbgrader.submit(course, "right", name, _answers(release, solution))
-    _nbgrader.submit(course, "unguarded", name,
-                     _answers(release, solution, rel_error=unguarded))  # fmt: skip
-    _nbgrader.nbgrader(course, "autograde", name)
-    got = _nbgrader.scores(course, name)
-    full = _nbgrader.grade_cells(solution)
+    got, full, text = _nbgrader.grade_one_wrong_answer(
+        tmp_path, "ex04_bptt", "rel_error", unguarded
+    )
     assert got["right"] == full
-    assert got["unguarded"] == {**full, "test_rel_error": 0.0}
-    path = course / "autograded" / "unguarded" / name / f"{name}.ipynb"
-    text = json.dumps(_nbgrader.read(path).cells)
+    assert got["wrong"] == {**full, "test_rel_error": 0.0}
     assert "the task asks for 0.0 there" in text

@@ -330,26 +330,15 @@ def test_cell_roles_follow_nbgrader(meta: dict, role: str) -> None:
 def test_contracts_hold_across_the_channel(tmp_path) -> None:
     """Graded in the grader, does an in-place clip_grad_value_np lose its task, saying it
     changes grads, while the instructor's answers keep every point (arguments come back)?"""
-    name = "ex05_gradients"
-    course = _nbgrader.make_course(tmp_path, [name])
-    solution = _nbgrader.read(_nbgrader.solution_path(name))
-    release = _nbgrader.read(_nbgrader.release_path(name))
-    from tests.hostile.corpus import _answers
-
     in_place = (
         "def clip_grad_value_np(grads, clip_value):\n"
         "    for value in grads.values():\n"
         "        np.clip(value, -clip_value, clip_value, out=value)\n"
         "    return grads\n"
     )
-    _nbgrader.submit(course, "right", name, _answers(release, solution))
-    _nbgrader.submit(course, "in_place", name,
-                     _answers(release, solution, clip_grad_value_np=in_place))  # fmt: skip
-    _nbgrader.nbgrader(course, "autograde", name)
-    got = _nbgrader.scores(course, name)
-    full = _nbgrader.grade_cells(solution)
+    got, full, text = _nbgrader.grade_one_wrong_answer(
+        tmp_path, "ex05_gradients", "clip_grad_value_np", in_place
+    )
     assert got["right"] == full
-    assert got["in_place"] == {**full, "test_clip_grad_value_np": 0.0}
-    path = course / "autograded" / "in_place" / name / f"{name}.ipynb"
-    text = json.dumps(nbformat.read(path, as_version=4).cells)
+    assert got["wrong"] == {**full, "test_clip_grad_value_np": 0.0}
     assert "changes its input grads" in text
