@@ -141,17 +141,24 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from rnncourse.grading import channel as _channel
-from rnncourse.grading.compare import (
+from rnncourse.grading.compare import (  # and the private copies both capture at import
     ATOL,
     RTOL,
     _as_array,
     _compare,
+    _isinstance,
     _kind_name,
     _leaves,
+    _len,
     _name_outputs,
+    _ndarray,
+    _np_array,
+    _np_isfinite,
     _shape_of,
     _shares,
+    _tb_to,
     _transformation,
+    _type,
 )
 from rnncourse.grading.remote import Remote as _Remote
 from rnncourse.grading.remote import RemoteError as _RemoteError
@@ -182,31 +189,15 @@ __all__ = [
 # ATOL and RTOL (explicit; a spec may override them) live in compare.py, with the comparison.
 
 # ---------------------------------------------------------------------------------------------
-# private copies of everything the comparisons use, captured at import
+# private copies of what the checks use beyond the comparison's, captured at import
 # ---------------------------------------------------------------------------------------------
 
-_TensorBase = getattr(torch._C, "TensorBase", None) or torch._C._TensorBase
-_np_array = np.array
 _np_float64 = np.float64
-_np_bool = np.bool_
-_np_generic = np.generic
-_np_unravel_index = np.unravel_index
-_np_isfinite = np.isfinite
-_np_isnan = np.isnan
-_np_errstate = np.errstate
 _default_rng = np.random.default_rng
 _from_numpy = torch.from_numpy
 _torch_float64 = torch.float64
 _torch_int64 = torch.int64
-_tb_detach = _TensorBase.detach
-_tb_to = _TensorBase.to
-_tb_numpy = _TensorBase.numpy
-_tb_is_floating = _TensorBase.is_floating_point
 _cuda_available = torch.cuda.is_available
-_isinstance = builtins.isinstance
-_type = builtins.type
-_len = builtins.len
-_repr = builtins.repr
 _AssertionError = builtins.AssertionError
 _setprofile = sys.setprofile
 _getprofile = sys.getprofile
@@ -216,7 +207,6 @@ _nullcontext = contextlib.nullcontext
 _simplefilter = warnings.simplefilter
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
-_ndarray = np.ndarray
 _no_grad = torch.no_grad
 _manual_seed = torch.manual_seed
 _get_num_threads, _set_num_threads = torch.get_num_threads, torch.set_num_threads
