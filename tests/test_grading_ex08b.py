@@ -127,7 +127,7 @@ def test_the_mistakes_a_ta_would_name_are_registered():
         },
         "greedy_decode": {"repeats-not-merged", "blanks-dropped-first", "blanks-kept"},
         "edit_distance": {"substitution-costs-two", "zero-border"},
-        "error_rate": {"mean-of-rates"},
+        "error_rate": {"mean-of-rates", "percent", "accuracy"},
     }
     for name, mistakes in expected.items():
         registered = grading.spec(name).mistakes

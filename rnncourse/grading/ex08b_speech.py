@@ -592,7 +592,8 @@ def _error_rate_inputs(rng: np.random.Generator, case: Case) -> Inputs:
 
 
 def _error_rate_variant(kind: str) -> Callable[[Sequence, Sequence], float]:
-    """A mistaken ``error_rate``: ``mean-of-rates``, ``hypothesis-length``, ``no-division``."""
+    """A mistaken ``error_rate``: ``mean-of-rates``, ``hypothesis-length``, ``no-division``,
+    ``percent``, ``accuracy``."""
 
     def variant(hypotheses: Sequence, references: Sequence) -> float:
         edits = [_ref_edit_distance(h, r) for h, r in zip(hypotheses, references, strict=True)]
@@ -600,7 +601,10 @@ def _error_rate_variant(kind: str) -> Callable[[Sequence, Sequence], float]:
             return float(np.mean([e / len(r) for e, r in zip(edits, references, strict=True)]))
         if kind == "hypothesis-length":
             return sum(edits) / sum(len(h) for h in hypotheses)
-        return float(sum(edits))
+        if kind == "no-division":
+            return float(sum(edits))
+        rate = sum(edits) / sum(len(r) for r in references)
+        return 100 * rate if kind == "percent" else 1 - rate
 
     return variant
 
@@ -621,6 +625,16 @@ _ERROR_RATE_MISTAKES = (
         "not-divided",
         "this is the total edit distance; the error rate divides it by the total reference length.",
         _error_rate_variant("no-division"),
+    ),
+    (
+        "percent",
+        "return the rate as a fraction (0.25 for one error in four labels), not as a percentage.",
+        _error_rate_variant("percent"),
+    ),
+    (
+        "accuracy",
+        "this is one minus the error rate, an accuracy; return the edits per reference label.",
+        _error_rate_variant("accuracy"),
     ),
 )
 
