@@ -136,11 +136,12 @@ def _outputs(course: Path, student: str) -> str:
 
 @pytest.mark.parametrize("escape", CORPUS, ids=lambda e: e.student)
 def test_honest_part_keeps_full_marks(batch, escape) -> None:
-    """Does each attacker's honest code still score full marks (zero where the attack killed
-    its own kernel), and bob's keep his?"""
+    """Does each attacker's honest code still score full marks, and bob's keep his? An attack
+    that can kill its own kernel (the fork bomb) scores all or nothing, never in between: zero
+    when the kernel died, full marks when it outlived the bomb (which depends on timing)."""
     _, course, *_ = batch
     scores = _nbgrader.scores(course, ASSIGNMENT)
-    assert scores[escape.student] == (FULL if escape.survives else ZERO)
+    assert scores[escape.student] in ((FULL,) if escape.survives else (ZERO, FULL))
     assert scores["bob"] == FULL
 
 
@@ -199,11 +200,17 @@ def test_disk_limit_stops_filling(batch, attempt: str) -> None:
 
 
 def test_fork_bomb_fails_only_itself(batch) -> None:
-    """Does the fork bomb fail its own submission only, recorded with a reason?"""
+    """Does the fork bomb fail at most its own submission, a failure recorded with a reason
+    and scored zero (graded, it keeps the full marks of its honest part)?"""
     runner, course, *_ = batch
     if runner == "rnncourse":
         records = ag.read_status(course, ASSIGNMENT)
-        assert records["fork_bomb"]["status"] == ag.FAILED and records["fork_bomb"]["reason"]
+        bomb = records["fork_bomb"]
+        score = _nbgrader.scores(course, ASSIGNMENT)["fork_bomb"]
+        if bomb["status"] == ag.FAILED:
+            assert bomb["reason"] and score == ZERO
+        else:
+            assert bomb["status"] == ag.GRADED and score == FULL
         assert {s: r["status"] for s, r in records.items() if s != "fork_bomb"} == dict.fromkeys(
             [e.student for e in SURVIVORS] + ["bob"], ag.GRADED
         )

@@ -38,9 +38,10 @@ def _attempt(name, action):
 class Escape:
     """One escape attempt: a student id, what it tries, and the attack's source.
 
-    ``survives``: whether the submission's own kernel survives its attack. A fork bomb takes
-    every process the sandbox allows, so its kernel can start no thread and dies; nbgrader then
-    fails that notebook as a whole (as for any dead kernel) and the batch goes on.
+    ``survives``: whether the submission's own kernel always survives its attack. A fork bomb
+    takes every process the sandbox allows, so its kernel may be unable to start a thread and
+    die (nbgrader then fails that notebook as a whole, as for any dead kernel, and the batch
+    goes on) or, when the limit lets it through, grade normally: which one depends on timing.
     """
 
     student: str
