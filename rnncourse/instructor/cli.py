@@ -24,10 +24,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rnncourse import audit as audit_mod
-from rnncourse import autograde_parallel as ag
-from rnncourse import report as report_mod
+from rnncourse.instructor import audit as audit_mod
+from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor import commands as instructor
+from rnncourse.instructor import report as report_mod
 from rnncourse.instructor.regrade import PreviewError
 from rnncourse.instructor.sandbox import SandboxUnavailable
 
