@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Flag", "audit_notebook", "audit_assignment", "CATEGORIES"]
 
@@ -320,7 +321,7 @@ def _locked_changes(release, submitted) -> Iterator[tuple[str, int, str]]:
     """``(cell label, line, evidence)`` for each locked release cell deleted or changed."""
     from nbgrader.utils import compute_checksum
 
-    by_id = {}
+    by_id: dict[str, tuple[int, Any]] = {}
     for index, cell in enumerate(submitted.cells):
         gid = _meta(cell).get("grade_id")
         if gid is not None:

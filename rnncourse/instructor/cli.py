@@ -262,7 +262,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         writer.writerows(rows)
     students = len({f.student for f in flags})
     if flags:
-        short = [[*row[:5], row[5] if len(row[5]) <= 80 else row[5][:77] + "..."] for row in rows]
+        short = [
+            [*row[:5], f.evidence if len(f.evidence) <= 80 else f.evidence[:77] + "..."]
+            for row, f in zip(rows, flags, strict=True)
+        ]
         print(format_table(header, short))
         print()
     print(f"{len(flags)} flags on {students} submissions (a prompt to read them, not a verdict)")
