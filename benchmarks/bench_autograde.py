@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rnncourse import autograde_parallel as ag  # noqa: E402
+from rnncourse.instructor import autograde_parallel as ag  # noqa: E402
 from tests import _nbgrader  # noqa: E402
 from tests.hostile.corpus import _answers  # noqa: E402
 

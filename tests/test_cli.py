@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rnncourse import audit, report
-from rnncourse import autograde_parallel as ag
-from rnncourse.cli import build_parser, format_table, main
+from rnncourse.instructor import audit, report
+from rnncourse.instructor import autograde_parallel as ag
+from rnncourse.instructor.cli import build_parser, format_table, main
 from tests import _nbgrader
 from tests.hostile import released_course
 from tests.hostile.corpus import ASSIGNMENT, FULL, ZERO, _answers

@@ -100,7 +100,7 @@ MISTAKES = [(name, m.name) for name in CTC_SPECS for m in grading.spec(name).mis
 def test_independent_implementation_passes(name):
     """Does an independent implementation (torch's ctc_loss for the loss) pass check?"""
     # torch.nn.functional.ctc_loss is forbidden to learners, so the tripwire is off for it
-    grading.check(name, HONEST[name], seed=7, _forbid_reference=name != "ctc_loss")
+    grading._check(name, HONEST[name], seed=7, forbid_reference=name != "ctc_loss")
 
 
 @pytest.mark.parametrize(("name", "mistake"), MISTAKES, ids=[f"{n}-{m}" for n, m in MISTAKES])
@@ -238,9 +238,9 @@ from rnncourse.ctc import ctc_forward_np, ctc_loss_np
 def loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean"):
     return ctc_loss_np(log_probs, targets, input_lengths, target_lengths, blank)
 
-grading.check("ctc_forward_np", lambda *a, **k: ctc_forward_np(*a, **k), _forbid_reference=False)
+grading._check("ctc_forward_np", lambda *a, **k: ctc_forward_np(*a, **k), forbid_reference=False)
 impossible = {"T": 2, "N": 2, "C": 3, "S": 3, "reduction": "none"}  # 3 labels, 2 frames: inf
-grading.check("ctc_loss", loss, cases=[impossible], _forbid_reference=False)
+grading._check("ctc_loss", loss, cases=[impossible], forbid_reference=False)
 print("no warning")
 """
 

@@ -53,7 +53,7 @@ def test_independent_implementations_pass(name, style):
     on the default cases, the edges (length 1, beam 1, τ = 0) and two seeds?"""
     cases = [*grading.spec(name).cases, *EXTRA_CASES[name]]
     for seed in (0, 7):
-        grading.check(name, HONEST[name][style], cases=cases, seed=seed, _forbid_reference=False)
+        grading._check(name, HONEST[name][style], cases=cases, seed=seed, forbid_reference=False)
 
 
 @pytest.mark.parametrize("name", NEW_SPECS)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from rnncourse import autograde_parallel as ag
-from rnncourse.audit import audit_assignment
-from rnncourse.cli import main
+from rnncourse.instructor import autograde_parallel as ag
+from rnncourse.instructor.audit import audit_assignment
+from rnncourse.instructor.cli import main
 from tests import _nbgrader
 from tests.hostile import released_course
 from tests.hostile.corpus import ASSIGNMENT, CORPUS, FULL, MEMORY_MB

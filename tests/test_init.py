@@ -75,3 +75,37 @@ def test_bidirectional_is_callable_in_any_import_order(first: str) -> None:
     code = _CALL_BIDIRECTIONAL.format(first=first)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def _public_signatures():
+    """(where, parameter) for every parameter of a public function, method or constructor."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(rnncourse.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        scopes = [(tree, "")]
+        scopes += [
+            (node, f"{node.name}.")
+            for node in tree.body
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+        ]
+        for scope, prefix in scopes:
+            for node in scope.body:
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                if node.name.startswith("_") and node.name not in ("__init__", "__call__"):
+                    continue
+                a = node.args
+                for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs]:
+                    where = f"{path.relative_to(package)}:{node.lineno} {prefix}{node.name}"
+                    yield where, arg.arg
+
+
+def test_public_functions_take_no_private_parameters():
+    """Does no public function have a ``_name`` parameter (a private switch on a public API)?"""
+    found = [f"{where}({name})" for where, name in _public_signatures() if name.startswith("_")]
+    assert found == []
+    checked = {where.split(" ")[1] for where, _ in _public_signatures()}
+    assert {"check", "check_trained", "RNN.__init__"} <= checked  # the scan does see them

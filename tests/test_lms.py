@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from rnncourse import autograde_parallel as ag
-from rnncourse.cli import main
+from rnncourse.instructor import autograde_parallel as ag
+from rnncourse.instructor.cli import main
 from tests import _nbgrader
 from tests.hostile import released_course
 from tests.hostile.corpus import ASSIGNMENT, _answers

@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rnncourse.cli import main
 from rnncourse.instructor import regrade
+from rnncourse.instructor.cli import main
 from tests import _nbgrader
 from tests.hostile import released_course
 from tests.hostile.corpus import ASSIGNMENT, FULL, _answers

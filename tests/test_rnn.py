@@ -356,7 +356,7 @@ def test_forbidden_use_scanner_catches_calls() -> None:
 # The grader's engine and the audit name torch's recurrent kernels in order to *forbid* them in
 # learners' code (tripwires, audit patterns); they implement nothing with them. Paths are
 # relative to the package; the assignments' spec modules (grading/exNN_*.py) name none.
-POLICING = {"grading/__init__.py", "audit.py"}
+POLICING = {"grading/__init__.py", "instructor/audit.py"}
 
 
 def _package_path(path: pathlib.Path) -> str:

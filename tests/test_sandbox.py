@@ -25,9 +25,9 @@ import psutil
 import pytest
 
 import rnncourse
-from rnncourse import autograde_parallel as ag
-from rnncourse.cli import main
+from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor import sandbox
+from rnncourse.instructor.cli import main
 from tests import _nbgrader
 from tests.escape.corpus import (
     CORPUS,

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnncourse import autograde_parallel as ag
-from rnncourse.cli import main
+from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor import similarity as sim
+from rnncourse.instructor.cli import main
 from tests import _nbgrader
 from tests import similarity_corpus as corpus
 

@@ -730,7 +730,6 @@ def check(
     cases: Sequence[Case] | None = None,
     *,
     seed: int = 0,
-    _forbid_reference: bool = True,
 ) -> None:
     """Check a learner's function against the reference on every case and device.
 
@@ -740,10 +739,6 @@ def check(
         cases: dicts of sizes, e.g. ``[{"N": 2, "H_in": 3, "H": 4}]``; the spec's defaults
             if ``None``.
         seed: seeds the inputs; hidden tests use other seeds than the visible ones.
-        _forbid_reference: for the course's own tests only: ``False`` turns the call
-            tripwires off (calls of the reference, of the spec's ``forbidden`` functions and of
-            its ``forbidden_library``), so that an independent implementation built on
-            ``torch.nn.GRU`` or ``torch.lstm_cell`` can be checked.
 
     Raises:
         AssertionError: with feedback on the first failing case.
@@ -755,14 +750,43 @@ def check(
         AssertionError: rnn_cell is wrong for rnn_cell(x=(2, 3), ...) on cpu: ...
     """
     __tracebackhide__ = True
-    frame = _getframe(1)
+    _run_check(_getframe(1), name, fn, cases, seed, forbid_reference=True)
+
+
+def _check(
+    name: str,
+    fn: Callable[..., Any],
+    cases: Sequence[Case] | None = None,
+    *,
+    seed: int = 0,
+    forbid_reference: bool = True,
+) -> None:
+    """:func:`check`, for the course's own tests: ``forbid_reference=False`` turns the call
+    tripwires off (calls of the reference, of the spec's ``forbidden`` functions and of its
+    ``forbidden_library``), so that an independent implementation built on ``torch.nn.GRU`` or
+    ``torch.lstm_cell`` can be checked."""
+    __tracebackhide__ = True
+    _run_check(_getframe(1), name, fn, cases, seed, forbid_reference=forbid_reference)
+
+
+def _run_check(
+    frame: Any,
+    name: str,
+    fn: Callable[..., Any],
+    cases: Sequence[Case] | None,
+    seed: int,
+    *,
+    forbid_reference: bool,
+) -> None:
+    """The body of :func:`check`; ``frame`` is its caller's, whose namespace is verified."""
+    __tracebackhide__ = True
     _verify_namespace(frame.f_globals if frame is not None else None)
     s = spec(name)
     if s._reference is None:
         _fail(f"grading: the reference for {name} is not available ({s.reference})")
     if not callable(fn):
         _fail(f"{name}: expected a function, got {_type(fn).__name__}")
-    if _isinstance(fn, _Remote) and _forbid_reference:  # graded: read the answers' source too
+    if _isinstance(fn, _Remote) and forbid_reference:  # graded: read the answers' source too
         problems = fn._link.findings(name)
         if problems:
             listed = "\n  ".join(problems[:5])
@@ -775,7 +799,7 @@ def check(
     every = [*(cases if cases is not None else s.cases), *s.boundary_cases]
     for device in run_on:
         for index, case in enumerate(every):
-            _check_case(s, fn, seed, index, case, device, _forbid_reference)
+            _check_case(s, fn, seed, index, case, device, forbid_reference)
 
 
 def _check_case(
@@ -909,7 +933,7 @@ def check_mistake(name: str, mistake: str) -> None:
         raise KeyError(f"{name} has no mistake {mistake!r}")
     try:
         # variants may use other references (e.g. full BPTT), so the call tripwire is off
-        check(name, chosen.variant, _forbid_reference=False)
+        _check(name, chosen.variant, forbid_reference=False)
     except AssertionError as error:
         if chosen.hint not in str(error):
             raise AssertionError(f"{name}/{mistake}: wrong diagnosis:\n{error}") from None

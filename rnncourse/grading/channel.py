@@ -259,14 +259,15 @@ def decode(text: Any, *, device_ok: Callable[[str], bool] | None = None) -> Any:
             return array[()]
         if "$handle" in node:
             ident, name = node.get("$handle"), node.get("type")
-            flags = node.get("callable"), node.get("module")
+            is_callable, is_module = node.get("callable"), node.get("module")
             if (
                 type(ident) is not int
                 or type(name) is not str
-                or any(type(f) is not bool for f in flags)
+                or type(is_callable) is not bool
+                or type(is_module) is not bool
             ):
                 raise ChannelError("a handle is malformed")  # fmt: skip
-            return Handle(ident, name[:200], *flags)
+            return Handle(ident, name[:200], is_callable, is_module)
         if "$opaque" in node and len(node) == 1 and type(node["$opaque"]) is str:
             return Opaque(node["$opaque"][:200])
         raise ChannelError("the reply holds a value the protocol does not allow")

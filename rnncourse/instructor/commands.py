@@ -102,8 +102,8 @@ def add_similarity_arguments(parser) -> None:
 
 def similarity_command(args) -> int:
     """``rnncourse similarity``: print the ranked pairs, write the CSV and the pages."""
-    from rnncourse import autograde_parallel as ag
-    from rnncourse.cli import format_table
+    from rnncourse.instructor import autograde_parallel as ag
+    from rnncourse.instructor.cli import format_table
     from rnncourse.instructor.similarity import similarity, write_outputs
 
     ag.check_assignment(args.course, args.assignment)
@@ -203,7 +203,7 @@ def export_command(args) -> int:
     from nbgrader.api import Gradebook
     from traitlets.utils.importstring import import_item
 
-    from rnncourse import autograde_parallel as ag
+    from rnncourse.instructor import autograde_parallel as ag
     from rnncourse.instructor.lms import FORMATS as EXPORTERS
     from rnncourse.instructor.lms import grade_table
 

@@ -39,6 +39,7 @@ without the field named by ``identifier`` are left out of the file, with a warni
 from __future__ import annotations
 
 import csv
+from typing import Any
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins.export import ExportPlugin
@@ -49,12 +50,13 @@ __all__ = ["CanvasExportPlugin", "MoodleExportPlugin", "grade_table", "FORMATS"]
 
 def grade_table(
     gradebook: Gradebook, assignments: list[str] | None = None, students: list[str] | None = None
-) -> tuple[list, list[tuple[object, dict[str, float | None]]]]:
+) -> tuple[list[Any], list[tuple[Any, dict[str, float | None]]]]:
     """``(assignments, rows)``: the gradebook's assignments and per student ``(student,
     {assignment: score or None when not submitted})``, in nbgrader's order (assignments by due
     date, then name; students by last name, then first name).
 
-    The score is nbgrader's export score: ``max(0, score - late_submission_penalty)``.
+    The score is nbgrader's export score: ``max(0, score - late_submission_penalty)``. The
+    assignments and students are nbgrader's ORM objects (untyped, hence ``Any``).
     """
     wanted, who = set(map(str, assignments or [])), set(map(str, students or []))
     chosen = [a for a in gradebook.assignments if not wanted or a.name in wanted]

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rnncourse import autograde_parallel as ag
+from rnncourse.instructor import autograde_parallel as ag
 
 __all__ = [
     "PREVIEW_DIR",
@@ -127,8 +127,9 @@ def preview(
     Args:
         course: the nbgrader course folder.
         assignment: an assignment in the gradebook.
-        autograde_options: passed to :func:`rnncourse.autograde_parallel.autograde` (``jobs``,
-            ``timeout``, ``memory_mb``, ``sandbox``, ``progress``); every submission is graded.
+        autograde_options: passed to :func:`rnncourse.instructor.autograde_parallel.autograde`
+            (``jobs``, ``timeout``, ``memory_mb``, ``sandbox``, ``progress``); every submission is
+            graded.
 
     Outputs:
         ``(changes, outcomes)``: one :class:`Change` per student (also those unchanged), and the

@@ -296,7 +296,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         cmd = super().format_kernel_cmd(extra_arguments)
-        workdir = self._launch_args.get("cwd") or os.getcwd()
+        workdir = str((self._launch_args or {}).get("cwd") or os.getcwd())
         return sandbox_command(cmd, workdir, limits=self.limits, shared=[self._ipc_dir],
                                gpu=self.gpu)  # fmt: skip
 

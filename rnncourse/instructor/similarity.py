@@ -50,6 +50,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -436,8 +437,8 @@ def compare(
     refs = [fingerprint(d.code, k, guarantee, common) for d in references]
     pairs = []
 
-    def add(a: Document, b: Document, matches: list[Match | None]) -> None:
-        matches = [m for m in matches if m is not None]
+    def add(a: Document, b: Document, compared: list[Match | None]) -> None:
+        matches = [m for m in compared if m is not None]
         if matches:
             pair = Pair(a.name, b.name, b.kind, matches, min_overlap)
             pair.flagged = pair.score >= threshold
@@ -446,8 +447,8 @@ def compare(
     for i, (doc_a, fa) in enumerate(zip(learners, prints, strict=True)):
         for doc_b, fb in zip(learners[i + 1 :], prints[i + 1 :], strict=True):
             add(doc_a, doc_b, [_compare(t, fa[t], fb[t], min_overlap) for t in fa if t in fb])
-        for doc_b, fb in zip(references, refs, strict=True):
-            add(doc_a, doc_b, [_compare(t, fp, fb, min_overlap) for t, fp in fa.items()])
+        for doc_b, ref_print in zip(references, refs, strict=True):
+            add(doc_a, doc_b, [_compare(t, fp, ref_print, min_overlap) for t, fp in fa.items()])
     pairs.sort(key=lambda p: (-p.score, -p.best.share_a, -p.overlap, p.a, p.b))
     return pairs
 
@@ -562,7 +563,7 @@ def write_outputs(result: Result, out: str | Path) -> dict[str, Path]:
     (out / "pairs").mkdir(parents=True, exist_ok=True)
     for old in (out / "pairs").glob("*.html"):
         old.unlink()  # pages of an earlier run would look current
-    rows = []
+    rows: list[list[Any]] = []  # the CSV's columns: numbers and names
     for rank, pair in enumerate(result.pairs, 1):
         if pair.flagged:
             pair.page = f"pairs/{rank:04d}_{_slug(pair.a)}__{_slug(pair.b)}.html"

@@ -24,10 +24,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rnncourse import audit as audit_mod
-from rnncourse import autograde_parallel as ag
-from rnncourse import report as report_mod
+from rnncourse.instructor import audit as audit_mod
+from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor import commands as instructor
+from rnncourse.instructor import report as report_mod
 from rnncourse.instructor.regrade import PreviewError
 from rnncourse.instructor.sandbox import SandboxUnavailable
 
@@ -262,7 +262,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         writer.writerows(rows)
     students = len({f.student for f in flags})
     if flags:
-        short = [[*row[:5], row[5] if len(row[5]) <= 80 else row[5][:77] + "..."] for row in rows]
+        short = [
+            [*row[:5], f.evidence if len(f.evidence) <= 80 else f.evidence[:77] + "..."]
+            for row, f in zip(rows, flags, strict=True)
+        ]
         print(format_table(header, short))
         print()
     print(f"{len(flags)} flags on {students} submissions (a prompt to read them, not a verdict)")

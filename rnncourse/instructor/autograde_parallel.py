@@ -1,8 +1,8 @@
 """Autograde every submission of an assignment in parallel, with per-submission limits.
 
-Instructor tooling behind ``rnncourse autograde`` (see :mod:`rnncourse.cli`). nbgrader does all
-the grading: each submission is one ``nbgrader autograde ASSIGNMENT --student ID`` run in its own
-process, N at a time, and nbgrader's SQLite gradebook stays the single source of truth. This
+Instructor tooling behind ``rnncourse autograde`` (see :mod:`rnncourse.instructor.cli`). nbgrader
+does all the grading: each submission is one ``nbgrader autograde ASSIGNMENT --student ID`` run in
+its own process, N at a time, and nbgrader's SQLite gradebook stays the single source of truth. This
 module only schedules those runs, limits them and records how each one ended.
 
 Three things are added around nbgrader:
@@ -25,7 +25,7 @@ Three things are added around nbgrader:
 
 Examples::
 
-    >>> from rnncourse.autograde_parallel import autograde  # doctest: +SKIP
+    >>> from rnncourse.instructor.autograde_parallel import autograde  # doctest: +SKIP
     >>> outcomes = autograde(".", "ex02_hidden_state", jobs=4, timeout=600)  # doctest: +SKIP
 """
 
@@ -182,8 +182,8 @@ def _already_graded(course: Path, assignment: str, student: str, status: dict) -
 def _worker_command(assignment: str, student: str, memory_mb: int | None, lock: Path) -> list[str]:
     memory = ["--memory-mb", str(memory_mb)] if memory_mb else []
     return [
-        sys.executable, "-m", "rnncourse.autograde_parallel", "--lock", str(lock), *memory,
-        "--", "autograde", assignment, "--student", student, "--force",
+        sys.executable, "-m", "rnncourse.instructor.autograde_parallel", "--lock", str(lock),
+        *memory, "--", "autograde", assignment, "--student", student, "--force",
     ]  # fmt: skip
 
 
@@ -439,10 +439,13 @@ def _serialize_gradebook(lock: _ProcessLock) -> None:
 
 
 def _worker_main(argv: list[str]) -> None:
-    """``python -m rnncourse.autograde_parallel --lock PATH [--memory-mb M] -- NBGRADER ARGS``."""
+    """``python -m rnncourse.instructor.autograde_parallel --lock PATH [--memory-mb M] -- ARGS``.
+
+    ``ARGS`` are nbgrader's.
+    """
     import argparse
 
-    parser = argparse.ArgumentParser(prog="rnncourse.autograde_parallel")
+    parser = argparse.ArgumentParser(prog="rnncourse.instructor.autograde_parallel")
     parser.add_argument("--lock", required=True)
     parser.add_argument("--memory-mb", type=int, default=None)
     parser.add_argument("nbgrader_args", nargs=argparse.REMAINDER)

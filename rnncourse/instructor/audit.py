@@ -1,9 +1,9 @@
 """Flag submissions that look like cheating, with the line that raised the flag.
 
-Instructor tooling behind ``rnncourse audit`` (see :mod:`rnncourse.cli`). A flag is a prompt for a
-human to read the notebook, never a grade change. Each code cell a learner could have written is
-parsed with :mod:`ast` (IPython ``%magic`` / ``!shell`` lines are blanked first); a cell that does
-not parse is searched with regular expressions instead. Locked cells are compared with the
+Instructor tooling behind ``rnncourse audit`` (see :mod:`rnncourse.instructor.cli`). A flag is a
+prompt for a human to read the notebook, never a grade change. Each code cell a learner could have
+written is parsed with :mod:`ast` (IPython ``%magic`` / ``!shell`` lines are blanked first); a cell
+that does not parse is searched with regular expressions instead. Locked cells are compared with the
 released notebook through nbgrader's own checksums (:func:`nbgrader.utils.compute_checksum`).
 
 Categories:
@@ -23,7 +23,7 @@ Categories:
 
 Examples::
 
-    >>> from rnncourse.audit import audit_assignment  # doctest: +SKIP
+    >>> from rnncourse.instructor.audit import audit_assignment  # doctest: +SKIP
     >>> for flag in audit_assignment(".", "ex02_hidden_state"):  # doctest: +SKIP
     ...     print(flag.student, flag.category, flag.evidence)
 """
@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Flag", "audit_notebook", "audit_assignment", "CATEGORIES"]
 
@@ -320,7 +321,7 @@ def _locked_changes(release, submitted) -> Iterator[tuple[str, int, str]]:
     """``(cell label, line, evidence)`` for each locked release cell deleted or changed."""
     from nbgrader.utils import compute_checksum
 
-    by_id = {}
+    by_id: dict[str, tuple[int, Any]] = {}
     for index, cell in enumerate(submitted.cells):
         gid = _meta(cell).get("grade_id")
         if gid is not None:

@@ -1,10 +1,10 @@
 """Summarise an autograded assignment: score distributions, hardest tasks, frequent mistakes.
 
-Instructor tooling behind ``rnncourse report`` (see :mod:`rnncourse.cli`). Scores come from
-nbgrader's gradebook (the single source of truth); the diagnosed mistakes from the
+Instructor tooling behind ``rnncourse report`` (see :mod:`rnncourse.instructor.cli`). Scores come
+from nbgrader's gradebook (the single source of truth); the diagnosed mistakes from the
 ``Likely mistake: ...`` lines that :func:`rnncourse.grading.check` puts in the failing test
 cells' outputs of the autograded notebooks; the failed and timed-out runs from the status file
-written by :mod:`rnncourse.autograde_parallel`.
+written by :mod:`rnncourse.instructor.autograde_parallel`.
 
 Files written to ``out`` (default ``reports/<assignment>/``):
 
@@ -18,7 +18,7 @@ Files written to ``out`` (default ``reports/<assignment>/``):
 
 Examples::
 
-    >>> from rnncourse.report import build_report  # doctest: +SKIP
+    >>> from rnncourse.instructor.report import build_report  # doctest: +SKIP
     >>> report = build_report(".", "ex02_hidden_state")  # doctest: +SKIP
     >>> report.tasks[0].name  # the hardest task  # doctest: +SKIP
 """
@@ -31,7 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnncourse.autograde_parallel import (
+from rnncourse.instructor.autograde_parallel import (
     FAILED,
     GRADED,
     TIMED_OUT,

@@ -1,0 +1,225 @@
+"""A learner's install: the wheel with only the declared base dependencies.
+
+The package is built into a wheel, installed (``--no-deps``) into a fresh virtualenv, and that
+virtualenv is given exactly the distributions that ``[project] dependencies`` in pyproject.toml
+declare, with their own requirements resolved recursively from this environment's metadata (the
+installed files are linked, nothing is downloaded). There, ``import rnncourse``, every chapter
+module and the grading package (which the learners' self-checks import) must import without the
+``instructor`` extra, and the ``rnncourse`` script must name that extra instead of failing with a
+traceback. A chapter module that imports an undeclared dependency (nbgrader, scipy, ...) fails
+here.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# modules of the grading package that run in nbgrader's process (they need the extra)
+GRADING_NEEDS_EXTRA = {"rnncourse.grading.trusted"}
+
+
+def base_requirements() -> list[str]:
+    """``[project] dependencies`` of pyproject.toml."""
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        return list(tomllib.load(file)["project"]["dependencies"])
+
+
+def resolve(requirements: list[str]) -> dict[str, md.Distribution]:
+    """The installed distributions that ``requirements`` need, recursively (extras left out)."""
+    found: dict[str, md.Distribution] = {}
+    todo = [Requirement(text) for text in requirements]
+    while todo:
+        requirement = todo.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue
+        try:
+            dist = md.distribution(requirement.name)
+        except md.PackageNotFoundError:
+            pytest.fail(f"{requirement.name!r} is required but not installed in {sys.prefix}")
+        found[name] = dist
+        todo.extend(Requirement(text) for text in dist.requires or [])
+    return found
+
+
+def top_level_entries(dist: md.Distribution) -> set[str]:
+    """The names directly in site-packages that ``dist`` installed (packages, modules, .pth)."""
+    if dist.files is None:
+        pytest.fail(f"{dist.metadata['Name']} records no files (no RECORD), so cannot be linked")
+    entries = set()
+    for file in dist.files:
+        parts = file.parts
+        if not parts or parts[0] in ("..", "__pycache__"):
+            continue
+        entries.add(parts[0])
+    return entries
+
+
+@pytest.fixture(scope="module")
+def learner_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv with the wheel and only the base dependencies; its ``bin`` directory."""
+    tmp = tmp_path_factory.mktemp("install")
+    # build from a copy: setuptools writes build/ and *.egg-info next to the sources
+    source = tmp / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "rnncourse", source / "rnncourse", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    wheels = tmp / "wheels"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
+    run = {"check": True, "cwd": tmp, "env": clean_env()}
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", wheels, source],
+        **run,
+    )
+    (wheel,) = wheels.glob("rnncourse-*.whl")
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], **run)
+    python = venv / "bin" / "python"
+    subprocess.run([*pip, "--python", python, "install", "--no-deps", "--no-index", wheel], **run)
+
+    purelib = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    here = Path(sysconfig.get_path("purelib"))
+    for name, dist in resolve(base_requirements()).items():
+        if name == "rnncourse":
+            continue
+        for entry in top_level_entries(dist):
+            source = Path(dist.locate_file(entry))
+            if not source.exists() or source.parent != here:
+                continue  # an editable install's finder, or a file outside site-packages
+            link = purelib / entry
+            if not link.exists():
+                link.symlink_to(source)
+    return venv / "bin"
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without what would let the venv see the course's packages."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env["MPLBACKEND"] = "Agg"
+    return env
+
+
+IMPORT_EVERYTHING = """
+import importlib, json, sys
+import rnncourse
+imported, failed = [], {}
+for name in MODULES:
+    try:
+        importlib.import_module(name)
+    except Exception as error:
+        failed[name] = f"{type(error).__name__}: {error}"
+    else:
+        imported.append(name)
+import rnncourse.instructor  # importable without the extra: it loads nothing from it
+extra = sorted(m for m in rnncourse.instructor.EXTRA_MODULES if m in sys.modules)
+report = {"file": rnncourse.__file__, "imported": imported, "failed": failed, "extra": extra}
+print(json.dumps(report))
+"""
+
+
+def test_base_install_imports_every_chapter_module(learner_env: Path, tmp_path: Path) -> None:
+    """Do rnncourse, its chapter modules and the grading package import with the base deps only?"""
+    package = (
+        learner_env.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    )
+    package = package / "site-packages" / "rnncourse"
+    modules = sorted(
+        ".".join(("rnncourse", *path.relative_to(package).with_suffix("").parts)).removesuffix(
+            ".__init__"
+        )
+        for path in package.rglob("*.py")
+    )
+    modules = [
+        name
+        for name in modules
+        if not name.startswith("rnncourse.instructor.") and name not in GRADING_NEEDS_EXTRA
+    ]
+    script = f"MODULES = {modules!r}\n{IMPORT_EVERYTHING}"
+    result = subprocess.run(
+        [learner_env / "python", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=clean_env(),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # the installed wheel was imported, not the source tree
+    assert Path(report["file"]).is_relative_to(learner_env.parent), report["file"]
+    failed = "\n".join(f"  {name}: {error}" for name, error in report["failed"].items())
+    assert not failed, f"modules that do not import with the base dependencies only:\n{failed}"
+    imported = set(report["imported"])
+    chapters = {"rnn", "lstm", "gru", "bptt", "gradients", "topologies", "bidirectional", "ctc"}
+    chapters |= {"speech", "seq2seq", "scan", "data", "training", "plotting", "lstm_fused"}
+    assert {f"rnncourse.{name}" for name in chapters} <= imported
+    assert {"rnncourse.grading", "rnncourse.grading.ex02_hidden_state"} <= imported
+    assert report["extra"] == [], "modules of the instructor extra loaded by a learner's import"
+
+
+def test_base_install_lacks_the_instructor_extra(learner_env: Path, tmp_path: Path) -> None:
+    """Is the venv really without nbgrader (else the test above proves nothing)?"""
+    result = subprocess.run(
+        [learner_env / "python", "-c", "import nbgrader"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+    assert result.returncode != 0
+    assert "No module named 'nbgrader'" in result.stderr
+
+
+def test_script_without_the_extra_names_it(learner_env: Path, tmp_path: Path) -> None:
+    """Does ``rnncourse autograde`` exit 2 with one line naming the extra, no traceback?"""
+    result = subprocess.run(
+        [learner_env / "rnncourse", "autograde", "ex02_hidden_state"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "rnncourse[instructor]" in lines[0]
+    assert result.stdout == ""
+    # the module it names is one that really is missing here
+    named = re.search(r"'(\w+)' is not installed", lines[0])
+    assert named, lines[0]
+    probe = subprocess.run(
+        [learner_env / "python", "-c", f"import {named[1]}"],
+        capture_output=True,
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+    assert probe.returncode != 0, f"{named[1]} is installed, yet the script says it is missing"
