@@ -955,9 +955,9 @@ class Benchmark:
     """
 
     name: str
-    make_data: Callable[[int], tuple[tuple, torch.Tensor, torch.Tensor]]
+    make_data: Callable[[int], tuple[tuple, Any, Any]]
     metric: str
-    baseline: Callable[[torch.Tensor, torch.Tensor], float]
+    baseline: Callable[[Any, Any], float]
     baseline_label: str
     target: Callable[[float], float]
     evaluate: Callable[[Any, Any, Any], float] | None = None
@@ -991,8 +991,11 @@ def benchmark_score(name: str, model: Any, *, seed: int = 0) -> tuple[float, flo
     with _no_grad():
         pred = model(*_model_args(x_test))
     kind, p = _as_array(pred)
-    y = _as_array(y_test)[1] if b.output_shape is None else None
-    shape = tuple(b.output_shape(x_test, y_test)) if b.output_shape else tuple(y.shape)
+    shape = (
+        tuple(b.output_shape(x_test, y_test))
+        if b.output_shape
+        else tuple(_as_array(y_test)[1].shape)
+    )
     if not kind.startswith("tensor") or tuple(p.shape) != shape:
         return math.nan, math.nan, math.nan
     baseline = b.baseline(x_test, y_test)
@@ -1062,7 +1065,11 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
     problem = None
     kind, p = _as_array(pred)
     y = _as_array(y_test)[1] if b.output_shape is None else None
-    shape = tuple(b.output_shape(x_test, y_test)) if b.output_shape else tuple(y.shape)
+    shape = (
+        tuple(b.output_shape(x_test, y_test))
+        if b.output_shape
+        else tuple(_as_array(y_test)[1].shape)
+    )
     if not kind.startswith("tensor"):
         problem = f"expected a torch tensor of predictions, got {_kind_name(kind)}"
     elif tuple(p.shape) != shape:

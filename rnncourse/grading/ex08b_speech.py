@@ -729,7 +729,7 @@ def _recognizer_data(seed: int) -> tuple[tuple, tuple, tuple]:
 
 def _recognizer_ler(p: np.ndarray, x_test: tuple, y_test: tuple) -> float:
     """Greedy CTC decoding of the model's (T, N, 11) output, then the label error rate."""
-    hypotheses = _ref_greedy(p, x_test[1].numpy())
+    hypotheses: Any = _ref_greedy(p, x_test[1].numpy())  # one list of labels per utterance
     return _ref_error_rate(hypotheses, _truth(*y_test))
 
 
@@ -742,7 +742,7 @@ def _most_common_sequence(x_test: tuple, y_test: tuple) -> float:
     """The label error rate of answering every test utterance with the commonest training one."""
     train = _spoken("train")
     counts = Counter(tuple(t) for t in _truth(train[2], train[3]))
-    best = list(max(sorted(counts), key=lambda seq: counts[seq]))
+    best = list(counts.most_common(1)[0][0])
     truth = _truth(*y_test)
     return _ref_error_rate([best] * len(truth), truth)
 
