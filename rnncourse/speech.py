@@ -14,6 +14,9 @@ the generated waveforms are ours). Nothing is downloaded.
   of :data:`VOICES`, as (features, label sequences, voice ids), cached on disk under
   ``$RNNCOURSE_CACHE/speech`` (default ``~/.cache/rnncourse/speech``) so that a second call
   only reads a file.
+* :func:`load_spoken_digits` reads the fixed set that ships with the package (made by
+  ``tools/make_spoken_digits.py``), for the graded training task of exercise 8b: no eSpeak
+  needed.
 
 Labels follow :mod:`rnncourse.ctc`: ``BLANK = 0``, digit ``d`` is label ``d + 1`` (so the
 labels are 1..10 for the digits 0..9). Provenance and licences: ``rnncourse/datasets/README.md``.
@@ -52,6 +55,7 @@ __all__ = [
     "log_mel",
     "cache_dir",
     "spoken_digits",
+    "load_spoken_digits",
 ]
 
 SAMPLE_RATE = 22050
@@ -374,3 +378,36 @@ def spoken_digits(
         )
         os.replace(tmp, path)
     return features, labels, voice_ids
+
+
+def load_spoken_digits(split: str = "train") -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The shipped spoken-digit set: ``(features, lengths, labels, label_lengths)``.
+
+    ``split="train"``: 800 utterances in voices 0-8 of :data:`VOICES`; ``split="test"``: 300
+    utterances in the unseen voices 9-11. Each is 1-4 digits, 40 log-mel bands every 20 ms,
+    stored as 8-bit codes and decoded here (provenance: ``rnncourse/datasets/README.md``).
+
+    * ``features``: float32 ``(T, N, 40)``, time-major, zero after each utterance's end;
+    * ``lengths``: int64 ``(N,)``, frames per utterance (``T`` is the longest);
+    * ``labels``: int64 ``(N, 4)``, digit ``d`` as ``d + 1``, 0 after the end;
+    * ``label_lengths``: int64 ``(N,)``, digits per utterance.
+
+    Examples::
+
+        >>> x, lengths, labels, label_lengths = load_spoken_digits("test")
+        >>> x.shape[1:], labels.shape
+        (torch.Size([300, 40]), torch.Size([300, 4]))
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
+    path = Path(__file__).with_name("datasets") / "spoken_digits.npz"
+    with np.load(path) as data:
+        codes = data[f"{split}_codes"]
+        scale, offset = float(data["scale"]), float(data["offset"])
+        lengths = torch.from_numpy(data[f"{split}_lengths"].astype(np.int64))
+        labels = torch.from_numpy(data[f"{split}_labels"].astype(np.int64))
+        label_lengths = torch.from_numpy(data[f"{split}_label_lengths"].astype(np.int64))
+    values = torch.from_numpy(codes.astype(np.float32) * scale + offset)  # (sum T_n, 40)
+    parts = torch.split(values, lengths.tolist())
+    features = torch.nn.utils.rnn.pad_sequence(list(parts))  # (T, N, 40)
+    return features, lengths, labels, label_lengths

@@ -84,8 +84,11 @@ def test_notebook_structure(name):
     assert first.metadata.nbgrader["locked"] and "from rnncourse import grading" in first.source
     for cell in cells:
         assert cell.source.startswith('"""') and "?" in cell.source.splitlines()[0]
-        assert "### BEGIN HIDDEN TESTS" in cell.source
-        assert "import rnncourse.grading as _grading" in cell.source
+        # the recogniser's data ship with the package, so its visible check is the whole test
+        # (a second training would double the cell's time against its limit)
+        if 'check_trained("train_recognizer"' not in cell.source:
+            assert "### BEGIN HIDDEN TESTS" in cell.source
+            assert "import rnncourse.grading as _grading" in cell.source
         assert cell.metadata.nbgrader["locked"] and cell.metadata.nbgrader["points"] > 0
 
 

@@ -287,3 +287,112 @@ def test_importing_the_specs_module_first_works():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == repr(sorted(CTC_SPECS))
+
+
+# -- the trained recogniser (train_recognizer) ----------------------------------------------
+
+
+class _Fixed(torch.nn.Module):
+    """A 'trained' model whose output is chosen by the test: (T, N, 11) log-probabilities."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def forward(self, x, lengths):
+        return self.make(x, lengths)
+
+
+def _trained_failure(model_fn) -> str:
+    with pytest.raises(AssertionError) as info:
+        grading.check_trained("train_recognizer", lambda *data: _Fixed(model_fn))
+    return str(info.value)
+
+
+def test_recognizer_blank_fails_cleanly():
+    """Does an unimplemented train_recognizer fail with 'not implemented'?"""
+
+    def blank(features, lengths, targets, target_lengths):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError, match="not implemented yet"):
+        grading.check_trained("train_recognizer", blank)
+
+
+def test_recognizer_all_blank_output_says_train_longer():
+    """Does a model that outputs only blanks hear 'train longer'?"""
+
+    def all_blank(x, lengths):
+        z = torch.zeros(*x.shape[:2], 11)
+        z[..., 0] = 5.0 + 0.01 * x[..., :1].squeeze(-1)  # depends on the input, still blank
+        return z.log_softmax(-1)
+
+    message = _trained_failure(all_blank)
+    assert "blank at (almost) every frame" in message and "Train longer" in message
+
+
+def test_recognizer_input_blind_output_is_named():
+    """Does a model whose output ignores its input hear that it has not learned to read it?"""
+    torch.manual_seed(0)
+    row = torch.randn(11)
+    row[3] = 5.0  # the same digit at every frame (not the blank, which has its own hint)
+    row = row.log_softmax(-1)
+
+    message = _trained_failure(lambda x, lengths: row.expand(*x.shape[:2], 11).clone())
+    assert "nearly the same for every test sequence" in message
+
+
+def test_recognizer_wrong_shape_is_named():
+    """Does a model that returns (N, 11) hear the shape it should return?"""
+    message = _trained_failure(lambda x, lengths: torch.zeros(x.shape[1], 11))
+    assert "expected predictions of shape (" in message and ", 300, 11)" in message
+
+
+def test_recognizer_most_common_sequence_baseline_scores_high():
+    """Is the baseline (the commonest training string for every utterance) far above 0.2?"""
+    from rnncourse.grading import ex08b_speech as spec_module
+    from rnncourse.speech import load_spoken_digits
+
+    _, _, labels, label_lengths = load_spoken_digits("test")
+    truth = [labels[n, : int(k)].tolist() for n, k in enumerate(label_lengths)]
+    score = spec_module._most_common_sequence(None, (labels, label_lengths))
+    # an independent count: every answer of one fixed string is at least 0.7 wrong here
+    for guess in ([1], [5, 5], [2, 3, 4]):
+        assert rnncourse.ctc.error_rate([guess] * len(truth), truth) > 0.7
+    assert 0.7 < score < 1.2
+
+
+def _train_recognizer(features, lengths, targets, target_lengths, bidirectional=True):
+    """The solution's recipe (a BiGRU, CTC, Adam), written here so the test needs no notebook."""
+    torch.manual_seed(0)
+    mask = (torch.arange(features.shape[0])[:, None] < lengths)[..., None]
+    mean = (features * mask).sum(dim=(0, 1)) / mask.sum()
+    std = (((features - mean) ** 2 * mask).sum(dim=(0, 1)) / mask.sum()).sqrt()
+    rnn = torch.nn.GRU(40, 48, bidirectional=bidirectional)
+    head = torch.nn.Linear(96 if bidirectional else 48, 11)
+
+    def forward(x, lengths):
+        return head(rnn((x - mean) / std)[0]).log_softmax(-1)
+
+    model = _Fixed(forward)
+    model.rnn, model.head = rnn, head
+    optimizer = torch.optim.Adam(model.parameters(), lr=1.5e-2)
+    for _ in range(250):
+        batch = torch.randint(0, features.shape[1], (32,))
+        T = int(lengths[batch].max())
+        loss = torch.nn.functional.ctc_loss(
+            model(features[:T, batch], lengths[batch]),
+            targets[batch],
+            lengths[batch],
+            target_lengths[batch],
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+@pytest.mark.slow
+def test_recognizer_solution_recipe_passes():
+    """Does a small BiGRU trained with CTC for 250 steps pass (label error rate < 0.2)?"""
+    grading.check_trained("train_recognizer", _train_recognizer)

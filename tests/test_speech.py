@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -180,3 +182,24 @@ def test_spoken_digits_rejects_bad_arguments():
         spoken_digits(2, voices=[len(VOICES)])
     with pytest.raises(ValueError):
         spoken_digits(2, min_len=3, max_len=2)
+
+
+def test_load_spoken_digits_shapes_padding_and_held_out_voices():
+    """Are the shipped splits shaped as documented, zero past each end, in disjoint voices?"""
+    from rnncourse.speech import load_spoken_digits
+
+    path = Path(speech.__file__).with_name("datasets") / "spoken_digits.npz"
+    with np.load(path) as data:
+        assert set(data["train_voices"]) == set(range(9))
+        assert set(data["test_voices"]) == {9, 10, 11}
+    for split, n in (("train", 800), ("test", 300)):
+        x, lengths, labels, label_lengths = load_spoken_digits(split)
+        assert x.dtype == torch.float32 and x.shape == (int(lengths.max()), n, 40)
+        assert labels.shape == (n, 4) and label_lengths.shape == (n,) and lengths.shape == (n,)
+        steps = torch.arange(x.shape[0])[:, None]  # (T, 1)
+        assert (x[steps >= lengths] == 0).all() and x[steps < lengths].abs().sum() > 0
+        filled = torch.arange(4) < label_lengths[:, None]  # (N, 4)
+        assert ((labels >= 1) & (labels <= 10))[filled].all() and (labels[~filled] == 0).all()
+        assert ((label_lengths >= 1) & (label_lengths <= 4)).all()
+    with pytest.raises(ValueError, match="split"):
+        load_spoken_digits("valid")

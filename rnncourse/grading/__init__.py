@@ -952,19 +952,31 @@ class Benchmark:
         name: the learner's function name.
         make_data: ``seed -> (train_args, x_test, y_test)``; the learner's function is called
             as ``fn(*train_args)`` and must return a ``torch.nn.Module`` mapping ``x_test`` to
-            predictions shaped like ``y_test``.
-        metric: ``"mse"`` or ``"mae"``.
+            predictions shaped like ``y_test``. A tuple ``x_test`` is the model's arguments,
+            ``model(*x_test)`` (the first is the input sequence the probes vary).
+        metric: ``"mse"`` or ``"mae"`` (of the predictions against ``y_test``), or the name of
+            what ``evaluate`` computes (``"ler"``); lower is better for every metric.
         baseline: ``(x_test, y_test) -> score`` of the baseline the model must beat.
         baseline_label: what the baseline is ("always predicting 1").
         target: ``baseline_score -> threshold``; the model's score must lie below it.
+        evaluate: ``(predictions, x_test, y_test) -> score`` where the predictions are not
+            compared with ``y_test`` element by element (a CTC recogniser's log-probabilities,
+            decoded first); ``None`` for ``metric``.
+        output_shape: ``(x_test, y_test) -> shape`` the predictions must have, where it is
+            not ``y_test``'s.
+        advice: ``predictions -> hint or None``, advice that only this task can give (a
+            recogniser that outputs only blanks), tried after the nan check.
     """
 
     name: str
-    make_data: Callable[[int], tuple[tuple, torch.Tensor, torch.Tensor]]
+    make_data: Callable[[int], tuple[tuple, Any, Any]]
     metric: str
-    baseline: Callable[[torch.Tensor, torch.Tensor], float]
+    baseline: Callable[[Any, Any], float]
     baseline_label: str
     target: Callable[[float], float]
+    evaluate: Callable[[Any, Any, Any], float] | None = None
+    output_shape: Callable[[Any, Any], tuple[int, ...]] | None = None
+    advice: Callable[[Any], str | None] | None = None
 
 
 _BENCHMARKS: dict[str, Benchmark] = {}
@@ -975,18 +987,33 @@ def _score(metric: str, pred: np.ndarray, target: np.ndarray) -> float:
     return float((err * err).mean()) if metric == "mse" else float(abs(err).mean())
 
 
+def _model_args(x_test: Any) -> tuple:
+    """A benchmark's test inputs as the model's positional arguments."""
+    return tuple(x_test) if _isinstance(x_test, tuple) else (x_test,)
+
+
+def _benchmark_score(b: Benchmark, p: np.ndarray, x_test: Any, y_test: Any) -> float:
+    if b.evaluate is not None:
+        return float(b.evaluate(p, x_test, y_test))
+    return _score(b.metric, p, _as_array(y_test)[1])
+
+
 def benchmark_score(name: str, model: Any, *, seed: int = 0) -> tuple[float, float, float]:
     """``(score, baseline, threshold)`` of a trained ``model`` on benchmark ``name``'s test set."""
     b = _BENCHMARKS[name]
     _, x_test, y_test = b.make_data(seed)
     with _no_grad():
-        pred = model(x_test)
+        pred = model(*_model_args(x_test))
     kind, p = _as_array(pred)
-    _, y = _as_array(y_test)
-    if not kind.startswith("tensor") or p.shape != y.shape:
+    shape = (
+        tuple(b.output_shape(x_test, y_test))
+        if b.output_shape
+        else tuple(_as_array(y_test)[1].shape)
+    )
+    if not kind.startswith("tensor") or tuple(p.shape) != shape:
         return math.nan, math.nan, math.nan
     baseline = b.baseline(x_test, y_test)
-    return _score(b.metric, p, y), baseline, b.target(baseline)
+    return _benchmark_score(b, p, x_test, y_test), baseline, b.target(baseline)
 
 
 def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
@@ -1008,6 +1035,7 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
     if not callable(fn):
         _fail(f"{name}: expected a function, got {_type(fn).__name__}")
     train_args, x_test, y_test = b.make_data(seed)
+    test_args = _model_args(x_test)
     where = ", ".join(_shape_of(a) for a in train_args)
     _manual_seed(seed)
     threads = _get_num_threads()
@@ -1038,9 +1066,9 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
     try:
         with _no_grad():
             if remote:
-                pred = _call_remote(model, (x_test,), {}, no_grad=True)
+                pred = _call_remote(model, test_args, {}, no_grad=True)
             else:
-                pred = _call_guarded(model, (x_test,), {}, frozenset())
+                pred = _call_guarded(model, test_args, {}, frozenset())
     except _WorkerFailure as error:
         _fail(f"{name}: {error} (the model on the test inputs {_shape_of(x_test)}).")
     except Exception as error:
@@ -1050,27 +1078,33 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
         )
     problem = None
     kind, p = _as_array(pred)
-    _, y = _as_array(y_test)
+    y = _as_array(y_test)[1] if b.output_shape is None else None
+    shape = (
+        tuple(b.output_shape(x_test, y_test))
+        if b.output_shape
+        else tuple(_as_array(y_test)[1].shape)
+    )
     if not kind.startswith("tensor"):
         problem = f"expected a torch tensor of predictions, got {_kind_name(kind)}"
-    elif p.shape != y.shape:
-        problem = f"expected predictions of shape {_shape_of(y)}, got shape {_shape_of(p)}"
+    elif tuple(p.shape) != shape:
+        problem = f"expected predictions of shape {_shape_of(shape)}, got shape {_shape_of(p)}"
     if problem:
         _fail(f"{name}: for test inputs of shape {_shape_of(x_test)} the model's output is wrong: "
               f"{problem}")  # fmt: skip
     _verify_namespace(None)
-    score = _score(b.metric, p, y)
+    score = _benchmark_score(b, p, x_test, y_test)
     baseline = b.baseline(x_test, y_test)
     threshold = b.target(baseline)
     if not (score < threshold):  # also catches nan
 
         def predict(x: Any) -> Any:
+            args = (x, *test_args[1:])
             with _no_grad():
-                out = _call_remote(model, (x,), {}, no_grad=True) if remote else model(x)
+                out = _call_remote(model, args, {}, no_grad=True) if remote else model(*args)
             return _as_array(out)[1]
 
         try:
-            advice = _trained_advice(predict, x_test, p, y, score, baseline)
+            advice = _trained_advice(predict, test_args[0], p, y, score, baseline, b.advice)
         except Exception:  # a probe the model cannot take: give the general advice
             advice = _TRAIN_MORE
         _fail(
@@ -1087,13 +1121,32 @@ _TRAIN_MORE = (
 
 
 def _trained_advice(
-    predict: Callable[[Any], Any], x_test: Any, p: Any, y: Any, score: float, baseline: float
+    predict: Callable[[Any], Any],
+    x_test: Any,
+    p: Any,
+    y: Any,
+    score: float,
+    baseline: float,
+    specific: Callable[[Any], str | None] | None = None,
 ) -> str:
-    """Advice that fits what the trained model's predictions show, most telling first."""
+    """Advice that fits what the trained model's predictions show, most telling first.
+
+    ``y`` is ``None`` where the predictions are not shaped like the targets (a recogniser's
+    log-probabilities); then "the same for every sequence" compares the sequences'
+    predictions with each other.
+    """
     if not _np_isfinite(p).all():
         return ("Its predictions contain nan or inf: training diverged. Lower the learning "
                 "rate, or clip the gradient norm (chapter 5).")  # fmt: skip
-    if p.std() < 0.05 * y.std():
+    if specific is not None:
+        hint = specific(p)
+        if hint:
+            return hint
+    if y is None:  # (T, N, ...): compare the N sequences' predictions with each other
+        same = p.std(axis=1).mean() < 1e-3 * (abs(p).max() + 1e-12)
+    else:
+        same = p.std() < 0.05 * y.std()
+    if same:
         return ("Its predictions are nearly the same for every test sequence, so it has not "
                 "learned to read its input: check that each batch calls loss.backward() and "
                 "optimizer.step() (after optimizer.zero_grad()), and that the loss compares the "

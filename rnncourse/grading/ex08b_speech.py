@@ -5,7 +5,9 @@ Learners write, in NumPy, what :mod:`rnncourse.ctc` defines: the forward variabl
 :math:`\log\alpha_t(s)` of one utterance (``ctc_forward_np``), the batched CTC loss with
 ``torch.nn.functional.ctc_loss``'s lengths and reductions (``ctc_loss``), best-path decoding
 (``greedy_decode``), and the Levenshtein distance and label error rate (``edit_distance``,
-``error_rate``). The inputs are seeded and built so that the mistakes show: targets with a
+``error_rate``), then a trained recogniser (``train_recognizer``, a :class:`Benchmark` on the
+shipped spoken digits, graded by the label error rate on unseen voices). The inputs are
+seeded and built so that the mistakes show: targets with a
 repeated label (which needs a blank between its copies), utterances long enough for the
 probabilities to underflow, empty targets, input lengths shorter than ``T``, paths with
 ``k k - k`` (two labels, not one or three) and all-blank paths.
@@ -26,13 +28,17 @@ Example::
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
 from rnncourse import ctc as _ctc
-from rnncourse.grading import _register
+from rnncourse import speech as _speech
+from rnncourse.grading import Benchmark, _add_benchmark, _register
 
 if TYPE_CHECKING:
     from rnncourse.grading import Spec
@@ -43,6 +49,7 @@ _ref_loss_np = _ctc.ctc_loss_np
 _ref_greedy = _ctc.greedy_decode
 _ref_edit_distance = _ctc.edit_distance
 _ref_error_rate = _ctc.error_rate
+_load_spoken_digits = _speech.load_spoken_digits
 _logaddexp = np.logaddexp
 _NEG_INF = float("-inf")
 
@@ -705,3 +712,85 @@ def specs() -> list[Spec]:
 
 for _spec in specs():
     _register(_spec)
+
+
+# -- trained model: a recogniser of spoken digit strings, on voices it never heard ------------
+
+#: 10 digits (labels 1..10) and the blank (0)
+_CLASSES = 11
+_LER_THRESHOLD = 0.2
+
+
+@lru_cache(maxsize=2)
+def _spoken(split: str) -> tuple[torch.Tensor, ...]:
+    return _load_spoken_digits(split)
+
+
+def _truth(labels: torch.Tensor, label_lengths: torch.Tensor) -> list[list[int]]:
+    return [labels[n, : int(k)].tolist() for n, k in enumerate(label_lengths)]
+
+
+def _recognizer_data(seed: int) -> tuple[tuple, tuple, tuple]:
+    """Train on voices 0-8, test on the unseen voices 9-11 (fresh copies for every check).
+
+    The data are fixed (they ship with the package); ``seed`` only seeds torch's generator
+    before training, in ``check_trained``.
+    """
+    train = tuple(t.clone() for t in _spoken("train"))
+    x_test, lengths, labels, label_lengths = (t.clone() for t in _spoken("test"))
+    return train, (x_test, lengths), (labels, label_lengths)
+
+
+def _recognizer_ler(p: np.ndarray, x_test: tuple, y_test: tuple) -> float:
+    """Greedy CTC decoding of the model's (T, N, 11) output, then the label error rate."""
+    hypotheses: Any = _ref_greedy(p, x_test[1].numpy())  # one list of labels per utterance
+    return _ref_error_rate(hypotheses, _truth(*y_test))
+
+
+def _recognizer_shape(x_test: tuple, y_test: tuple) -> tuple[int, ...]:
+    x = x_test[0]
+    return (int(x.shape[0]), int(x.shape[1]), _CLASSES)
+
+
+def _most_common_sequence(x_test: tuple, y_test: tuple) -> float:
+    """The label error rate of answering every test utterance with the commonest training one."""
+    train = _spoken("train")
+    counts = Counter(tuple(t) for t in _truth(train[2], train[3]))
+    best = list(counts.most_common(1)[0][0])
+    truth = _truth(*y_test)
+    return _ref_error_rate([best] * len(truth), truth)
+
+
+def _recognizer_advice(p: np.ndarray) -> str | None:
+    """What a recogniser's log-probabilities (T, N, 11) show that a regression's cannot."""
+    best = p.argmax(axis=-1)  # (T, N)
+    if (best == 0).mean() > 0.995:
+        return (
+            "It outputs the blank at (almost) every frame, so it decodes to empty strings: "
+            "CTC training starts there and the model has stopped too early. Train longer or "
+            "with a larger learning rate (Adam at about 1e-2), and check that the loss gets "
+            "the input lengths and target lengths of each utterance."
+        )
+    total = np.logaddexp.reduce(p.astype(np.float64), axis=-1)  # log sum_k y_k, 0 for log-probs
+    if abs(total).max() > 1e-3:
+        return (
+            "Its outputs are not log-probabilities (they do not log-sum-exp to 0 over the "
+            "11 classes): end the model with log_softmax(dim=-1), which is also what "
+            "ctc_loss expects."
+        )
+    return None
+
+
+_add_benchmark(
+    Benchmark(
+        "train_recognizer",
+        _recognizer_data,
+        "ler",
+        _most_common_sequence,
+        "answering every utterance with the commonest training digit string",
+        lambda baseline: _LER_THRESHOLD,
+        evaluate=_recognizer_ler,
+        output_shape=_recognizer_shape,
+        advice=_recognizer_advice,
+    )
+)
