@@ -133,7 +133,8 @@ import types
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
+from typing import cast as _cast
 
 import numpy as np
 import torch
@@ -450,7 +451,7 @@ def _build(s: Spec, seed: int, index: int, case: Case, device: str) -> Inputs:
 def _describe(fn_name: str, args: tuple, kwargs: dict, device: str, backend: str) -> str:
     ref_params = []
     try:
-        ref_params = list(inspect.signature(_SPECS[fn_name]._reference).parameters)
+        ref_params = list(inspect.signature(_cast(Callable, _SPECS[fn_name]._reference)).parameters)
     except (TypeError, ValueError, KeyError):
         pass
     parts = []
@@ -478,7 +479,7 @@ class _CallsLibrary(Exception):
 #: torch's C-level recurrent cells and layers, by their name in ``torch._C._VariableFunctions``.
 LIBRARY_CELLS = ("rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell")
 LIBRARY_LAYERS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-_LIBRARY_MODULES = {  # the torch.nn modules whose forward calls them
+_LIBRARY_MODULES: dict[str, Any] = {  # the torch.nn modules whose forward calls them
     "rnn_tanh_cell": torch.nn.RNNCell,
     "rnn_relu_cell": torch.nn.RNNCell,
     "lstm_cell": torch.nn.LSTMCell,
@@ -675,11 +676,12 @@ _RAISE_VERDICT = compile(_VERDICT_SOURCE, _VERDICT_FILE, "exec")
 linecache.cache[_VERDICT_FILE] = (len(_VERDICT_SOURCE), None, [_VERDICT_SOURCE], _VERDICT_FILE)
 
 
-def _fail(message: str, cause: BaseException | None = None) -> None:
+def _fail(message: str, cause: BaseException | None = None) -> NoReturn:
     """Raise the verdict. Without ``cause`` the exception being handled is not shown (the
     learner sees the verdict, not the grader); with it, the learner's own error and frames."""
     __tracebackhide__ = True
     exec(_RAISE_VERDICT, {"verdict": _AssertionError(message), "cause": cause})  # noqa: S102
+    raise _AssertionError(message)  # not reached: the line above raises the verdict
 
 
 def _verify_namespace(caller_globals: Mapping[str, Any] | None) -> None:
@@ -787,7 +789,7 @@ def _run_check(
     if not callable(fn):
         _fail(f"{name}: expected a function, got {_type(fn).__name__}")
     if _isinstance(fn, _Remote) and forbid_reference:  # graded: read the answers' source too
-        problems = fn._link.findings(name)
+        problems = _cast(_Remote, fn)._link.findings(name)
         if problems:
             listed = "\n  ".join(problems[:5])
             _fail(
@@ -817,17 +819,17 @@ def _check_case(
     ref_args, ref_kwargs = _build(s, seed, index, case, dev)
     with _catch_warnings():
         _simplefilter("ignore")
-        expected = s._reference(*ref_args, **ref_kwargs)
+        expected = _cast(Callable, s._reference)(*ref_args, **ref_kwargs)
     try:
         if _isinstance(fn, _Remote):
             recipe = {"spec": s.name, "seed": seed, "index": index, "case": dict(case),
                       "device": dev}  # fmt: skip
             guard = s.name if forbidden else None
             if s.contracts:  # the arguments come back too, as the call left them
-                actual, args, kwargs = _call_remote(fn, args, kwargs, guard=guard, recipe=recipe,
-                                                    return_args=True)  # fmt: skip
+                actual, args, kwargs = _call_remote(_cast(_Remote, fn), args, kwargs, guard=guard,
+                                                    recipe=recipe, return_args=True)  # fmt: skip
             else:
-                actual = _call_remote(fn, args, kwargs, guard=guard, recipe=recipe)
+                actual = _call_remote(_cast(_Remote, fn), args, kwargs, guard=guard, recipe=recipe)
         else:
             actual = _call_guarded(
                 fn,
@@ -871,9 +873,9 @@ def _check_case(
         return
     _verify_namespace(None)  # the learner's function may have rebound something while running
     message = f"{s.name} is wrong for {where}:\n  {problem}"
-    hint = _diagnose(s, actual, seed, index, case, dev)
-    if hint:
-        message += f"\n  Likely mistake: {hint}"
+    diagnosis = _diagnose(s, actual, seed, index, case, dev)
+    if diagnosis:
+        message += f"\n  Likely mistake: {diagnosis}"
     else:
         shape = _transformation(expected, actual, s.outputs)
         if shape:
@@ -889,7 +891,7 @@ def _broken_contract(s: Spec, actual: Any, after: Inputs, before: Inputs) -> str
         return None
     names: list[str] = []
     try:
-        names = list(inspect.signature(s._reference).parameters)
+        names = list(inspect.signature(_cast(Callable, s._reference)).parameters)
     except (TypeError, ValueError):
         pass
 
@@ -1042,7 +1044,7 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
     _set_num_threads(1)  # tiny models train faster on one thread, also on a busy machine
     try:
         if _isinstance(fn, _Remote):
-            model = _call_remote(fn, train_args, {}, seed=seed, threads=1)
+            model = _call_remote(_cast(_Remote, fn), train_args, {}, seed=seed, threads=1)
         else:
             model = _call_guarded(fn, train_args, {}, frozenset())
     except _WorkerFailure as error:

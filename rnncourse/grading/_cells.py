@@ -103,7 +103,7 @@ def _like(x: torch.Tensor) -> dict:
 def _gru_loop(x, h, params, steps=None):
     """Run the GRU cell over ``x`` in the order ``steps``; (outputs in time order, h)."""
     order = range(x.shape[0]) if steps is None else steps
-    outputs = [None] * x.shape[0]
+    outputs: list[Any] = [None] * x.shape[0]
     for t in order:
         h = _gru_cell_fn(x[t], h, *_cell_args(params))
         outputs[t] = h

@@ -33,6 +33,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from typing import cast as _cast
 
 import numpy as np
 import torch
@@ -150,7 +151,7 @@ def check_answer(name: str, value: Any) -> None:
         _fail(f"{name} is not implemented yet (it is None): set it to your number.")
     if not _isinstance(got, float):
         _fail(f"{name}: expected a number, got {got}.")
-        return
+    got = _cast(float, got)  # a float from here on (the captured isinstance does not narrow)
     if not _isfinite(got):
         _fail(f"{name}: expected a finite number, got {got}.")
     if a.integer and got != int(got):

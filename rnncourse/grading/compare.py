@@ -177,16 +177,16 @@ def _compare(expected: Any, actual: Any, path: str, atol: float, rtol: float) ->
         excess = diff - (atol + rtol * abs(e))
     excess[ok_e] = -1.0
     if (e_bad & ~ok_e).any():
-        where = _np_unravel_index(int((e_bad & ~ok_e).reshape(-1).argmax()), e.shape)
-        index = tuple(int(i) for i in where)
-        return f"{label}: at index {index}: expected {e[where]}, got {a[where]:.6g}"
+        bad = _np_unravel_index(int((e_bad & ~ok_e).reshape(-1).argmax()), e.shape)
+        index = tuple(int(i) for i in bad)
+        return f"{label}: at index {index}: expected {e[bad]}, got {a[bad]:.6g}"
     if e.size == 0 or excess.max() <= 0:
         return None
     flat = int(diff.reshape(-1).argmax())
-    where = tuple(int(i) for i in _np_unravel_index(flat, e.shape))
+    at = tuple(int(i) for i in _np_unravel_index(flat, e.shape))
     return (
-        f"{label}: largest error {diff[where]:.3g} at index {where}: expected "
-        f"{e[where]:.6g}, got {a[where]:.6g} (tolerance atol={atol:g}, rtol={rtol:g})"
+        f"{label}: largest error {diff[at]:.3g} at index {at}: expected "
+        f"{e[at]:.6g}, got {a[at]:.6g} (tolerance atol={atol:g}, rtol={rtol:g})"
     )
 
 

@@ -13,7 +13,7 @@ from rnncourse.grading import _MODULES, LIBRARY_LAYERS, Case, Inputs, Mistake, S
 from rnncourse.grading._cells import _linear, _weights
 from rnncourse.grading.answers import Answer, _add_answer
 
-_rnn = _MODULES.get("rnncourse.rnn")
+_rnn: Any = _MODULES.get("rnncourse.rnn")
 
 
 def _ref_rnn_forward(x: torch.Tensor, h_0: torch.Tensor | None, params: dict):
@@ -53,7 +53,7 @@ def _forward_variant(kind: str) -> Callable[..., Any]:
     return variant
 
 
-def _sequence_inputs(rng: np.random.Generator, case: Case) -> tuple[np.ndarray, ...]:
+def _sequence_inputs(rng: np.random.Generator, case: Case) -> tuple[Any, ...]:
     T, N, H_in, H = case["T"], case["N"], case["H_in"], case["H"]
     x = rng.normal(size=(T, N, H_in))
     h_0 = None if case.get("h_0") is False else rng.normal(size=(N, H)) * 0.5

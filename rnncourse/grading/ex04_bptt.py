@@ -11,7 +11,7 @@ import numpy as np
 from rnncourse.grading import _MODULES, Case, Inputs, Mistake, Spec, _register
 from rnncourse.grading._cells import _weights
 
-_bptt = _MODULES.get("rnncourse.bptt")
+_bptt: Any = _MODULES.get("rnncourse.bptt")
 
 
 def _bptt_problem(rng: np.random.Generator, case: Case) -> tuple[dict, dict]:

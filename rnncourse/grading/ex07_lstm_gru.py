@@ -55,9 +55,9 @@ def _lstm_variant(
             h, weight_hh, bias_hh if biases else None
         )
         chunks = dict(zip(order, gates.chunk(4, dim=-1), strict=True))
-        i, f, o = _sigmoid(chunks["i"]), _sigmoid(chunks["f"]), _sigmoid(chunks["o"])
-        i = i if "i" in gates_used else 1.0
-        o = o if "o" in gates_used else 1.0
+        f = _sigmoid(chunks["f"])
+        i: torch.Tensor | float = _sigmoid(chunks["i"]) if "i" in gates_used else 1.0
+        o: torch.Tensor | float = _sigmoid(chunks["o"]) if "o" in gates_used else 1.0
         g = act_g(chunks["g"])
         c_new = (f * c if forget else c) + i * g
         h_new = o * act_c(c if old_c_out else c_new)

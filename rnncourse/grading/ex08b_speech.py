@@ -29,7 +29,7 @@ Example::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +54,7 @@ _logaddexp = np.logaddexp
 _NEG_INF = float("-inf")
 
 
-Case = dict[str, Any]
+Case = Mapping[str, Any]
 Inputs = tuple[tuple[Any, ...], dict[str, Any]]
 
 # what would compute the CTC loss, its lattice or the skip rule for the learner

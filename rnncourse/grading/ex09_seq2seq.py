@@ -46,7 +46,7 @@ def _decoder(dec: dict, like: torch.Tensor) -> Any:
     return _load(model, _decoder_values(dec))
 
 
-def _ref_encode(src: torch.Tensor, lengths: torch.Tensor, enc: dict):
+def _ref_encode(src: torch.Tensor, lengths: torch.Tensor | None, enc: dict):
     # h_j = GRU(E x_j, h_{j-1}), frozen after each source's length; memory zero at padding
     return _encoder(enc, enc["embedding"])(src, lengths)  # (S, N, H), (N, H)
 
