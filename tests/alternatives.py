@@ -3,7 +3,9 @@ vectorised where they loop, other torch or NumPy operations, equivalent formulas
 
 ``ALTERNATIVES[name]`` lists at least two for every graded task of exercises 2-10 (not 8b);
 ``tests/test_grading_mistakes.py`` checks that each one passes :func:`rnncourse.grading.check`
-with the tripwires on, as a learner's answer would be checked. None of them calls a reference
+with the tripwires on, as a learner's answer would be checked. ``TRAINED_ALTERNATIVES[name]``
+lists two other ways to train each trained task's model (other architectures, other loops),
+which must pass :func:`rnncourse.grading.check_trained`. None of them calls a reference
 from ``rnncourse`` (each is written from the task's equations).
 """
 
@@ -845,4 +847,133 @@ ALTERNATIVES = {
     "tempered_probs": [tempered_numpy, tempered_power],
     "sample_next": [sample_numpy_probs, sample_unnormalised],
     "perplexity": [perplexity_torch, perplexity_bits],
+}
+
+
+# -- trained tasks: other architectures and other training loops --------------------------------
+
+
+class _LastStep(torch.nn.Module):
+    """A recurrent layer over the sequence and a linear head on its last output."""
+
+    def __init__(self, rnn, hidden, batch_first=False):
+        super().__init__()
+        self.rnn, self.head, self.batch_first = rnn, torch.nn.Linear(hidden, 1), batch_first
+
+    def forward(self, x):  # x: (T, N, H_in)
+        out, _ = self.rnn(x.transpose(0, 1) if self.batch_first else x)
+        return self.head(out[:, -1] if self.batch_first else out[-1])  # (N, 1)
+
+
+def _fit_minibatches(model, x, y, steps, batch, lr, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        index = torch.randint(0, x.shape[1], (batch,), generator=generator)
+        loss = F.mse_loss(model(x[:, index]), y[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+def adding_gru_batch_first(x, y):
+    # a GRU reading (N, T, 2), Adam on mini-batches
+    torch.manual_seed(1)
+    rnn = torch.nn.GRU(2, 24, batch_first=True)
+    return _fit_minibatches(_LastStep(rnn, 24, batch_first=True), x, y, 400, 64, 1e-2)
+
+
+def adding_plain_rnn_relu(x, y):
+    # a plain (Elman) ReLU RNN with identity initial recurrence (Le et al. 2015), T = 10 is short
+    torch.manual_seed(2)
+    rnn = torch.nn.RNN(2, 32, nonlinearity="relu")
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(torch.eye(32))
+        rnn.bias_hh_l0.zero_()
+    return _fit_minibatches(_LastStep(rnn, 32), x, y, 800, 100, 3e-3)
+
+
+def forecaster_lstm_minibatches(X, y):
+    # an LSTM, mini-batches of 32 windows instead of full batch
+    torch.manual_seed(3)
+    return _fit_minibatches(_LastStep(torch.nn.LSTM(1, 16), 16), X, y, 400, 32, 1e-2)
+
+
+class _LeastSquaresAR(torch.nn.Module):
+    """No training loop: a linear autoregression on the window, fitted by least squares."""
+
+    def __init__(self, X, y):
+        super().__init__()
+        A = torch.cat([X[:, :, 0].T, torch.ones(X.shape[1], 1)], dim=1)  # (M, w + 1)
+        self.coef = torch.nn.Parameter(torch.linalg.lstsq(A, y).solution)  # (w + 1, 1)
+
+    def forward(self, X):
+        return torch.cat([X[:, :, 0].T, X.new_ones(X.shape[1], 1)], dim=1) @ self.coef
+
+
+def forecaster_least_squares(X, y):
+    return _LeastSquaresAR(X, y)
+
+
+class _Transcriber(torch.nn.Module):
+    """Standardised frames -> a bidirectional recurrent layer -> log-probabilities (T, N, 11)."""
+
+    def __init__(self, rnn, hidden, mean, std, packed):
+        super().__init__()
+        self.rnn, self.head, self.packed = rnn, torch.nn.Linear(2 * hidden, 11), packed
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, x, lengths):
+        z = (x - self.mean) / self.std
+        if self.packed:  # each direction sees only its utterance's frames
+            packed = torch.nn.utils.rnn.pack_padded_sequence(z, lengths, enforce_sorted=False)
+            out, _ = torch.nn.utils.rnn.pad_packed_sequence(
+                self.rnn(packed)[0], total_length=x.shape[0]
+            )
+        else:
+            out, _ = self.rnn(z)
+        return self.head(out).log_softmax(-1)
+
+
+def _train_transcriber(rnn, hidden, packed, features, lengths, targets, target_lengths, steps):
+    frames = torch.cat([features[: int(n), i] for i, n in enumerate(lengths)])  # (sum T_n, 40)
+    model = _Transcriber(rnn, hidden, frames.mean(0), frames.std(0), packed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        batch = torch.randperm(features.shape[1])[:32]
+        T = int(lengths[batch].max())
+        loss = F.ctc_loss(
+            model(features[:T, batch], lengths[batch]),
+            targets[batch],
+            lengths[batch],
+            target_lengths[batch],
+            zero_infinity=True,
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+    return model
+
+
+def recognizer_bilstm(features, lengths, targets, target_lengths):
+    # a bidirectional LSTM, statistics over the real frames only, clipped gradients
+    torch.manual_seed(4)
+    rnn = torch.nn.LSTM(40, 40, bidirectional=True)
+    return _train_transcriber(rnn, 40, False, features, lengths, targets, target_lengths, 300)
+
+
+def recognizer_packed_bigru(features, lengths, targets, target_lengths):
+    # a bidirectional GRU over packed sequences, so the backward direction skips the padding
+    torch.manual_seed(5)
+    rnn = torch.nn.GRU(40, 48, bidirectional=True)
+    return _train_transcriber(rnn, 48, True, features, lengths, targets, target_lengths, 150)
+
+
+TRAINED_ALTERNATIVES = {
+    "train_adding_model": [adding_gru_batch_first, adding_plain_rnn_relu],
+    "train_forecaster": [forecaster_lstm_minibatches, forecaster_least_squares],
+    "train_recognizer": [recognizer_bilstm, recognizer_packed_bigru],
 }

@@ -14,6 +14,7 @@ import rnncourse.gradients
 import rnncourse.rnn
 from rnncourse import grading
 from tests._helpers import numgrad_shifted as _numgrad_shifted
+from tests.alternatives import _LeastSquaresAR
 
 # -- honest, independent implementations (torch's C++ cells, autograd, torch.nn.utils) ---------
 
@@ -523,18 +524,6 @@ class _Adder(torch.nn.Module):
 class _Constant(torch.nn.Module):
     def forward(self, x):
         return x.new_ones(x.shape[1], 1)
-
-
-class _LeastSquaresAR(torch.nn.Module):
-    """A linear autoregression on the window, fitted by least squares."""
-
-    def __init__(self, X, y):
-        super().__init__()
-        A = torch.cat([X[:, :, 0].T, torch.ones(X.shape[1], 1)], dim=1)  # (M, w + 1)
-        self.coef = torch.nn.Parameter(torch.linalg.lstsq(A, y).solution)  # (w + 1, 1)
-
-    def forward(self, X):
-        return torch.cat([X[:, :, 0].T, X.new_ones(X.shape[1], 1)], dim=1) @ self.coef
 
 
 def test_check_trained_passes_a_model_that_beats_the_baseline():

@@ -21,7 +21,7 @@ import rnncourse.bptt
 import rnncourse.gradients
 from rnncourse import grading
 from tests._helpers import numgrad_shifted as _numgrad_shifted
-from tests.alternatives import ALTERNATIVES
+from tests.alternatives import ALTERNATIVES, TRAINED_ALTERNATIVES
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = [a for a in grading._ASSIGNMENTS if a != "ex08b_speech"]
@@ -126,6 +126,23 @@ def test_alternative_correct_answer_passes(name, fn):
             grading.check(name, fn, cases=cases, seed=seed)
     grading.check(name, fn)
     grading.check(name, fn, seed=3)
+
+
+TRAINED_CASES = [(name, fn) for name, fns in TRAINED_ALTERNATIVES.items() for fn in fns]
+
+
+def test_every_trained_task_has_two_alternative_answers():
+    """Are there two other ways of training each trained task's model?"""
+    assert set(TRAINED_ALTERNATIVES) == set(grading._BENCHMARKS)
+    assert all(len(fns) >= 2 for fns in TRAINED_ALTERNATIVES.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "fn"), TRAINED_CASES, ids=[fn.__name__ for _, fn in TRAINED_CASES]
+)
+def test_trained_alternative_passes(name, fn):
+    """Does a model of another architecture, or trained by another loop, pass check_trained?"""
+    grading.check_trained(name, fn)
 
 
 # -- stated contracts: each check fails the answer that breaks only it ---------------------------
