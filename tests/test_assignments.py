@@ -164,17 +164,15 @@ def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearit
     return torch.tanh(x @ weight_ih.T + bias_ih + bias_hh)
 """
 TAMPERED = {
+    # one of each kind (tests/test_trusted.py's hook corpus has more of the same kinds)
     "allclose": WRONG
     + "np.allclose = lambda *a, **k: True\ntorch.allclose = lambda *a, **k: True\n",
-    "assertclose": WRONG + "torch.testing.assert_close = lambda *a, **k: None\n",
     "helpers": WRONG + "grading.check = lambda *a, **k: None\n",
-    "namespace": WRONG + "class _Fake:\n    def check(*a, **k): pass\ngrading = _Fake()\n",
     "reference": WRONG + "import rnncourse.rnn\nrnncourse.rnn.rnn_cell = rnn_cell\n",
     "copies": "from rnncourse.rnn import rnn_cell as _ref\n"
     "def rnn_cell(*args, **kwargs):\n    return _ref(*args, **kwargs)\n",
     "osexit": "import os\ndef rnn_cell(*args, **kwargs):\n    os._exit(0)\n",
     "sysexit": "import sys\ndef rnn_cell(*args, **kwargs):\n    sys.exit(0)\n",
-    "systemexit": WRONG + "raise SystemExit\n",
     "loop": "def rnn_cell(*args, **kwargs):\n    while True:\n        pass\n",
 }
 RNN_TASKS = ("test_rnn_cell_batch", "test_rnn_cell_unbatched")
