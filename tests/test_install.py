@@ -126,6 +126,18 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+def run_in(learner_env: Path, cwd: Path, program: str, *args: str, timeout: int = 300):
+    """Run ``program`` of the learner's venv (``python``, ``rnncourse``) with ``args``."""
+    return subprocess.run(
+        [learner_env / program, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=clean_env(),
+        timeout=timeout,
+    )
+
+
 IMPORT_EVERYTHING = """
 import importlib, json, sys
 import rnncourse
@@ -162,14 +174,7 @@ def test_base_install_imports_every_chapter_module(learner_env: Path, tmp_path: 
         if not name.startswith("rnncourse.instructor.") and name not in GRADING_NEEDS_EXTRA
     ]
     script = f"MODULES = {modules!r}\n{IMPORT_EVERYTHING}"
-    result = subprocess.run(
-        [learner_env / "python", "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(),
-        timeout=300,
-    )
+    result = run_in(learner_env, tmp_path, "python", "-c", script)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     # the installed wheel was imported, not the source tree
@@ -186,26 +191,15 @@ def test_base_install_imports_every_chapter_module(learner_env: Path, tmp_path: 
 
 def test_base_install_lacks_the_instructor_extra(learner_env: Path, tmp_path: Path) -> None:
     """Is the venv really without nbgrader (else the test above proves nothing)?"""
-    result = subprocess.run(
-        [learner_env / "python", "-c", "import nbgrader"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(),
-    )
+    result = run_in(learner_env, tmp_path, "python", "-c", "import nbgrader")
     assert result.returncode != 0
     assert "No module named 'nbgrader'" in result.stderr
 
 
 def test_script_without_the_extra_names_it(learner_env: Path, tmp_path: Path) -> None:
     """Does ``rnncourse autograde`` exit 2 with one line naming the extra, no traceback?"""
-    result = subprocess.run(
-        [learner_env / "rnncourse", "autograde", "ex02_hidden_state"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(),
-        timeout=120,
+    result = run_in(
+        learner_env, tmp_path, "rnncourse", "autograde", "ex02_hidden_state", timeout=120
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -216,10 +210,5 @@ def test_script_without_the_extra_names_it(learner_env: Path, tmp_path: Path) ->
     # the module it names is one that really is missing here
     named = re.search(r"'(\w+)' is not installed", lines[0])
     assert named, lines[0]
-    probe = subprocess.run(
-        [learner_env / "python", "-c", f"import {named[1]}"],
-        capture_output=True,
-        cwd=tmp_path,
-        env=clean_env(),
-    )
+    probe = run_in(learner_env, tmp_path, "python", "-c", f"import {named[1]}")
     assert probe.returncode != 0, f"{named[1]} is installed, yet the script says it is missing"
