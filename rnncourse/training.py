@@ -35,6 +35,7 @@ that keeps what the loss needs.
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -80,14 +81,24 @@ class History:
         return len(self.train_loss)
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and all GPUs).
 
-    This makes weight initialisation, dropout and any global-RNG sampling repeatable. It does
-    not make GPU kernels deterministic; see ``torch.use_deterministic_algorithms`` for that.
+    This makes weight initialisation, dropout and any global-RNG sampling repeatable on one
+    machine. With ``deterministic`` (the default) it also asks torch for deterministic
+    kernels where it has them (``torch.use_deterministic_algorithms(True, warn_only=True)``:
+    an operation with no deterministic version warns instead of failing) and sets
+    ``CUBLAS_WORKSPACE_CONFIG`` for CUDA matrix products, unless it is set already.
+
+    Seeding cannot make two *different* machines agree to the last digit: CPUs with AVX2,
+    AVX-512 or only the generic kernels (``ATEN_CPU_CAPABILITY=default``), and different
+    thread counts, add floating-point numbers in different orders, and training amplifies
+    the difference. Expect trained results to differ slightly between machines.
 
     Args:
         seed: a non-negative int.
+        deterministic: also switch torch to deterministic algorithms (``False`` switches
+            them off).
 
     Examples::
 
@@ -98,9 +109,16 @@ def seed_everything(seed: int) -> None:
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
+    if not isinstance(deterministic, bool):
+        raise TypeError(f"deterministic: expected a bool, got {deterministic!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 -- seeding the legacy global RNG on purpose
     torch.manual_seed(seed)  # also seeds every CUDA device
+    if deterministic:
+        # cuBLAS reads this when it creates its handle; without it deterministic mode
+        # refuses CUDA matrix products. Harmless on machines without CUDA.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
 def _mps_available() -> bool:

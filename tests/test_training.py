@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 
 import numpy as np
@@ -67,6 +68,21 @@ def test_seed_everything_rejects_bad_seed():
         seed_everything(-1)
     with pytest.raises(ValueError, match="seed"):
         seed_everything(1.5)  # type: ignore[arg-type]
+
+
+def test_seed_everything_switches_deterministic_algorithms():
+    """Does seeding turn torch's deterministic algorithms on (warn-only), and off when asked?"""
+    try:
+        seed_everything(0)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+        seed_everything(0, deterministic=False)
+        assert not torch.are_deterministic_algorithms_enabled()
+        with pytest.raises(TypeError, match="deterministic"):
+            seed_everything(0, deterministic="yes")  # type: ignore[arg-type]
+    finally:
+        torch.use_deterministic_algorithms(False)
 
 
 def test_choose_device_explicit_cpu():
