@@ -28,6 +28,7 @@ from tests._site import (
     read_execution_report,
     toc_docnames,
 )
+from tests.claims import GLUE_PREFIX, Claim, chapter_claims, claim_problems, glued_values
 
 CHAPTER_SECONDS = 60.0
 _CODE_CELL = re.compile(r"^```\{code-cell\}", re.MULTILINE)
@@ -104,182 +105,117 @@ def test_exercise_pages_offer_the_student_notebook(built_site: Path) -> None:  #
         assert copy.read_bytes() == source.read_bytes(), f"{name}: download differs from source"
 
 
-# --- numbers quoted in the prose -----------------------------------------------------------------
+# --- numbers in the prose and what the prose claims about them ----------------------------------
 
 EXECUTION_CACHE = BOOK_ROOT / "_build" / ".jupyter_cache"  # as execute.cache in _config.yml
-
-# (chapter, what its executed outputs print, what its prose says about it). Whitespace runs
-# (line breaks included) count as one space on both sides. Add a row for every number the
-# prose quotes from an output, so a change of seed, data or budget that moves it fails here.
-QUOTED = [
-    (
-        "03_unrolling",
-        "T = 400:  1200 saved tensors,   3.93 MiB; under no_grad: 0 (0 B)",
-        "counts 0 saved tensors and 0 bytes at every $T$",
-    ),
-    (
-        "03_unrolling",
-        "T =  10:    30 saved tensors,   0.12 MiB; under no_grad: 0 (0 B)",
-        "counts 0 saved tensors and 0 bytes at every $T$",
-    ),
-    (
-        "06_topologies",
-        "| decoder, test MSE | 0.025 | 0.085 | 0.094 | 0.031 |",
-        "the first pair and the last pair come out best, the middle two worst",
-    ),
-    (
-        "06_topologies",
-        "| linear probe of $h_8$, test MSE | 0.010 | 0.022 | 0.010 | 0.003 |",
-        "(0.010 both)",
-    ),
-    (
-        "06_topologies",
-        "| ratio decoder / probe | 2.6 | 3.8 | 9.0 | 10.0 |",
-        "2.6 at the first output to 10.0 at the last",
-    ),
-    (
-        "09_seq2seq",
-        "| r = 1 throughout | 0.685 | 1.200 | 0.515 | 0.37 |",
-        "from 0.515 to 0.180, and the free-running loss",
-    ),
-    (
-        "09_seq2seq",
-        "| r = 1.00 → 0.88 → 0.75 → 0.62 → 0.50 | 0.878 | 1.058 | 0.180 | 0.28 |",
-        "falls from 1.200 to 1.058. It did not buy correct outputs: exact-match accuracy over the"
-        " test set drops from 0.37 to 0.28",
-    ),
-    (
-        "10b_applications",
-        "GRU false alarms: 6, steps since the last anomaly: [1, 1, 1, 1, 2, 20]",
-        "The sixth, 20 steps after a spike",
-    ),
-    (
-        "10b_applications",
-        "1 or 2 steps after an anomaly: 5 of 6 (by chance: 5%)",
-        "Five of the six false alarms come one or two steps after an injected spike, where only"
-        " 5 %",
-    ),
-    (
-        "09_seq2seq",
-        "one column left / on / one column right of the anti-diagonal: 0.08 / 0.38 / 0.38",
-        "as much weight one column to the *right* of the anti-diagonal as on it (0.38 each), and"
-        " little one column to the left (0.08)",
-    ),
-    ("03_unrolling", "naive mean over padding : 1.5014", "(1.5014 against the right 1.4522 above)"),
-    ("03_unrolling", "masked mean : 1.4522", "(1.5014 against the right 1.4522 above)"),
-    (
-        "10_applications",
-        "| GRU, $H = 128$, 6 epochs, state carried | 2.697 | 6.5 |",
-        "reaches 2.70 bpc, a perplexity of 6.5",
-    ),
-    (
-        "10_applications",
-        "| GRU, $H = 128$, 6 epochs, state reset every 32 characters | 2.788 | 6.9 |",
-        "every 32 characters, as a model trained on independent chunks would be used: 2.79 bpc",
-    ),
-    ("10_applications", "| bigram counts | 3.411 | 10.6 |", "against 10.6 for the bigram table"),
-    (
-        "10_applications",
-        "| uniform guess over 60 characters | 5.907 | 60.0 |",
-        "and 60 for the uniform guess",
-    ),
-    (
-        "10_applications",
-        "love thy some;\\nThat sublingar poon thought",
-        "(*my*, *love*, *thought*, *that*)",
-    ),
-    ("10_applications", "largest gap between model and corpus: 0.05", "largest gap, 0.05"),
-    (
-        "10_applications",
-        "| *the sky is ___* | blue 0.59 (0.60), grey 0.29 (0.30), clear 0.12 (0.10) |",
-        "six times in ten",
-    ),
-    (
-        "10_applications",
-        "validation 2.70 bpc",
-        "The character model reaches 2.70 bits per character, a perplexity of 6.5",
-    ),
-    (
-        "06_topologies",
-        "| [2.5, 3.5, 4.5] | yes | 5.5 | 5.63 |",
-        "(5.63 for the half-integer window",
-    ),
-    ("06_topologies", "| [7.0, 8.0, 9.0] | no | 10 | 8.27 |", "it answers 8.27 instead of 10"),
-    ("06_topologies", "| [20.0, 21.0, 22.0] | no | 23 | 8.35 |", "`[20, 21, 22]` gets 8.35"),
-    (
-        "09_seq2seq",
-        "| plain decoder | 38.3 | 0.37 |",
-        "38.3 BLEU and 0.37 exact match for the plain decoder",
-    ),
-    (
-        "09_seq2seq",
-        "| attention decoder | 97.6 | 0.95 |",
-        "97.6 and 0.95 for the attention decoder",
-    ),
-    (
-        "09_seq2seq",
-        "| bidirectional GRU (24 + 24) | 0.08 / 0.56 / 0.31 | 0.96 |",
-        "more of the weight sits on the right position (0.56 against 0.38) and less one column to"
-        " the right (0.31 against 0.38)",
-    ),
-    (
-        "09_seq2seq",
-        "| forward GRU (48) | 0.08 / 0.38 / 0.38 | 0.95 |",
-        "The exact-match rate barely moves (0.96 against 0.95)",
-    ),
-]
+# A decimal number in the prose ("0.515", "97.6"), not inside math, code or a glue role.
+_DECIMAL = re.compile(r"(?<![\w.$])\d+\.\d+(?![\w.])")
+_NOT_PROSE = re.compile(
+    r"```\{code-cell\}.*?```|\$\$.*?\$\$|\$[^$\n]+\$|`[^`\n]+`|^---\n.*?\n---\n",
+    re.DOTALL | re.MULTILINE,
+)
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", " ", text)
+def executed_cells(docname: str, folder: Path | None = None) -> list:
+    """The cells of a chapter as the build executed them, with their outputs.
+
+    From the build's execution cache (the notebooks in ``_build/jupyter_execute`` are
+    rewritten without outputs when a rebuild takes them from the cache), or from executed
+    ``<folder>/<stem>.ipynb`` files when ``folder`` is given.
+    """
+    if folder is not None:
+        stem = docname.rsplit("/", 1)[-1]
+        return json.loads((folder / f"{stem}.ipynb").read_text(encoding="utf-8"))["cells"]
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(EXECUTION_CACHE))
+    record = cache.match_cache_notebook(jupytext.read(BOOK_ROOT / f"{docname}.md"))
+    return cache.get_cache_bundle(record.pk).nb.cells
 
 
-def _output_text(cells: list) -> str:
+def printed_text(cells: list) -> str:
+    """Everything the cells printed or displayed, glued values left out."""
     parts = []
     for cell in cells:
         for out in cell.get("outputs", []):
+            if out.get("metadata", {}).get("scrapbook"):
+                continue  # a glued value: the prose may paste it
             data = out.get("data", {})
             text = out.get("text") or data.get("text/markdown") or data.get("text/plain") or ""
             parts.append("".join(text) if isinstance(text, list) else text)
     return "\n".join(parts)
 
 
-def executed_outputs(docname: str, folder: Path | None = None) -> str:
-    """Everything a chapter printed or displayed when the build executed it, as one string.
-
-    From the build's execution cache (the notebooks in ``_build/jupyter_execute`` are
-    rewritten without outputs when a rebuild takes them from the cache), or from executed
-    ``<folder>/<docname>.ipynb`` files when ``folder`` is given.
-    """
-    if folder is not None:
-        nb = json.loads((folder / f"{docname}.ipynb").read_text(encoding="utf-8"))
-        return _output_text(nb["cells"])
-    import jupytext
-    from jupyter_cache import get_cache
-
-    cache = get_cache(str(EXECUTION_CACHE))
-    record = cache.match_cache_notebook(jupytext.read(BOOK_ROOT / f"{docname}.md"))
-    return _output_text(cache.get_cache_bundle(record.pk).nb.cells)
+def retyped_numbers(source: str, printed: str) -> list[str]:
+    """Decimal numbers of the prose of ``source`` that ``printed`` shows too."""
+    prose = _NOT_PROSE.sub(" ", source)
+    shown = set(_DECIMAL.findall(printed))
+    return sorted({n for n in _DECIMAL.findall(prose) if n in shown})
 
 
-def quoted_number_problems(folder: Path | None = None) -> list[str]:
-    """The rows of ``QUOTED`` whose output or prose is not there."""
-    problems = []
-    for chapter, printed, prose in QUOTED:
-        outputs = _squash(executed_outputs(f"book/{chapter}", folder))
-        source = _squash((BOOK_ROOT / "book" / f"{chapter}.md").read_text(encoding="utf-8"))
-        if _squash(printed) not in outputs:
-            problems.append(f"{chapter}: the outputs no longer print {printed!r}")
-        if _squash(prose) not in source:
-            problems.append(f"{chapter}: the prose no longer says {prose!r}")
-    return problems
+def test_retyped_numbers_are_found() -> None:
+    """Does the retyped-number check see a printed number in prose, and only there?"""
+    source = (
+        "The loss fell to 0.515 in 3.5 epochs.\n\n```{code-cell} ipython3\nprint(0.515)\n```\n"
+        "Pasted: {glue:text}`loss:.3f`, math $0.515$, code `0.515`.\n"
+    )
+    assert retyped_numbers(source, "loss 0.515\nlr 0.01") == ["0.515"]
+    assert retyped_numbers(source, "loss 0.516") == []
 
 
 @pytest.mark.slow
-def test_quoted_numbers_are_the_printed_ones(built_site: Path) -> None:  # noqa: F811
-    """Does every number the prose quotes from an output appear in that executed output?"""
-    problems = quoted_number_problems()
+def test_prose_retypes_no_printed_number(built_site: Path) -> None:  # noqa: F811
+    """Is every decimal number the outputs print that the prose quotes pasted by the build?"""
+    problems = []
+    for path in chapter_sources():
+        source = path.read_text(encoding="utf-8")
+        if not _CODE_CELL.search(source):
+            continue
+        found = retyped_numbers(source, printed_text(executed_cells(f"book/{path.stem}")))
+        if found:
+            problems.append(f"{path.name}: retypes {found} (glue them)")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_prose_claims_hold_in_the_build(built_site: Path) -> None:  # noqa: F811
+    """Does every claim of tests/claims hold for the values the build glued?"""
+    claims = chapter_claims()
+    assert claims, "no claims found in tests/claims"
+    stems = {p.stem for p in chapter_sources()}
+    assert set(claims) <= stems, f"claims for no chapter: {sorted(set(claims) - stems)}"
+    problems = []
+    for chapter in claims:
+        glued = glued_values(executed_cells(f"book/{chapter}"))
+        problems += claim_problems(chapter, glued)
+    assert not problems, "\n".join(problems)
+
+
+def test_claims_can_fail() -> None:
+    """Does a claim that does not hold, or reads a value never glued, get reported?"""
+    cells = [
+        {
+            "outputs": [
+                {
+                    "metadata": {"scrapbook": {"name": "bleu", "mime_prefix": GLUE_PREFIX}},
+                    "data": {GLUE_PREFIX + "text/plain": "38.25"},
+                },
+                {"metadata": {}, "data": {"text/plain": "97.5"}},
+            ]
+        }
+    ]
+    glued = glued_values(cells)
+    assert glued == {"bleu": 38.25}
+    claims = [
+        Claim("BLEU above 30", lambda g: g["bleu"] > 30),
+        Claim("BLEU above 90", lambda g: g["bleu"] > 90),
+        Claim("beats the plain decoder", lambda g: g["bleu"] > g["bleu_plain"]),
+    ]
+    problems = claim_problems("09_test", glued, claims)
+    assert problems == [
+        "09_test: 'BLEU above 90' does not hold for {'bleu': 38.25}",
+        "09_test: 'beats the plain decoder': nothing glued as 'bleu_plain'",
+    ]
 
 
 # --- the sources (no build needed) --------------------------------------------------------------
