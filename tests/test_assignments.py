@@ -9,6 +9,7 @@ marked ``slow``.
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from pathlib import Path
 
@@ -38,7 +39,10 @@ from tests._nbgrader import (
 EXEC_TIMEOUT = 120
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+def execute(
+    nb: nbformat.NotebookNode, cwd: Path, env: dict[str, str] | None = None
+) -> nbformat.NotebookNode:
+    """``nb`` executed in a fresh kernel in ``cwd`` (whose environment is ``env``, if given)."""
     nb = nbformat.from_dict(nb)
     client = NotebookClient(
         nb,
@@ -47,7 +51,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
         allow_errors=True,
         resources={"metadata": {"path": str(cwd)}},
     )
-    client.execute()
+    client.execute(**({"env": env} if env is not None else {}))
     return nb
 
 
@@ -102,6 +106,32 @@ def test_solution_earns_every_point(name, tmp_path):
     failures = {k: err for k, (score, err) in result.items() if score != points[k]}
     assert not failures
     assert elapsed < 120  # <= 30 s on an idle 2-core CPU; generous for a shared test machine
+
+
+# The assignments whose solutions train models or draw random runs: on another CPU's kernels
+# their results differ in the last digits, and every check must still pass.
+TRAINED = ["ex05_gradients", "ex07_lstm_gru", "ex08b_speech", "ex10_applications"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TRAINED)
+def test_solution_earns_every_point_on_generic_kernels(name, tmp_path):
+    """Does the solution still earn every point on torch's generic CPU kernels, one thread?"""
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1"}
+    result = graded(execute(read(solution_path(name)), tmp_path, env))
+    points = grade_cells(read(solution_path(name)))
+    failures = {k: err for k, (score, err) in result.items() if score != points[k]}
+    assert not failures
+
+
+def test_trained_assignments_are_listed():
+    """Is every assignment with a trained-model check among those run on generic kernels?"""
+    trained = {
+        name
+        for name in ASSIGNMENTS
+        if any("check_trained(" in c.source for c in read(solution_path(name)).cells)
+    }
+    assert trained and trained <= set(TRAINED)
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
