@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         glued = glued_values(json.loads(out.read_text(encoding="utf-8"))["cells"])
         problems = claim_problems(chapter.stem, glued)
-        print(f"{chapter.stem}: executed in {seconds:.0f} s; glued {json.dumps(glued, default=str)}")
+        values = json.dumps(glued, default=str)
+        print(f"{chapter.stem}: executed in {seconds:.0f} s; glued {values}")
         for problem in problems:
             print(f"  claim does not hold: {problem}")
         failed |= bool(problems)

@@ -77,6 +77,7 @@ def test_claims_hold_on_generic_kernels(tmp_path: Path) -> None:
             continue
         cells = json.loads((tmp_path / f"{chapter.stem}.ipynb").read_text("utf-8"))["cells"]
         glued = glued_values(cells)
-        print(f"{chapter.stem} (generic kernels, {THREADS} thread(s)): {json.dumps(glued, default=str)}")
+        values = json.dumps(glued, default=str)
+        print(f"{chapter.stem} (generic kernels, {THREADS} thread(s)): {values}")
         problems += claim_problems(chapter.stem, glued)
     assert not problems, "\n".join(problems)
