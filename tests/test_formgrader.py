@@ -143,7 +143,8 @@ def server(course: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     """``jupyter server`` rooted at the course, formgrader enabled, stopped after the module."""
     home = tmp_path_factory.mktemp("jupyter")
     (home / "config").mkdir()
-    # Only the formgrader: the other extensions of the venv (JupyterLab, ...) slow the start.
+    # A config folder of its own (~/.jupyter stays out) that enables the formgrader whatever
+    # the venv's config says (nbgrader's install enables it there, with its other extensions).
     (home / "config" / "jupyter_server_config.json").write_text(
         json.dumps({"ServerApp": {"jpserver_extensions": {FORMGRADER: True}}})
     )
@@ -210,8 +211,8 @@ def visit(course: Path, server: Server) -> Visit:
         browser = launch_chromium(playwright)
         try:
             page = browser.new_page()
-            # Nothing but the server: the same run online and offline (the grading page asks a
-            # CDN for MathJax; nbgrader's template, not the course's, see the page-error check).
+            # Nothing but the server, so the run is the same online and offline (nbgrader's
+            # formgrade template asks a CDN for MathJax: see the page-error check).
             page.route(re.compile(r"^(?!" + re.escape(server.url) + r"/)"), lambda r: r.abort())
             seen = Visit(0)
             page.on("pageerror", lambda exc: seen.page_errors.append(str(exc)))
