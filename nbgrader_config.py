@@ -78,16 +78,14 @@ class HideTestCode(Preprocessor):
 
 
 # Each feedback page opens with a per-task table (points, passed or failed, the diagnosis) and
-# loads nothing from outside (rnncourse/instructor/feedback.py and its template).
-import nbgrader  # noqa: E402
+# loads nothing from outside (rnncourse/instructor/feedback.py and its template). The template
+# is FeedbackExporter's, for feedback only: HTMLExporter is left alone, because the formgrader
+# renders its grading pages with HTMLExporter and its own template ("formgrade"), which a
+# c.HTMLExporter.template_name here would replace (every grading page then fails). Another
+# feedback template would go in c.FeedbackExporter.template_name, not c.HTMLExporter's.
+from rnncourse.instructor.feedback import FeedbackExporter, FeedbackSummary  # noqa: E402
 
-from rnncourse.instructor.feedback import TEMPLATE, TEMPLATE_DIR, FeedbackSummary  # noqa: E402
-
-c.HTMLExporter.template_name = TEMPLATE
-c.HTMLExporter.extra_template_basedirs = [
-    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions/formgrader/templates"),
-    TEMPLATE_DIR,
-]
+c.GenerateFeedback.exporter_class = FeedbackExporter
 c.GenerateFeedback.preprocessors = [
     GetGrades,
     ClearHiddenTests,

@@ -7,19 +7,27 @@ task (its docstring question), the points, passed or failed, and the verdict the
 puts them as a table in a cell at the top of the page. The template :data:`TEMPLATE`
 (``rnncourse_feedback``: nbgrader's ``feedback`` with the MathJax macro emptied) makes the page
 load nothing from outside it: math in the notebook's text shows as written.
+
+:class:`FeedbackExporter` renders feedback pages, and only them, with that template
+(``nbgrader_config.py`` sets it as ``GenerateFeedback.exporter_class``). Configuring
+``HTMLExporter`` instead would also reach the formgrader, which renders its grading pages with an
+``HTMLExporter`` and template ``formgrade``: every grading page then fails (HTTP 500).
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import html
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
+from traitlets.config import Config
 
-__all__ = ["FeedbackSummary", "TEMPLATE", "TEMPLATE_DIR", "summary_rows"]
+__all__ = ["FeedbackExporter", "FeedbackSummary", "TEMPLATE", "TEMPLATE_DIR", "summary_rows"]
 
 #: The feedback template's name and the folder that holds it.
 TEMPLATE = "rnncourse_feedback"
@@ -93,3 +101,36 @@ class FeedbackSummary(Preprocessor):
         if rows:
             nb.cells.insert(0, nbformat.v4.new_markdown_cell(summary_html(rows)))
         return nb, resources
+
+
+def formgrader_templates() -> str:
+    """nbgrader's template folder, which holds its ``feedback`` template (ours extends it)."""
+    import nbgrader
+
+    return str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates")
+
+
+class FeedbackExporter(HTMLExporter):
+    """The HTML exporter of feedback pages: template :data:`TEMPLATE`, looked up in
+    :data:`TEMPLATE_DIR` and nbgrader's template folder.
+
+    Only this class's own config section (``c.FeedbackExporter``) can change the template and its
+    folders: ``HTMLExporter``'s section, which traitlets would apply to this subclass too, names
+    nbgrader's choices (``GenerateFeedback`` and the formgrader's "generate feedback" button set
+    ``HTMLExporter.template_name = "feedback"``; the formgrader's server sets ``"formgrade"``).
+    Everything else in ``HTMLExporter``'s section (nbgrader's folder of ``bootstrap.min.css``)
+    still applies.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        parent = kwargs.get("parent")
+        config = kwargs.get("config")
+        if config is None and parent is not None:
+            config = parent.config
+        config = copy.deepcopy(config) if config is not None else Config()
+        own = config.FeedbackExporter  # the subclass's section wins over HTMLExporter's
+        if "template_name" not in own:
+            own.template_name = TEMPLATE
+        if "extra_template_basedirs" not in own:
+            own.extra_template_basedirs = [formgrader_templates(), TEMPLATE_DIR]
+        super().__init__(**{**kwargs, "config": config})
