@@ -14,26 +14,20 @@ import pytest
 from rnncourse.instructor.feedback import summary_rows
 from tests import _nbgrader
 from tests._site import CHROMIUM, launch_chromium
-from tests.hostile import released_course
-from tests.hostile.corpus import ASSIGNMENT, _answers
+from tests.hostile import TRANSPOSED, submitted_course
+from tests.hostile.corpus import ASSIGNMENT
 
 pytestmark = pytest.mark.slow
-
-TRANSPOSED = (
-    "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
-    "    return torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh + bias_hh)\n"
-)
 
 
 @pytest.fixture(scope="module")
 def feedback(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    course = released_course(tmp_path_factory.mktemp("feedback") / "course")
-    release = _nbgrader.read(course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
-    solution = _nbgrader.read(_nbgrader.solution_path(ASSIGNMENT))
-    _nbgrader.submit(course, "right", ASSIGNMENT, _answers(release, solution))
-    _nbgrader.submit(course, "transposed", ASSIGNMENT,
-                     _answers(release, solution, rnn_cell=TRANSPOSED))  # fmt: skip
-    _nbgrader.submit(course, "blank", ASSIGNMENT, release)
+    course = submitted_course(
+        tmp_path_factory.mktemp("feedback") / "course",
+        right={},
+        transposed={"rnn_cell": TRANSPOSED},
+        blank=None,
+    )
     _nbgrader.nbgrader(course, "autograde", ASSIGNMENT)
     _nbgrader.nbgrader(course, "generate_feedback", ASSIGNMENT)
     return course

@@ -37,8 +37,8 @@ from rnncourse.instructor.feedback import (
 )
 from tests import _nbgrader
 from tests._site import CHROMIUM, launch_chromium
-from tests.hostile import released_course
-from tests.hostile.corpus import ASSIGNMENT, _answers
+from tests.hostile import TRANSPOSED, submitted_course
+from tests.hostile.corpus import ASSIGNMENT
 
 
 # The end-to-end tests (real nbgrader, server and browser); the configuration tests are fast.
@@ -47,10 +47,6 @@ def _end_to_end(test: Any) -> Any:
     return pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")(test)
 
 
-TRANSPOSED = (
-    "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
-    "    return torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh + bias_hh)\n"
-)
 STUDENT = "transposed"
 COMMENT = "Mind which way the hidden-to-hidden weights go (formgrader comment 7f3a)."
 GRADED_CELLS = ["test_count_parameters", "test_output_layer",
@@ -97,12 +93,11 @@ def test_feedback_exporter_takes_its_template_from_its_own_section() -> None:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    course = released_course(tmp_path_factory.mktemp("formgrader") / "course")
-    release = _nbgrader.read(course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
-    solution = _nbgrader.read(_nbgrader.solution_path(ASSIGNMENT))
-    _nbgrader.submit(course, "right", ASSIGNMENT, _answers(release, solution))
-    _nbgrader.submit(course, STUDENT, ASSIGNMENT,
-                     _answers(release, solution, rnn_cell=TRANSPOSED))  # fmt: skip
+    course = submitted_course(
+        tmp_path_factory.mktemp("formgrader") / "course",
+        right={},
+        **{STUDENT: {"rnn_cell": TRANSPOSED}},
+    )
     _nbgrader.nbgrader(course, "autograde", ASSIGNMENT)
     return course
 
