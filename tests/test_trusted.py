@@ -252,7 +252,10 @@ def test_channel_refuses_malformed_replies(message: str) -> None:
         ("import torch\ncell = torch.nn.RNNCell(3, 4)", "uses torch.nn.RNNCell"),
         ("from torch.nn import RNNCell", "imports torch.nn.RNNCell"),
         ("import rnncourse\ny = rnncourse.grading", "uses rnncourse.grading"),
-        ("def f(:\n", "cannot be parsed"),
+        ("%load_ext mymodule", "uses the magic %load_ext"),
+        ("%run other.py", "uses the magic %run"),
+        ("%time import importlib", "imports importlib"),
+        ("%%writefile helper.py\nx = 1", "cell magic %%writefile"),
     ],
 )
 def test_source_checks_name_the_construct(source: str, found: str) -> None:
@@ -303,6 +306,147 @@ def test_source_findings_give_the_line() -> None:
     assert static.findings([("cell 9", source)], reference=(), library=()) == [
         "cell 9, line 3: uses eval"
     ]
+
+
+_SOLUTION = (
+    "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+    "    return torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)\n"
+)
+_COMPARE = (
+    "ref = torch.nn.RNNCell(3, 4)\nx = torch.randn(2, 3); h = torch.zeros(2, 4)\n"
+    "print(torch.allclose(rnn_cell(x, h, ref.weight_ih, ref.weight_hh, ref.bias_ih,"
+    " ref.bias_hh), ref(x, h)))\nprint(torch.rnn_tanh_cell(x, h, ref.weight_ih, ref.weight_hh))"
+)
+_USES_K = "def rnn_cell(*a):\n    return k(*a)"
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        [_SOLUTION, _COMPARE],  # checking the answer against torch's cell, beside it
+        [
+            _SOLUTION,
+            "for t in range(3):\n    h = rnn_cell(x, h, W, U)\n"
+            "    print(torch.rnn_tanh_cell(x, h, W, U))",
+        ],  # fmt: skip
+        [_SOLUTION, "def compare():\n    return torch.rnn_tanh_cell(1, 2, 3, 4)"],
+        [_SOLUTION, "h = rnn_cell(x, "],  # does not parse: ran nothing
+        ["%matplotlib inline\n!pip list\n%time y = 1", _SOLUTION],
+    ],
+)
+def test_source_checks_read_only_what_the_task_reaches(cells: list[str]) -> None:
+    """Is code the task cannot reach (a scratch comparison with torch's cell, a cell that does
+    not parse, a helper never called) left out of the task's source check?"""
+    labelled = [(f"cell {i}", c) for i, c in enumerate(cells)]
+    assert static.findings(labelled, reference=("rnncourse.rnn.rnn_cell",),
+                           library=("rnn_tanh_cell",), roots={"rnn_cell"}) == []  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cells", "line"),
+    [
+        (["import torch as T\nk = T.rnn_tanh_cell", _USES_K], "cell 0, line 2"),
+        (
+            [
+                "helpers = []\nhelpers.append(torch.rnn_tanh_cell)",
+                "def rnn_cell(*a):\n    return helpers[0](*a)",
+            ],
+            "cell 0, line 2",
+        ),  # fmt: skip
+        (
+            ["def patch():\n    torch.tanh = torch.rnn_tanh_cell\n", "patch()", _SOLUTION],
+            "cell 0, line 2",
+        ),  # fmt: skip
+        (
+            [
+                "class P:\n    def go(self):\n        global k\n        k = torch.rnn_tanh_cell\n",
+                "p = P()\np.go()",
+                _USES_K,
+            ],
+            "cell 0, line 4",
+        ),  # fmt: skip
+        (
+            ["def setup():\n    global k\n    k = torch.rnn_tanh_cell", "setup()", _USES_K],
+            "cell 0, line 3",
+        ),  # fmt: skip
+        (["%time k = torch.rnn_tanh_cell", _USES_K], "cell 0, line 1"),
+        (["k = %time torch.rnn_tanh_cell", _USES_K], "cell 0, line 1"),
+        (["%timeit -n 3 -r 1 k = torch.rnn_tanh_cell", _USES_K], "cell 0, line 1"),
+        (["%%time\nk = torch.rnn_tanh_cell", _USES_K], "cell 0, line 2"),
+        (
+            ["def rnn_cell(x, h, *a, f=torch.rnn_tanh_cell):\n    return f(x, h, *a)"],
+            "cell 0, line 1",
+        ),  # fmt: skip
+        (
+            [
+                "def deco(f):\n    return torch.rnn_tanh_cell",
+                "@deco\ndef rnn_cell(*a):\n    return 0",
+            ],
+            "cell 0, line 2",
+        ),  # fmt: skip
+        (
+            [
+                "def step(*a):\n    return torch.rnn_tanh_cell(*a)",
+                "def rnn_cell(*a):\n    return step(*a)",
+            ],
+            "cell 0, line 2",
+        ),  # fmt: skip
+        (
+            [
+                "class C:\n    def f(self, *a):\n        return torch.rnn_tanh_cell(*a)\nc = C()",
+                "def rnn_cell(*a):\n    return c.f(*a)",
+            ],
+            "cell 0, line 3",
+        ),  # fmt: skip
+        ([_SOLUTION, "rnn_cell = torch.rnn_tanh_cell"], "cell 1, line 1"),
+        ([_SOLUTION, "print(vars(torch.nn.Module()))"], "cell 1, line 1"),  # can rebind anything
+        ([_SOLUTION, "%%bash\necho hi"], "cell 1, line 1"),
+        # hooks that run on every call reach every task, wherever they are set, however named
+        ([_SOLUTION, "import sys\nsys.settrace(lambda *a: None)"], "cell 1, line 2"),
+        ([_SOLUTION, "import sys as s\ns.setprofile(None)"], "cell 1, line 2"),
+        ([_SOLUTION, "from sys import settrace as st\nst(None)"], "cell 1, line 1"),
+        ([_SOLUTION, "import threading\nthreading.settrace(print)"], "cell 1, line 2"),
+        # the reference through an aliased module and getattr with a constant name
+        (
+            [
+                "from rnncourse import rnn as R",
+                "def rnn_cell(*a):\n    return getattr(R, 'rnn_cell')(*a)",
+            ],
+            "cell 1, line 2",
+        ),  # fmt: skip
+        (
+            ["import rnncourse.rnn as R", "def rnn_cell(*a):\n    return R.rnn_cell(*a)"],
+            "cell 1, line 2",
+        ),  # fmt: skip
+        (
+            ["import torch as T", "def rnn_cell(*a):\n    return getattr(T, 'rnn_tanh_cell')(*a)"],
+            "cell 1, line 2",
+        ),  # fmt: skip
+    ],
+)
+def test_source_checks_follow_what_the_task_reaches(cells: list[str], line: str) -> None:
+    """Is a forbidden kernel found wherever the task can reach it: through an alias, a list,
+    a patched module, a global set by a function or a method, a magic, a default argument, a
+    decorator, a helper or a later rebinding; and is code that can rebind anything read?"""
+    labelled = [(f"cell {i}", c) for i, c in enumerate(cells)]
+    problems = static.findings(labelled, reference=("rnncourse.rnn.rnn_cell",),
+                               library=("rnn_tanh_cell",), roots={"rnn_cell"})  # fmt: skip
+    assert problems and problems[0].startswith(f"{line}: "), problems
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("def f(x)\n    return x", "line 1: expected ':'"),
+        ("h = rnn_cell(x, ", "line 1: '(' was never closed"),
+        ("%time x = 1\ny = (", "line 2: '(' was never closed"),
+    ],
+)
+def test_unparsed_says_why_as_python_would(source: str, why: str) -> None:
+    """Does a cell that cannot run get Python's own reason, and a runnable one (magics
+    included) none?"""
+    assert static.unparsed(source) == why
+    assert static.unparsed("%matplotlib inline\n!ls\nx = 1\nx?") is None
 
 
 # -- which cells are the instructor's ---------------------------------------------------------

@@ -676,12 +676,72 @@ _RAISE_VERDICT = compile(_VERDICT_SOURCE, _VERDICT_FILE, "exec")
 linecache.cache[_VERDICT_FILE] = (len(_VERDICT_SOURCE), None, [_VERDICT_SOURCE], _VERDICT_FILE)
 
 
-def _fail(message: str, cause: BaseException | None = None) -> NoReturn:
-    """Raise the verdict. Without ``cause`` the exception being handled is not shown (the
-    learner sees the verdict, not the grader); with it, the learner's own error and frames."""
+#: Why a task failed, beyond its message (the report and the feedback read it): the answer's
+#: values are ``"wrong"``; it ``"raised"`` an exception of its own, is ``"not-implemented"``,
+#: was ``"refused"`` (a from-scratch task that reaches the reference or a library kernel),
+#: ``"timed-out"`` or ``"crashed"`` its kernel, or broke the task's ``"contract"``.
+VERDICT_KINDS = ("wrong", "raised", "not-implemented", "refused", "timed-out", "crashed",
+                 "contract")  # fmt: skip
+
+
+def _fail(message: str, cause: BaseException | None = None, kind: str = "wrong") -> NoReturn:
+    """Raise the verdict, an ``AssertionError`` whose ``rnncourse_verdict`` is ``kind``.
+
+    Without ``cause`` the exception being handled is not shown (the learner sees the verdict,
+    not the grader); with it, the learner's own error and frames, after the verdict."""
     __tracebackhide__ = True
-    exec(_RAISE_VERDICT, {"verdict": _AssertionError(message), "cause": cause})  # noqa: S102
-    raise _AssertionError(message)  # not reached: the line above raises the verdict
+    verdict = _AssertionError(message)
+    verdict.rnncourse_verdict = kind  # type: ignore[attr-defined]
+    verdict._render_traceback_ = lambda: _render_verdict(verdict)  # type: ignore[attr-defined]
+    exec(_RAISE_VERDICT, {"verdict": verdict, "cause": cause})  # noqa: S102
+    raise verdict  # not reached: the line above raises the verdict
+
+
+def verdict_lines(ename: str, message: str, width: int = 80) -> list[str]:
+    """A failed check as the learner reads it: ``ename: message``, wrapped at word boundaries.
+
+    The in-notebook test cell (:func:`_render_verdict`) and the trusted grader both show exactly
+    this, so Validate and the feedback print the same words. Continuation lines keep the
+    line's indent plus two spaces::
+
+        >>> text = "f is wrong:\\n  Likely mistake: " + "ab " * 30
+        >>> print(verdict_lines("AssertionError", text)[0])
+        AssertionError: f is wrong:
+          Likely mistake: ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab
+            ab ab ab ab ab ab ab ab ab
+    """
+    import textwrap
+
+    lines: list[str] = []
+    for line in f"{ename}: {message}".split("\n"):
+        indent = line[: len(line) - len(line.lstrip())]
+        lines += textwrap.wrap(line, width, subsequent_indent=indent + "  ",
+                               break_long_words=False, break_on_hyphens=False) or [""]  # fmt: skip
+    return ["\n".join(lines)]
+
+
+def _passed(line: str) -> None:
+    """Say that a check passed, once per cell (a test cell checks visible and hidden cases)."""
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    key = (getattr(shell, "execution_count", None), line)
+    if key != _LAST_PASS[0]:
+        _LAST_PASS[0] = key
+        print(line)  # noqa: T201 - the learner's one line
+
+
+_LAST_PASS: list[Any] = [None]
+
+
+def _render_verdict(verdict: BaseException) -> list[str]:
+    """How IPython shows a failed check (its ``_render_traceback_`` hook): the verdict first,
+    in full, without the grader's frames; then the learner's own error, if one caused it."""
+    lines = verdict_lines(_type(verdict).__name__, str(verdict))
+    cause = verdict.__cause__
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    if cause is not None and shell is not None:
+        lines += ["", "Where it happened in your code:"]
+        lines += shell.InteractiveTB.structured_traceback(_type(cause), cause, cause.__traceback__)
+    return lines
 
 
 def _verify_namespace(caller_globals: Mapping[str, Any] | None) -> None:
@@ -793,15 +853,20 @@ def _run_check(
         if problems:
             listed = "\n  ".join(problems[:5])
             _fail(
-                f"{name}: the answer cells do something this task does not allow:\n  {listed}\n"
-                "  Compute the result directly, without the reference, torch's recurrent "
-                "kernels or code that hides what it calls."
+                f"{name} cannot be graded as written: this task asks you to write the "
+                f"computation yourself, and the code {name} runs reaches something the "
+                f"grader cannot accept for it:\n  {listed}\n  Write the steps with tensor "
+                "operations; torch's recurrent layers, the course's reference and code that "
+                "hides what it calls are fine for checking your work in another notebook, "
+                "not here.",
+                kind="refused",
             )
     run_on = devices() if s.backend == "torch" else ["cpu"]
     every = [*(cases if cases is not None else s.cases), *s.boundary_cases]
     for device in run_on:
         for index, case in enumerate(every):
             _check_case(s, fn, seed, index, case, device, forbid_reference)
+    _passed(f"{name} passes: it matches the reference on every test input.")
 
 
 def _check_case(
@@ -839,23 +904,26 @@ def _check_case(
                 s.forbidden_library if forbidden else (),
             )
     except _WorkerFailure as error:
-        _fail(f"{s.name}: {error} (for {where}).")
+        _fail(f"{s.name}: {error} (for {where}).", kind=error.kind)
     except NotImplementedError:
-        _fail(f"{s.name} is not implemented yet (it raises NotImplementedError).")
+        _fail(f"{s.name} is not implemented yet (it raises NotImplementedError).",
+              kind="not-implemented")  # fmt: skip
     except _CallsLibrary as error:
         task = (
             "write the equations yourself"
             if set(s.forbidden_library) & set(LIBRARY_CELLS)
             else "write the loop over time yourself"
         )
-        _fail(f"{s.name} calls {error.args[0]}, a library implementation: {task} (for {where}).")
+        _fail(f"{s.name} calls {error.args[0]}, a library implementation: {task} (for {where}).",
+              kind="refused")  # fmt: skip
     except _CallsReference:
         _fail(
             f"{s.name} calls the reference implementation; write the computation yourself "
-            f"(for {where})."
+            f"(for {where}).",
+            kind="refused",
         )
     except SystemExit:
-        _fail(f"{s.name} tried to exit the interpreter (sys.exit) for {where}.")
+        _fail(f"{s.name} tried to exit the interpreter (sys.exit) for {where}.", kind="raised")
     except Exception as error:  # the learner's own error, reported with the input shapes
         hint = ""
         if any(text in str(error) for text in _SHAPE_ERRORS):
@@ -864,12 +932,12 @@ def _check_case(
                 "book's W x is written x @ W.T; check which weight multiplies what."
             )
         own = None if _isinstance(error, _RemoteError) else error  # keep the learner's frames
-        _fail(f"{s.name} raised {_error_type(error)}: {error}\n  for {where}{hint}", own)
+        _fail(f"{s.name} raised {_error_type(error)}: {error}\n  for {where}{hint}", own, "raised")
     problem = _name_outputs(_compare(expected, actual, "", s.atol, s.rtol), s.outputs)
     broken = _broken_contract(s, actual, (args, kwargs), _build(s, seed, index, case, dev))
     if problem is None:
         if broken:
-            _fail(f"{s.name} gives the right values but {broken} (for {where}).")
+            _fail(f"{s.name} gives the right values but {broken} (for {where}).", kind="contract")
         return
     _verify_namespace(None)  # the learner's function may have rebound something while running
     message = f"{s.name} is wrong for {where}:\n  {problem}"
@@ -1048,14 +1116,15 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
         else:
             model = _call_guarded(fn, train_args, {}, frozenset())
     except _WorkerFailure as error:
-        _fail(f"{name}: {error} (for {name}({where})).")
+        _fail(f"{name}: {error} (for {name}({where})).", kind=error.kind)
     except NotImplementedError:
-        _fail(f"{name} is not implemented yet (it raises NotImplementedError).")
+        _fail(f"{name} is not implemented yet (it raises NotImplementedError).",
+              kind="not-implemented")  # fmt: skip
     except SystemExit:
-        _fail(f"{name} tried to exit the interpreter (sys.exit).")
+        _fail(f"{name} tried to exit the interpreter (sys.exit).", kind="raised")
     except Exception as error:
         own = None if _isinstance(error, _RemoteError) else error
-        _fail(f"{name} raised {_error_type(error)}: {error}\n  for {name}({where})", own)
+        _fail(f"{name} raised {_error_type(error)}: {error}\n  for {name}({where})", own, "raised")
     finally:
         _set_num_threads(threads)
     remote = _isinstance(model, _Remote)
@@ -1064,7 +1133,8 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
     try:
         _call_remote(model, (), {}, attr="eval") if remote else model.eval()
     except (_WorkerFailure, _RemoteError) as error:
-        _fail(f"{name}: the returned model's eval() failed: {_error_type(error)}: {error}")
+        _fail(f"{name}: the returned model's eval() failed: {_error_type(error)}: {error}",
+              kind="raised")  # fmt: skip
     try:
         with _no_grad():
             if remote:
@@ -1072,11 +1142,13 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
             else:
                 pred = _call_guarded(model, test_args, {}, frozenset())
     except _WorkerFailure as error:
-        _fail(f"{name}: {error} (the model on the test inputs {_shape_of(x_test)}).")
+        _fail(f"{name}: {error} (the model on the test inputs {_shape_of(x_test)}).",
+              kind=error.kind)  # fmt: skip
     except Exception as error:
         _fail(
             f"{name}: the returned model raised {_error_type(error)} on the test inputs "
-            f"{_shape_of(x_test)}: {error}"
+            f"{_shape_of(x_test)}: {error}",
+            kind="raised",
         )
     problem = None
     kind, p = _as_array(pred)
@@ -1114,6 +1186,10 @@ def check_trained(name: str, fn: Callable[..., Any], *, seed: int = 0) -> None:
             f"below {threshold:.4g}. For comparison, {b.baseline_label} scores {baseline:.4g}. "
             + advice
         )
+    _passed(
+        f"{name} passes: the trained model's test {b.metric.upper()} is {score:.4g}, below "
+        f"{threshold:.4g} ({b.baseline_label} scores {baseline:.4g})."
+    )
 
 
 _TRAIN_MORE = (

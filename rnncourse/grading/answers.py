@@ -38,7 +38,7 @@ from typing import cast as _cast
 import numpy as np
 import torch
 
-from rnncourse.grading import Mistake, _fail, _verify_namespace
+from rnncourse.grading import Mistake, _fail, _passed, _verify_namespace
 
 __all__ = ["Answer", "check_answer", "answer", "answer_names"]
 
@@ -140,7 +140,8 @@ def check_answer(name: str, value: Any) -> None:
 
     Examples::
 
-        >>> check_answer("ppl_from_bpc", 2**1.9)  # passes silently
+        >>> check_answer("ppl_from_bpc", 2**1.9)
+        ppl_from_bpc passes: 3.73213 is right.
     """
     __tracebackhide__ = True
     frame = _getframe(1)
@@ -148,7 +149,8 @@ def check_answer(name: str, value: Any) -> None:
     a = answer(name)
     got = _number(value)
     if got == "None":
-        _fail(f"{name} is not implemented yet (it is None): set it to your number.")
+        _fail(f"{name} is not implemented yet (it is None): set it to your number.",
+              kind="not-implemented")  # fmt: skip
     if not _isinstance(got, float):
         _fail(f"{name}: expected a number, got {got}.")
     got = _cast(float, got)  # a float from here on (the captured isinstance does not narrow)
@@ -158,6 +160,7 @@ def check_answer(name: str, value: Any) -> None:
         _fail(f"{name} is a count, a whole number; got {got:g}.")
     expected = _float(a.expected())
     if _close(got, expected, a.atol, a.rtol):
+        _passed(f"{name} passes: {got:g} is right.")
         return
     hints = []
     for mistake in a.mistakes:

@@ -19,7 +19,15 @@ __all__ = ["Remote", "RemoteError", "WorkerFailure", "Link", "type_name"]
 
 
 class WorkerFailure(Exception):
-    """The worker did not answer properly: a timeout, a crash, a malformed reply."""
+    """The worker did not answer properly: a timeout, a crash, a malformed reply.
+
+    Attributes:
+        kind: ``"timed-out"`` (no answer within the cell time limit) or ``"crashed"``.
+    """
+
+    def __init__(self, message: str, kind: str = "crashed") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class RemoteError(Exception):

@@ -1,34 +1,50 @@
-"""Source checks of the learner's answer cells, run by the trusted grader before a task's check.
+"""Source checks of the learner's code cells, run by the trusted grader before a task's check.
 
 A from-scratch task ("write the LSTM step yourself") cannot be policed from inside the learner's
 process alone: code there can switch a tripwire off. So the trusted side also reads the source.
-It fails a task whose answers
+It fails a task whose code
 
-- import or name the task's reference (``from rnncourse.lstm import lstm_cell``) or the grader
+- imports or names the task's reference (``from rnncourse.lstm import lstm_cell``) or the grader
   (``rnncourse.grading``),
-- reach torch's recurrent kernels (``torch.lstm_cell``, ``torch._VF``, ``torch.ops.aten``,
+- reaches torch's recurrent kernels (``torch.lstm_cell``, ``torch._VF``, ``torch.ops.aten``,
   ``nn.LSTM``, ``nn.LSTMCell``, ...), when the task forbids them, or
-- use a construct that can hide either from this check: ``exec``, ``eval``, ``compile``,
+- uses a construct that can hide either from this check: ``exec``, ``eval``, ``compile``,
   ``__import__``, ``importlib``, ``get_ipython``, ``globals``/``vars``/``locals``,
   ``setattr``/``delattr``, ``getattr`` with a computed name, ``sys.modules``, dunder attributes
   that reach code and namespaces (``__dict__``, ``__globals__``, ``__subclasses__``, ...),
-  ``ctypes``, ``builtins``, cell magics that run other languages or write files.
+  ``ctypes``, ``builtins``, magics that run other languages, write files or load code.
 
-Each finding names the construct, the cell and the line. Examples::
+**Only the code a task can reach is read.** A cell is read as the kernel runs it: IPython's own
+input transformer turns magics into Python first (``%time stmt`` runs ``stmt``, which is read;
+``%matplotlib`` and ``!pip`` run nothing of the answer's), and a cell that does not parse ran
+nothing, so it defines nothing and breaks no rule (the task that needs what it should have
+defined fails with Python's ``NameError``, as it would in Jupyter). From the names the test reads
+(``rnn_cell``), the statements that bind or change those names are followed, then the names
+*they* read, and so on: a scratch cell that compares the answer with ``torch.nn.RNNCell`` is
+not reached, a helper the answer calls is. A statement that can rebind names out of sight
+(``globals()``, ``exec``, a magic that loads code) is reached from everywhere.
+
+Each finding names the cell, the line and the construct. Examples::
 
     >>> findings([("cell 3", "import importlib\\nx = 1")], reference=(), library=())
     ['cell 3, line 1: imports importlib']
     >>> findings([("cell 3", "def f(x):\\n    return torch.lstm_cell(x)")], reference=(),
     ...          library=("lstm_cell",))
     ['cell 3, line 2: uses torch.lstm_cell, a library implementation']
+    >>> check = "ref = torch.lstm_cell\\ndef f(x):\\n    return x"
+    >>> findings([("cell 3", check)], reference=(), library=("lstm_cell",), roots={"f"})
+    []
+    >>> unparsed("def f(x)\\n    return x")
+    "line 1: expected ':'"
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
-__all__ = ["findings", "LIBRARY_CLASSES"]
+__all__ = ["findings", "unparsed", "cell_label", "LIBRARY_CLASSES"]
 
 #: torch.nn classes whose forward runs torch's recurrent kernels, per kernel name.
 LIBRARY_CLASSES = {
@@ -50,22 +66,138 @@ _DUNDERS = {"__dict__", "__globals__", "__code__", "__closure__", "__builtins__"
             "__subclasses__", "__getattribute__", "__import__", "__loader__", "__spec__",
             "__self__", "__func__", "__wrapped__", "__reduce__", "__reduce_ex__", "__base__",
             "__bases__", "__mro__", "__class__", "__setattr__", "__delattr__"}  # fmt: skip
-_CELL_MAGICS_OK = {"time", "timeit", "capture"}
+#: magics whose argument or body is Python that runs: it is read like the rest of the cell
+_CODE_MAGICS = {"time", "timeit", "prun", "capture"}
+#: line magics that run nothing of the answer's
+_LINE_MAGICS_OK = {"matplotlib", "pip", "conda", "config", "autoreload", "who", "whos",
+                   "who_ls", "pwd", "ls", "precision", "pprint", "xmode", "pinfo", "pinfo2",
+                   "psearch", "lsmagic", "magic", "quickref", "history", "reset", "env",
+                   "cd"}  # fmt: skip
+_OPTIONS_WITH_VALUE = set("nrplsTD")
+_WILD = "*"  # the effect of a statement that can rebind any name
+_SYS_PATHS = {f"sys.{attr}" for attr in _SYS_ATTRS}
+#: hooks that run on every call, every thread: a statement using one reaches every task
+_HOOKS = {"threading.settrace", "threading.setprofile", "threading.settrace_all_threads",
+          "threading.setprofile_all_threads"}  # fmt: skip
 
 
-def _parse(source: str) -> ast.Module | str:
-    """The cell's code with IPython line magics blanked, or a finding if it cannot be read."""
-    lines = source.splitlines()
-    if lines and lines[0].lstrip().startswith("%%"):
-        magic = lines[0].lstrip()[2:].split()[0] if lines[0].strip() != "%%" else ""
-        if magic not in _CELL_MAGICS_OK:
-            return f"line 1: uses the cell magic %%{magic}"
-        lines[0] = ""
-    kept = ["" if line.lstrip().startswith(("%", "!")) else line for line in lines]
+def cell_label(source: str, width: int = 40) -> str:
+    """How a learner finds a cell: by its first line.
+
+    >>> cell_label("# Try it yourself\\nx = 1")
+    'the cell that begins "# Try it yourself"'
+    """
+    first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    if len(first) > width:
+        first = first[: width - 1].rstrip() + "…"
+    return f'the cell that begins "{first}"' if first else "an empty cell"
+
+
+def _transform(source: str) -> str:
     try:
-        return ast.parse("\n".join(kept))
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:  # pragma: no cover - IPython comes with every kernel
+        return source
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 - what IPython cannot transform, it cannot run either
+        return source
+
+
+def unparsed(source: str) -> str | None:
+    """Why the kernel cannot run ``source`` at all (``"line 5: expected ':'"``), or ``None``."""
+    try:
+        ast.parse(_transform(source))
     except SyntaxError as error:
-        return f"line {error.lineno}: cannot be parsed ({error.msg})"
+        return f"line {error.lineno}: {error.msg}"
+    return None
+
+
+def _magic(node: ast.AST) -> tuple[str, list[str]] | None:
+    """``("run_line_magic", ["time", "x = 1"])`` for IPython's rewrite of a magic, or None."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    owner = node.func.value
+    if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name)
+            and owner.func.id == "get_ipython" and not owner.args):  # fmt: skip
+        return None
+    if node.func.attr not in ("run_line_magic", "run_cell_magic", "system", "getoutput"):
+        return None
+    if not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args):
+        return None
+    return node.func.attr, [a.value for a in node.args]
+
+
+def _strip_options(arg: str) -> str:
+    """``"-n 3 -r 2 f(x)"`` -> ``"f(x)"``: the code of a %timeit or %prun line."""
+    words = arg.split(" ")
+    while words and words[0].startswith("-"):
+        option = words.pop(0)
+        if len(option) == 2 and option[1] in _OPTIONS_WITH_VALUE and words:
+            words.pop(0)
+    return " ".join(words)
+
+
+class _Magics(ast.NodeTransformer):
+    """Replace IPython's magic calls by the Python they run (or by ``None``), noting the rest."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[int, str]] = []
+
+    def _code(self, text: str, line: int) -> list[ast.stmt]:
+        try:
+            body = ast.parse(_transform(text)).body
+        except SyntaxError:
+            return []  # the magic raises when it runs: nothing of it runs
+        module = ast.Module(body=body, type_ignores=[])
+        ast.increment_lineno(module, line - 1)
+        return [self.visit(stmt) for stmt in module.body]
+
+    def _statements(self, node: ast.Call) -> list[ast.stmt] | None:
+        kind, args = _magic(node) or ("", [])
+        line = getattr(node, "lineno", 1)
+        if kind in ("system", "getoutput"):
+            return []
+        if kind == "run_line_magic" and len(args) == 2:
+            name, arg = args
+            if name in _CODE_MAGICS:
+                return self._code(_strip_options(arg), line)
+            if name not in _LINE_MAGICS_OK:
+                self.problems.append((line, f"uses the magic %{name}"))
+            return []
+        if kind == "run_cell_magic" and len(args) == 3:
+            name, arg, body = args
+            if name in _CODE_MAGICS:
+                setup = self._code(_strip_options(arg), line) if name == "timeit" else []
+                return setup + self._code(body, line + 1)
+            self.problems.append((line, f"uses the cell magic %%{name}"))
+            return []
+        return None
+
+    def visit_Expr(self, node: ast.Expr) -> ast.AST | list[ast.stmt]:
+        statements = self._statements(node.value) if _magic(node.value) else None
+        if statements is None:
+            return self.generic_visit(node)
+        return statements or [ast.copy_location(ast.Pass(), node)]
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        if not _magic(node):
+            return self.generic_visit(node)
+        statements = self._statements(node) or []
+        if len(statements) == 1 and isinstance(statements[0], ast.Expr):
+            return statements[0].value  # x = %time f(): x is what f() returns
+        return ast.copy_location(ast.Constant(None), node)
+
+
+def _parse(source: str) -> tuple[ast.Module, list[tuple[int, str]]] | None:
+    """The cell as the kernel runs it, and the magics it may not use; None if it cannot run."""
+    try:
+        tree = ast.parse(_transform(source))
+    except SyntaxError:
+        return None
+    magics = _Magics()
+    tree = ast.fix_missing_locations(magics.visit(tree))
+    return tree, magics.problems
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -79,37 +211,297 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
+def _base(node: ast.AST) -> str | None:
+    """The name at the root of ``a.b[0].c`` or ``a().b``: ``"a"``."""
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call | ast.Starred):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+# -- which statements a task can reach ---------------------------------------------------------
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _inner(node: ast.AST, *, into_functions: bool) -> Iterable[ast.AST]:
+    """The nodes under ``node``; the bodies of functions (``node`` too) only if
+    ``into_functions``: a def's decorators and defaults run where it stands, its body when it
+    is called."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current is not node:
+            yield current
+        if isinstance(current, _FUNCTIONS) and not into_functions:
+            args = current.args
+            stack.extend([*args.defaults, *[d for d in args.kw_defaults if d is not None]])
+            stack.extend(getattr(current, "decorator_list", []))
+            continue
+        stack.extend(ast.iter_child_nodes(current))
+
+
+def _bound_here(nodes: Iterable[ast.AST]) -> set[str]:
+    """Names that these nodes bind in their own scope."""
+    names: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def _aliases(stmts: Iterable[ast.AST]) -> dict[str, str]:
+    """``name -> module path`` of every import that binds a name: ``import sys as s`` gives
+    ``{"s": "sys"}``, ``from rnncourse import rnn as R`` gives ``{"R": "rnncourse.rnn"}``."""
+    found: dict[str, str] = {}
+    for stmt in stmts:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.asname:
+                        found[a.asname] = a.name
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for a in node.names:
+                    found[a.asname or a.name] = f"{node.module}.{a.name}"
+    return found
+
+
+def _path(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    """The dotted path ``node`` reaches, through import aliases and ``getattr(x, "name")``."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "getattr" and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)):  # fmt: skip
+        owner = _path(node.args[0], aliases)
+        return f"{owner}.{node.args[1].value}" if owner else None
+    if isinstance(node, ast.Attribute):
+        owner = _path(node.value, aliases)
+        return f"{owner}.{node.attr}" if owner else None
+    if isinstance(node, ast.Name):
+        return aliases.get(node.id, node.id)
+    return None
+
+
+def _dynamic(node: ast.AST, aliases: dict[str, str]) -> bool:
+    """Whether ``node`` can rebind names, hook every call or reach code out of this check's
+    sight."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id in _DYNAMIC_CALLS:
+            return True
+        if node.func.id == "getattr" and len(node.args) >= 2:
+            return not isinstance(node.args[1], ast.Constant)
+    if isinstance(node, ast.Attribute | ast.Call):
+        path = _path(node, aliases) or ""
+        head, _, attr = path.rpartition(".")
+        if (head == "sys" and attr in _SYS_ATTRS) or path in _HOOKS:
+            return True
+    if isinstance(node, ast.Attribute) and node.attr in _DUNDERS:
+        return True
+    if isinstance(node, ast.Name) and node.id == "__builtins__":
+        return True
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        modules = [a.name for a in node.names]
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules.append(node.module)
+            if node.module == "sys":
+                modules += [f"sys.{a.name}" for a in node.names]
+        return any(m.split(".")[0] in _MODULES or m in _SYS_PATHS for m in modules)
+    return False
+
+
+@dataclass
+class _Statement:
+    label: str
+    node: ast.AST
+    magics: list[tuple[int, str]] = field(default_factory=list)
+    effects: set[str] = field(default_factory=set)  # names it may bind or change
+    reads: set[str] = field(default_factory=set)  # names it reads, now or in its functions
+
+
+def _effects(
+    nodes: list[ast.AST], local: set[str], mutable: set[str], aliases: dict[str, str]
+) -> tuple[set, set]:
+    """``(effects, calls)`` of running ``nodes`` in a scope whose own names are ``local``.
+
+    Effects: names bound (outside functions, ``local`` is empty: every binding counts), names
+    declared ``global``, names whose object is changed (``a.x = ...``, ``a[0] = ...``) and,
+    for the ``mutable`` names (those the cells assign, not modules), ``a.append(...)`` and
+    ``f(a)``; ``*`` for a construct that can rebind anything. Calls: names of the functions,
+    classes and methods run, whose own effects add up (see :func:`_reachable`).
+    """
+    effects: set[str] = set()
+    calls: set[str] = set()
+    for node in nodes:
+        if _dynamic(node, aliases):
+            effects.add(_WILD)
+        if isinstance(node, ast.Global):
+            effects.update(node.names)
+        elif isinstance(node, ast.Name | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+                        | ast.Import | ast.ImportFrom | ast.ExceptHandler):  # fmt: skip
+            effects |= _bound_here([node]) - local
+        elif isinstance(node, ast.Attribute | ast.Subscript) and isinstance(
+            node.ctx, ast.Store | ast.Del
+        ):
+            base = _base(node)
+            if base and base not in local:
+                effects.add(base)
+        elif isinstance(node, ast.Call):
+            base = _base(node.func)
+            if base:
+                calls.add(base)
+            if isinstance(node.func, ast.Attribute):
+                calls.add(node.func.attr)  # a method: any learner class's method of that name
+                if base in mutable and base not in local:
+                    effects.add(base)
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                name = _base(arg) if isinstance(arg, ast.Name | ast.Starred) else None
+                if name in mutable and name not in local:
+                    effects.add(name)
+    return effects, calls
+
+
+def _free(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]:
+    """The names a function reads from outside itself (its globals)."""
+    inside = list(_inner(node, into_functions=True))
+    loads = {n.id for n in inside if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    declared = {n for g in inside if isinstance(g, ast.Global) for n in g.names}
+    args = node.args
+    defaults = {n.id for d in [*args.defaults, *args.kw_defaults] if d is not None
+                for n in ast.walk(d) if isinstance(n, ast.Name)}  # fmt: skip
+    return (loads - (_bound_here(inside) - declared)) | declared | defaults
+
+
+def _reads(node: ast.AST) -> set[str]:
+    """The global names a top-level statement reads, now or when its functions run."""
+    names: set[str] = set()
+    for child in [node, *_inner(node, into_functions=False)]:
+        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load):
+            names.add(child.id)
+        elif isinstance(child, _FUNCTIONS):
+            names |= _free(child)
+    return names
+
+
+def _definitions(
+    stmts: list[_Statement], mutable: set[str], aliases: dict[str, str]
+) -> dict[str, tuple[set, set]]:
+    """``name -> (effects, calls)`` of calling each function, class or method the cells define."""
+    found: dict[str, tuple[set, set]] = {}
+
+    def add(name: str, effects: set, calls: set) -> None:
+        old = found.get(name, (set(), set()))
+        found[name] = (old[0] | effects, old[1] | calls)
+
+    for stmt in stmts:
+        for node in [stmt.node, *_inner(stmt.node, into_functions=True)]:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                inside = list(_inner(node, into_functions=True))
+                declared = {n for g in inside if isinstance(g, ast.Global) for n in g.names}
+                local = _bound_here(inside) - declared
+                add(node.name, *_effects(inside, local, mutable, aliases))
+            elif isinstance(node, ast.ClassDef):
+                # making an instance runs its methods (__init__, and any later call)
+                methods = {n.name for n in node.body if isinstance(n, _FUNCTIONS[:2])}
+                add(node.name, set(), methods)
+    return found
+
+
+def _reachable(
+    stmts: list[_Statement], roots: set[str], aliases: dict[str, str]
+) -> list[_Statement]:
+    """The statements that can change what the names in ``roots`` are, transitively."""
+    outer = {id(s): [s.node, *_inner(s.node, into_functions=False)] for s in stmts}
+    imports = (ast.Import, ast.ImportFrom)
+    mutable = {
+        n for s in stmts for n in _bound_here(x for x in outer[id(s)] if not isinstance(x, imports))
+    }
+    defs = _definitions(stmts, mutable, aliases)
+    # calling a definition has its effects, and those of what it calls in turn
+    closed: dict[str, set[str]] = {}
+    for name, (effects, calls) in defs.items():
+        total, todo, seen = set(effects), set(calls), {name}
+        while todo:
+            callee = todo.pop()
+            if callee not in seen and callee in defs:
+                seen.add(callee)
+                total |= defs[callee][0]
+                todo |= defs[callee][1]
+        closed[name] = total
+    for stmt in stmts:
+        effects, calls = _effects(outer[id(stmt)], set(), mutable, aliases)
+        for callee in calls:
+            effects |= closed.get(callee, set())
+        stmt.effects = effects | ({_WILD} if stmt.magics else set())
+        stmt.reads = _reads(stmt.node)
+
+    reached = set(roots)
+    chosen: set[int] = set()
+    grew = True
+    while grew:
+        grew = False
+        for stmt in stmts:
+            if id(stmt) not in chosen and (_WILD in stmt.effects or stmt.effects & reached):
+                chosen.add(id(stmt))
+                reached |= stmt.reads
+                grew = True
+    return [s for s in stmts if id(s) in chosen]
+
+
 def findings(
     cells: Iterable[tuple[str, str]],
     *,
     reference: Sequence[str],
     library: Sequence[str],
+    roots: Iterable[str] | None = None,
 ) -> list[str]:
-    """What the answer ``cells`` (``(label, source)`` pairs) do that the task does not allow.
+    """What the code a task runs does that the task does not allow.
 
     Args:
-        cells: the learner's code cells (answers and any cells they added), in order.
+        cells: the learner's code cells (answers and any cells they added), in order, as
+            ``(label, source)`` pairs; a cell that does not parse ran nothing and is skipped
+            (see :func:`unparsed`).
         reference: dotted paths of functions the task may not call (its reference, its
             ``forbidden`` list), e.g. ``("rnncourse.lstm.lstm_cell",)``.
         library: torch's recurrent kernels the task forbids (``"lstm_cell"``, ...).
+        roots: the names the task's test reads (``{"rnn_cell"}``); only the statements that
+            can change what they are are read. ``None`` reads every statement (the audit).
     """
     names = {path.rpartition(".")[2] for path in reference}
     modules = {path.rpartition(".")[0] for path in reference}
     classes = {c for kernel in library for c in LIBRARY_CLASSES.get(kernel, ())}
-    found: list[str] = []
+    stmts: list[_Statement] = []
     for label, source in cells:
-        tree = _parse(source)
-        if isinstance(tree, str):
-            found.append(f"{label}, {tree}")
+        parsed = _parse(source)
+        if parsed is None:
             continue
-        for node in ast.walk(tree):
-            problem = _problem(node, names, modules, set(library), classes)
+        tree, magics = parsed
+        for node in tree.body:
+            end = getattr(node, "end_lineno", None) or getattr(node, "lineno", 0)
+            own = [(line, p) for line, p in magics if node.lineno <= line <= end]
+            stmts.append(_Statement(label, node, own))
+    aliases = _aliases(s.node for s in stmts)
+    chosen = stmts if roots is None else _reachable(stmts, set(roots), aliases)
+    found: list[str] = []
+    for stmt in chosen:
+        problems = [(line, p) for line, p in stmt.magics]
+        for node in ast.walk(stmt.node):
+            problem = _problem(node, names, modules, set(library), classes, aliases)
             if problem:
-                found.append(f"{label}, line {getattr(node, 'lineno', '?')}: {problem}")
+                problems.append((getattr(node, "lineno", 0), problem))
+        found += [f"{stmt.label}, line {line}: {p}" for line, p in sorted(problems)]
     return found
 
 
-def _problem(node: ast.AST, names: set, modules: set, library: set, classes: set) -> str | None:
+def _problem(
+    node: ast.AST, names: set, modules: set, library: set, classes: set, aliases: dict[str, str]
+) -> str | None:
     if isinstance(node, ast.Import | ast.ImportFrom):
         targets = [a.name for a in node.names]
         module = node.module if isinstance(node, ast.ImportFrom) else None
@@ -121,6 +513,8 @@ def _problem(node: ast.AST, names: set, modules: set, library: set, classes: set
                 return f"imports {module}.{sorted(set(targets) & names)[0]}, the reference"
             if module == "rnncourse" and "grading" in targets:
                 return "imports rnncourse.grading"
+            if module == "sys" and set(targets) & _SYS_ATTRS:
+                return f"imports sys.{sorted(set(targets) & _SYS_ATTRS)[0]}"
             if module.startswith("torch") and set(targets) & (library | classes | {"_VF"}):
                 return f"imports {module}.{sorted(set(targets) & (library | classes | {'_VF'}))[0]}"
         return None
@@ -130,23 +524,37 @@ def _problem(node: ast.AST, names: set, modules: set, library: set, classes: set
         if node.func.id == "getattr" and len(node.args) >= 2:
             if not isinstance(node.args[1], ast.Constant):
                 return "uses getattr with a computed name"
+            path = _path(node, aliases)
+            return (
+                _reaches(path, path.rpartition(".")[2], names, modules, library, classes)
+                if path
+                else None
+            )
     if isinstance(node, ast.Name) and node.id in ("__builtins__", "_VF"):
         return f"uses {node.id}"
     if isinstance(node, ast.Attribute):
-        path = _dotted(node) or ""
         if node.attr in _DUNDERS:
             return f"uses the attribute {node.attr}"
-        if path.startswith("sys.") and node.attr in _SYS_ATTRS:
-            return f"uses {path}"
-        if path.endswith(".grading") and "rnncourse" in path:
-            return f"uses {path}"
-        if node.attr == "_VF" or path.startswith(("torch.ops", "torch._C")):
-            return f"uses {path or node.attr}, torch's internals"
-        if node.attr in library:
-            return f"uses {path or node.attr}, a library implementation"
-        if node.attr in classes and path.split(".")[0] in ("nn", "torch"):
-            return f"uses {path}, a library implementation"
-        if node.attr in names and any(path == f"{m}.{node.attr}" or path.endswith(
-                f"{m.rpartition('.')[2]}.{node.attr}") for m in modules):  # fmt: skip
-            return f"uses {path}, the reference"
+        path = _path(node, aliases) or ""
+        return _reaches(path, node.attr, names, modules, library, classes)
+    return None
+
+
+def _reaches(
+    path: str, attr: str, names: set, modules: set, library: set, classes: set
+) -> str | None:
+    """What a use of ``path`` (ending in ``attr``) reaches that the task does not allow."""
+    if (path.startswith("sys.") and attr in _SYS_ATTRS) or path in _HOOKS:
+        return f"uses {path}"
+    if path.endswith(".grading") and "rnncourse" in path:
+        return f"uses {path}"
+    if attr == "_VF" or path.startswith(("torch.ops", "torch._C")):
+        return f"uses {path or attr}, torch's internals"
+    if attr in library:
+        return f"uses {path or attr}, a library implementation"
+    if attr in classes and path.split(".")[0] in ("nn", "torch"):
+        return f"uses {path}, a library implementation"
+    if attr in names and any(path == f"{m}.{attr}" or path.endswith(
+            f"{m.rpartition('.')[2]}.{attr}") for m in modules):  # fmt: skip
+        return f"uses {path}, the reference"
     return None

@@ -32,6 +32,7 @@ import builtins
 import contextlib
 import io
 import os
+import re
 import secrets
 import traceback
 from typing import Any
@@ -92,7 +93,10 @@ class _Link:
 
     def __init__(self, executor: TrustedExecute) -> None:
         self.executor = executor
-        self.answers: list[tuple[str, str]] = []
+        self.answers: list[tuple[str, str]] = []  # (how the learner finds it, source)
+        self.unparsed: list[tuple[str, str, str]] = []  # (label, why, source): ran nothing
+        self.roots: set[str] = set()  # the names the test cell being run reads
+        self.findings_seen: list[str] = []
         self.dead: str | None = None
 
     # -- requests --------------------------------------------------------------------------
@@ -117,7 +121,7 @@ class _Link:
         except Exception as error:  # nbclient: a timeout with no reply, a lost channel
             self.executor.restart_worker(f"{type(error).__name__} during {what}")
             raise remote.WorkerFailure(
-                f"{what} did not answer within {limit} s ({type(error).__name__})"
+                f"{what} did not answer within {limit} s ({type(error).__name__})", "timed-out"
             ) from None
         replies = [
             o["data"][MIME]
@@ -130,7 +134,8 @@ class _Link:
             if errors and errors[-1].get("ename") in ("CellTimeoutError", "KeyboardInterrupt"):
                 self.executor.restart_worker(f"{what} ran out of time")
                 raise remote.WorkerFailure(
-                    f"{what} did not finish within {limit} s (an endless loop, or far too slow)"
+                    f"{what} did not finish within {limit} s (an endless loop, or far too slow)",
+                    "timed-out",
                 )
             raise remote.WorkerFailure(f"{what}: the worker sent no answer")
         try:
@@ -176,7 +181,10 @@ class _Link:
 
         s = grading.spec(spec_name)
         reference = [p for p in (s.reference, *s.forbidden) if isinstance(p, str)]
-        return static.findings(self.answers, reference=reference, library=s.forbidden_library)
+        self.findings_seen = static.findings(
+            self.answers, reference=reference, library=s.forbidden_library, roots=self.roots
+        )
+        return self.findings_seen
 
 
 def _device_ok(device: str) -> bool:
@@ -210,7 +218,11 @@ class TrustedExecute(SandboxedExecute):
         if role == "setup":
             self._run_setup(cell)
         else:
-            self._link.answers.append((f"cell {index + 1}", cell.source))
+            label = static.cell_label(cell.source)
+            self._link.answers.append((label, cell.source))
+            why = static.unparsed(cell.source)
+            if why is not None:
+                self._link.unparsed.append((label, why, cell.source))
         self._replay.append(cell.source)
         if self._link.dead is not None:
             cell.outputs = [_error_output("WorkerFailure", f"not run: {self._link.dead}")]
@@ -266,30 +278,71 @@ class TrustedExecute(SandboxedExecute):
     def _run_trusted(self, cell: Any, index: int) -> None:
         out = io.StringIO()
         outputs = []
+        verdict: dict[str, Any] = {"passed": True}
         try:
+            code = compile(cell.source, f"<test cell {index + 1}>", "exec")
+            self._link.roots = _reads(cell.source) - set(self._namespace) - _BUILTINS
+            _last_pass()[0] = None  # a new cell: its passing checks say so again
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-                code = compile(cell.source, f"<test cell {index + 1}>", "exec")
                 exec(code, self._namespace)  # noqa: S102
         except Exception as error:
-            text = out.getvalue()
-            if text:
-                outputs.append(nbformat.v4.new_output("stream", name="stdout", text=text))
-            message = str(error) if isinstance(error, AssertionError) else (
-                f"{remote.type_name(error)}: {error}")  # fmt: skip
+            verdict = self._verdict(error)
             ename = "AssertionError" if isinstance(error, AssertionError) else type(error).__name__
-            if isinstance(error, NameError):
-                message = f"{error}: define it in your answer and run the notebook again."
+            message = str(error) if isinstance(error, AssertionError | NameError) else (
+                f"{remote.type_name(error)}: {error}")  # fmt: skip
             self.log.debug("test cell %d: %s", index + 1, traceback.format_exc())
             outputs.append(_error_output(ename, message))
-        else:
-            text = out.getvalue()
-            if text:
-                outputs.append(nbformat.v4.new_output("stream", name="stdout", text=text))
+        text = "".join(dict.fromkeys(out.getvalue().splitlines(keepends=True)))  # once each
+        if text:
+            outputs.insert(0, nbformat.v4.new_output("stream", name="stdout", text=text))
         cell.outputs = outputs
         cell.execution_count = None
+        cell.metadata.setdefault("rnncourse", {})["verdict"] = verdict
+
+    def _verdict(self, error: Exception) -> dict[str, Any]:
+        """What the report reads of a failed test: why, and where in the learner's cells."""
+        kind = getattr(error, "rnncourse_verdict", None)
+        verdict: dict[str, Any] = {"passed": False, "kind": kind or "error"}
+        if isinstance(error, NameError):
+            verdict["kind"] = "not-defined"
+            name = getattr(error, "name", None) or ""
+            verdict["name"] = name
+            word = re.escape(name)
+            defines = re.compile(rf"^\s*(def|class)\s+{word}\b|^\s*{word}\s*=", re.MULTILINE)
+            for label, why, source in self._link.unparsed:
+                if name and defines.search(source):
+                    verdict.update(kind="did-not-parse", cell=label, why=why)
+        elif kind == "refused":
+            verdict["findings"] = self._link.findings_seen
+        return verdict
+
+
+def _last_pass() -> list:
+    from rnncourse import grading
+
+    return grading._LAST_PASS
+
+
+def _reads(source: str) -> set[str]:
+    """The names a test cell reads and does not bind itself."""
+    import ast
+
+    tree = ast.parse(source)
+    loads = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    bound = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    bound |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
+              if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}  # fmt: skip
+    return loads - bound
 
 
 def _error_output(ename: str, evalue: str) -> Any:
+    """An error output whose traceback is the verdict as the learner's kernel shows it."""
+    from rnncourse.grading import verdict_lines
+
     return nbformat.v4.new_output(
-        "error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
+        "error", ename=ename, evalue=evalue, traceback=verdict_lines(ename, evalue)
     )
