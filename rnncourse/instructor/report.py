@@ -14,7 +14,14 @@ Files written to ``out`` (default ``reports/<assignment>/``):
 ``scores.png``   a histogram of the scores of every task
 ``mistakes.csv`` diagnosed mistakes per task and function, most frequent first
 ``problems.csv`` submissions whose autograde run failed or timed out, with the reason
+``failures.csv`` per student, tasks failed for a reason other than a wrong value (the cell
+                 did not parse, a name not defined, an exception, a time-out, a refusal by a
+                 source rule, not implemented), with the cell and the detail
 ============== ==================================================================
+
+The failures come from the verdict the trusted grader records on each test cell
+(``metadata.rnncourse.verdict``: ``passed``, ``kind`` and, for a cell that did not parse, the
+cell's first line and Python's reason), not from the words of the message.
 
 Examples::
 
@@ -40,7 +47,7 @@ from rnncourse.instructor.autograde_parallel import (
     read_status,
 )
 
-__all__ = ["TaskStats", "Report", "build_report", "write_report", "parse_mistakes"]
+__all__ = ["TaskStats", "Report", "build_report", "write_report", "parse_mistakes", "failures"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _MISTAKE = re.compile(r"Likely mistake: (.+)")
@@ -87,6 +94,7 @@ class Report:
     mistakes: Counter  # (task, function, hint) -> count
     problems: list[tuple[str, str, float, str]]  # student, status, seconds, reason
     unsandboxed: list[str] = field(default_factory=list)  # graded without the sandbox
+    failures: list[tuple[str, str, str, str]] = field(default_factory=list)  # see failures()
 
 
 def _text_of_errors(cell) -> str:
@@ -115,6 +123,44 @@ def parse_mistakes(notebook) -> list[tuple[str, str, str]]:
         if hint:
             function = _FUNCTION.search(text)
             found.append((meta["grade_id"], function.group(1) if function else "", hint.group(1)))
+    return found
+
+
+#: Verdict kinds that say the answer's values were checked and found wrong; every other kind
+#: is a reason an instructor wants to see at once (see rnncourse.grading.VERDICT_KINDS).
+_VALUE_KINDS = frozenset({"wrong", "contract"})
+
+
+def _first_line(cell) -> str:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            text = _ANSI.sub("", "\n".join(output.get("traceback", [])) or output.get("evalue", ""))
+            return " ".join(text.split())[:200]
+    return ""
+
+
+def failures(notebook) -> list[tuple[str, str, str]]:
+    """``(grade_id, kind, detail)`` for each test cell that failed for a reason other than a
+    wrong value, from the verdicts the trusted grader recorded.
+
+    Args:
+        notebook: an autograded notebook (an ``nbformat`` node or a dict).
+    """
+    found = []
+    for cell in notebook["cells"]:
+        meta = cell.get("metadata", {})
+        verdict = meta.get("rnncourse", {}).get("verdict")
+        grade_id = meta.get("nbgrader", {}).get("grade_id")
+        if not verdict or verdict.get("passed") or verdict.get("kind") in _VALUE_KINDS:
+            continue
+        kind = verdict.get("kind", "error")
+        if kind == "did-not-parse":
+            detail = f"{verdict.get('cell', 'a cell')} did not parse ({verdict.get('why', '')})"
+        elif kind == "refused":
+            detail = "; ".join(verdict.get("findings", [])[:3]) or _first_line(cell)
+        else:
+            detail = _first_line(cell)
+        found.append((grade_id, kind, detail))
     return found
 
 
@@ -156,6 +202,7 @@ def build_report(course: str | Path, assignment: str) -> Report:
     status = read_status(course, assignment)
     rows, tasks = _gradebook_rows(course, assignment, status)
     mistakes: Counter = Counter()
+    failed: list[tuple[str, str, str, str]] = []
     # the status file (rnncourse autograde) or the notebook (plain nbgrader) says so
     unsandboxed = {s for s, rec in status.items() if rec.get("sandboxed") is False}
     for path in sorted((course / "autograded").glob(f"*/{assignment}/*.ipynb")):
@@ -164,6 +211,8 @@ def build_report(course: str | Path, assignment: str) -> Report:
         except Exception:  # noqa: BLE001 - a damaged file is not the report's business
             continue
         mistakes.update(parse_mistakes(nb))
+        student = path.parent.parent.name
+        failed += [(student, *failure) for failure in failures(nb)]
         if nb.metadata.get("rnncourse", {}).get("sandboxed") is False:
             unsandboxed.add(path.parent.parent.name)
     problems = [
@@ -171,7 +220,7 @@ def build_report(course: str | Path, assignment: str) -> Report:
         for student, rec in sorted(status.items())
         if rec.get("status") in (FAILED, TIMED_OUT)
     ]
-    return Report(assignment, rows, tasks, mistakes, problems, sorted(unsandboxed))
+    return Report(assignment, rows, tasks, mistakes, problems, sorted(unsandboxed), failed)
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
@@ -211,8 +260,9 @@ def write_report(report: Report, out: str | Path) -> dict[str, Path]:
     """Write the CSV files and the PNG of ``report`` into ``out``; return ``name -> path``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("scores.csv", "tasks.csv", "scores.png",
-                                            "mistakes.csv", "problems.csv")}  # fmt: skip
+    names = ("scores.csv", "tasks.csv", "scores.png", "mistakes.csv", "problems.csv",
+             "failures.csv")  # fmt: skip
+    paths = {name: out / name for name in names}
     _write_csv(
         paths["scores.csv"], ["student", "task", "score", "max_score", "status"], report.rows
     )
@@ -231,5 +281,6 @@ def write_report(report: Report, out: str | Path) -> dict[str, Path]:
         [(*key, count) for key, count in report.mistakes.most_common()],
     )
     _write_csv(paths["problems.csv"], ["student", "status", "seconds", "reason"], report.problems)
+    _write_csv(paths["failures.csv"], ["student", "task", "kind", "detail"], report.failures)
     _plot(report.tasks, paths["scores.png"])
     return paths

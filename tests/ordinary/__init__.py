@@ -1,0 +1,1 @@
+"""Whole notebooks as ordinary learners leave them (see :mod:`tests.ordinary.corpus`)."""
