@@ -526,13 +526,37 @@ class _Constant(torch.nn.Module):
         return x.new_ones(x.shape[1], 1)
 
 
-def test_check_trained_passes_a_model_that_beats_the_baseline():
-    """Do a perfect adder and a least-squares AR(12) forecaster pass check_trained?"""
+def test_check_trained_passes_a_model_that_beats_the_baseline(capsys):
+    """Do a perfect adder and a least-squares AR(12) forecaster pass check_trained, each
+    saying so in one line with the score it reached?"""
     grading.check_trained("train_adding_model", lambda x, y: _Adder())
     grading.check_trained("train_forecaster", _LeastSquaresAR)
     X, y = grading._BENCHMARKS["train_forecaster"].make_data(0)[0]
     score, baseline, threshold = grading.benchmark_score("train_forecaster", _LeastSquaresAR(X, y))
     assert score < threshold == pytest.approx(0.8 * baseline)
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(
+        r"train_adding_model passes: the trained model's test MSE is \S+, below 0\.05 "
+        r"\(always predicting 1 \(the mean of y\) scores 0\.\d+\)\.",
+        lines[0],
+    ), lines[0]
+    assert lines[1] == (
+        f"train_forecaster passes: the trained model's test MAE is {score:.4g}, below "
+        f"{threshold:.4g} (the naive forecast (repeat the last value) scores {baseline:.4g})."
+    )
+    assert len(lines) == 2
+
+
+def test_a_passing_check_says_so_once(capsys):
+    """Does a passing check print one line, and a repeated check in the same cell nothing
+    more?"""
+    from rnncourse.rnn import rnn_cell
+
+    grading._check("rnn_cell", rnn_cell, forbid_reference=False)
+    grading._check("rnn_cell", rnn_cell, seed=3, forbid_reference=False)
+    assert capsys.readouterr().out == (
+        "rnn_cell passes: it matches the reference on every test input.\n"
+    )
 
 
 def test_check_trained_fails_the_baseline_itself_with_the_scores():
