@@ -3,9 +3,10 @@
 Two submissions of ``ex02_hidden_state`` (right, and one with W_hh transposed) go through real
 ``nbgrader autograde``; a real Jupyter server with nbgrader's formgrader extension then serves the
 course, and headless Chromium opens the mistaken submission's grading page, writes a comment on
-an answer and overrides the score of a failed test cell (partial credit: ex02 has no manually
-graded cell). The gradebook, ``nbgrader export`` and ``nbgrader generate_feedback`` must all see
-both, and so must the formgrader's own "generate feedback" button. Two fast tests check the
+an answer, overrides the score of a failed test cell and grades a written answer by hand (the
+course here adds a hand-graded written question to ex02, as the ordinary-notebook corpus does).
+The gradebook, ``nbgrader export`` and ``nbgrader generate_feedback`` must all see them, and so
+must the formgrader's own "generate feedback" button. Two fast tests check the
 configuration behind it: the course's feedback template reaches feedback pages only (through
 ``FeedbackExporter``), never the ``HTMLExporter`` that renders the formgrader's pages.
 """
@@ -37,8 +38,9 @@ from rnncourse.instructor.feedback import (
 )
 from tests import _nbgrader
 from tests._site import CHROMIUM, launch_chromium
-from tests.hostile import TRANSPOSED, submitted_course
-from tests.hostile.corpus import ASSIGNMENT
+from tests.hostile import TRANSPOSED
+from tests.hostile.corpus import ASSIGNMENT, _answers
+from tests.ordinary.corpus import add_written_question
 
 
 # The end-to-end tests (real nbgrader, server and browser); the configuration tests are fast.
@@ -50,9 +52,11 @@ def _end_to_end(test: Any) -> Any:
 STUDENT = "transposed"
 COMMENT = "Mind which way the hidden-to-hidden weights go (formgrader comment 7f3a)."
 GRADED_CELLS = ["test_count_parameters", "test_output_layer",
-                "test_rnn_cell_batch", "test_rnn_cell_unbatched"]  # fmt: skip
+                "test_rnn_cell_batch", "test_rnn_cell_unbatched", "written"]  # fmt: skip
 GRADED_CELL = "test_rnn_cell_batch"  # a test cell the transposed answer fails (0 of 2 points)
 PARTIAL = 1.0  # the instructor's partial credit for it
+WRITTEN = "written"  # the hand-graded written answer (1 point)
+WRITTEN_SCORE = 0.5  # what the instructor gives it
 JUPYTER = _nbgrader.release.BIN / "jupyter"
 FORMGRADER = "nbgrader.server_extensions.formgrader"
 # formgrade.js fetches the page's grades and comments, then binds the inputs to them.
@@ -93,11 +97,18 @@ def test_feedback_exporter_takes_its_template_from_its_own_section() -> None:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    course = submitted_course(
-        tmp_path_factory.mktemp("formgrader") / "course",
-        right={},
-        **{STUDENT: {"rnn_cell": TRANSPOSED}},
-    )
+    import nbformat
+
+    course = _nbgrader.release.stage_course(tmp_path_factory.mktemp("formgrader") / "course",
+                                            [ASSIGNMENT])  # fmt: skip
+    source = _nbgrader.solution_path(ASSIGNMENT, course)
+    solution = add_written_question(_nbgrader.read(source))
+    nbformat.write(solution, source)
+    _nbgrader.release.generate(course, ASSIGNMENT)
+    release = _nbgrader.read(_nbgrader.release_path(ASSIGNMENT, course))
+    for student, answers in {"right": {}, STUDENT: {"rnn_cell": TRANSPOSED}}.items():
+        answers = {**answers, WRITTEN: "It carries a summary of the inputs so far."}
+        _nbgrader.submit(course, student, ASSIGNMENT, _answers(release, solution, **answers))
     _nbgrader.nbgrader(course, "autograde", ASSIGNMENT)
     return course
 
@@ -189,6 +200,7 @@ class Visit:
     server_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     reloaded_score: str = ""
+    reloaded_written: str = ""
     reloaded_comment: str = ""
     feedback_made: tuple[int, bool] = (0, False)  # by the formgrader: HTTP status, success
     feedback: str = ""  # the page it wrote
@@ -229,7 +241,8 @@ def visit(course: Path, server: Server) -> Visit:
             )
             seen.text = page.inner_text("#notebook")
             saves = [("#rnn_cell-comment", COMMENT, "/api/comment/"),
-                     (f"#{GRADED_CELL}", f"{PARTIAL:g}", "/api/grade/")]  # fmt: skip
+                     (f"#{GRADED_CELL}", f"{PARTIAL:g}", "/api/grade/"),
+                     (f"#{WRITTEN}", f"{WRITTEN_SCORE:g}", "/api/grade/")]  # fmt: skip
             for selector, value, api in saves:
                 box = page.locator(selector)
                 with page.expect_response(
@@ -241,6 +254,7 @@ def visit(course: Path, server: Server) -> Visit:
             page.reload()
             page.wait_for_function(LOADED)
             seen.reloaded_score = page.input_value(f"#{GRADED_CELL}")
+            seen.reloaded_written = page.input_value(f"#{WRITTEN}")
             seen.reloaded_comment = page.input_value("#rnn_cell-comment")
             # The formgrader's own "generate feedback" button, on the submissions page.
             page.goto(f"{server.url}/formgrader/manage_submissions/{ASSIGNMENT}/")
@@ -273,19 +287,23 @@ def test_grading_page_opens_with_autograded_cells(visit: Visit, server: Server) 
 
 @_end_to_end
 def test_comment_and_partial_credit_reach_the_gradebook(visit: Visit, course: Path) -> None:
-    """Are the comment and the overridden score saved (HTTP 200), shown again after a reload,
-    and in the gradebook, the overridden score counting in the submission's total?"""
-    assert visit.saves == [("/api/comment/", 200), ("/api/grade/", 200)]
+    """Are the comment, the overridden score and the hand grade of the written answer saved
+    (HTTP 200), shown again after a reload, and in the gradebook, counting in the total?"""
+    assert visit.saves == [("/api/comment/", 200), ("/api/grade/", 200), ("/api/grade/", 200)]
     assert float(visit.reloaded_score) == PARTIAL
+    assert float(visit.reloaded_written) == WRITTEN_SCORE
     assert visit.reloaded_comment == COMMENT
     with _gradebook(course) as gb:
         grade = gb.find_grade(GRADED_CELL, ASSIGNMENT, ASSIGNMENT, STUDENT)
         assert grade.auto_score == 0 and grade.manual_score == PARTIAL and grade.score == PARTIAL
+        written = gb.find_grade(WRITTEN, ASSIGNMENT, ASSIGNMENT, STUDENT)
+        assert written.auto_score is None and written.manual_score == WRITTEN_SCORE
+        assert not written.needs_manual_grade
         comment = gb.find_comment("rnn_cell", ASSIGNMENT, ASSIGNMENT, STUDENT)
         assert comment.comment == COMMENT
         notebook = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, STUDENT)
         auto_total = sum(g.auto_score or 0 for g in notebook.grades)
-        assert notebook.score == auto_total + PARTIAL
+        assert notebook.score == auto_total + PARTIAL + WRITTEN_SCORE
 
 
 @_end_to_end
@@ -294,12 +312,13 @@ def test_export_has_the_partial_credit(visit: Visit, course: Path) -> None:
     assert visit.status == 200
     with _gradebook(course) as gb:
         notebook = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, STUDENT)
-        expected = sum(g.auto_score or 0 for g in notebook.grades) + PARTIAL
+        expected = sum(g.auto_score or 0 for g in notebook.grades) + PARTIAL + WRITTEN_SCORE
     _nbgrader.nbgrader(course, "export", "--to", "grades.csv")
     with (course / "grades.csv").open(newline="") as f:
         rows = {row["student_id"]: row for row in csv.DictReader(f)}
     assert float(rows[STUDENT]["score"]) == expected
-    assert float(rows["right"]["score"]) == float(rows["right"]["max_score"]) == 7
+    # the right answers: every test passed; the written answer is not graded yet
+    assert float(rows["right"]["score"]) == 7 and float(rows["right"]["max_score"]) == 8
 
 
 @_end_to_end
