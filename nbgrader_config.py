@@ -93,3 +93,10 @@ c.GenerateFeedback.preprocessors = [
     FeedbackSummary,
     CSSHTMLHeaderPreprocessor,
 ]
+
+# `nbgrader validate` on the command line prints every line whole (nbgrader cuts them at 90
+# columns, which loses the "Likely mistake" hint) and exits 1 when a test fails (nbgrader #1908):
+# rnncourse/instructor/validator.py.
+from rnncourse.instructor import validator  # noqa: E402
+
+validator.install()

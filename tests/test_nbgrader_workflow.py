@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import html as htmllib
+import subprocess
 import time
 
+import nbformat
 import pytest
 
 from tests._nbgrader import (
@@ -18,12 +20,14 @@ from tests._nbgrader import (
     make_course,
     nbgrader,
     read,
+    release,
     scores,
     solution_cells,
     solution_path,
     submit,
     with_answer,
 )
+from tests.hostile.corpus import _answers
 
 pytestmark = pytest.mark.slow
 
@@ -216,3 +220,40 @@ def test_ex08b_autograde_scores_and_diagnoses(tmp_path):
     assert "uses rnncourse.ctc.greedy_decode, the reference" in feedback("reference")
     for student in EX08B_EXPECTED:
         assert "HIDDEN TESTS" not in feedback(student) and "seed=" not in feedback(student)
+
+
+def _validate(course, *notebooks: str) -> subprocess.CompletedProcess:
+    """Plain `nbgrader validate` (it takes no --log-level) in ``course``."""
+    return subprocess.run(
+        [str(release.NBGRADER), "validate", *notebooks], cwd=course, env=release.nbgrader_env(),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_validate_command_line(tmp_path):
+    """Does `nbgrader validate` print the grader's message whole (the "Likely mistake" hint,
+    past nbgrader's 90 columns) and exit 1 for a wrong answer, 0 for the solution, and 1 when
+    the last of several notebooks passes but an earlier one failed?"""
+    course = make_course(tmp_path, [EX02])
+    release = read(course / "exercises" / EX02 / f"{EX02}.ipynb")
+    solution = read(solution_path(EX02))
+    work = course / "work"  # where the README tells learners to work
+    work.mkdir()
+    right = _answers(release, solution)
+    wrong = _answers(release, solution, output_layer=WRONG["output_layer"])
+    nbformat.write(right, work / "right.ipynb")
+    nbformat.write(wrong, work / "wrong.ipynb")
+
+    done = _validate(course, "work/right.ipynb")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Success! Your notebook passes all the tests." in done.stdout
+
+    done = _validate(course, "work/wrong.ipynb", "work/right.ipynb")
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    assert "VALIDATION FAILED ON 1 CELL(S)!" in out
+    assert out.rstrip().endswith("Success! Your notebook passes all the tests.")
+    verdict = next(line for line in out.splitlines() if "output_layer is wrong for" in line)
+    assert verdict.rstrip().endswith("on cpu:") and len(verdict) > 90
+    assert "      Likely mistake: the bias b_y is missing." in out.splitlines()
+    assert not any(line.endswith("...") for line in out.splitlines())
