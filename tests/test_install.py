@@ -212,3 +212,33 @@ def test_script_without_the_extra_names_it(learner_env: Path, tmp_path: Path) ->
     assert named, lines[0]
     probe = run_in(learner_env, tmp_path, "python", "-c", f"import {named[1]}")
     assert probe.returncode != 0, f"{named[1]} is installed, yet the script says it is missing"
+
+
+# ---------------------------------------------------------------------------------------------
+# the environment's tools without `source .venv/bin/activate`
+# ---------------------------------------------------------------------------------------------
+
+
+def test_nbgrader_runs_without_activation(tmp_path: Path) -> None:
+    """With this environment's bin/ off PATH (`.venv/bin/nbgrader ...` without activating it),
+    does the first gradebook command work and leave a whole gradebook (nbgrader runs `alembic`
+    from PATH to stamp its version; without it, a half-made gradebook.db stays behind)?"""
+    import sqlite3
+
+    bindir = Path(sys.executable).parent
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != bindir
+    )
+    assert shutil.which("alembic", path=path) is None, "alembic is on PATH elsewhere: no test"
+    env = dict(os.environ, PATH=path or "/usr/bin:/bin", PYTHONPATH=str(ROOT))
+    env.pop("VIRTUAL_ENV", None)
+    done = subprocess.run(
+        [str(bindir / "nbgrader"), "db", "assignment", "list"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "There are 0 assignments in the database" in done.stdout
+    with sqlite3.connect(tmp_path / "gradebook.db") as db:
+        (version,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert re.fullmatch(r"[0-9a-f]{12}", version)
