@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import csv
 import html as htmllib
+import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -30,6 +33,8 @@ from tests._nbgrader import (
 from tests.hostile.corpus import _answers
 
 pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
 
 EX02 = "ex02_hidden_state"
 MAX_SCORE = 7.0
@@ -257,3 +262,54 @@ def test_validate_command_line(tmp_path):
     assert verdict.rstrip().endswith("on cpu:") and len(verdict) > 90
     assert "      Likely mistake: the bias b_y is missing." in out.splitlines()
     assert not any(line.endswith("...") for line in out.splitlines())
+
+
+def _git(course, *args: str) -> str:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    return subprocess.run([*git, *args], cwd=course, check=True, capture_output=True,
+                          text=True).stdout  # fmt: skip
+
+
+def test_release_keeps_local_changes(tmp_path):
+    """Does tools/release.py refuse (exit 1, nothing written) to overwrite a notebook in
+    exercises/ that differs from git, or delete a file git does not know, naming both and
+    the way on; and with --force, restore the release and leave work/ alone?"""
+    course = tmp_path / "course"
+    for part in ("tools/release.py", "nbgrader_config.py", ".gitignore"):
+        (course / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / part, course / part)
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder / EX02, course / folder / EX02)
+    _git(course, "init", "-q")
+    _git(course, "add", "-A")
+    _git(course, "commit", "-qm", "course")
+    notebook = course / "exercises" / EX02 / f"{EX02}.ipynb"
+    committed = notebook.read_bytes()
+    answered = _answers(read(notebook), read(solution_path(EX02)))
+    nbformat.write(answered, notebook)
+    notes = notebook.parent / "notes.txt"
+    notes.write_text("my notes\n")
+    mine = notebook.read_bytes()
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "tools/release.py", EX02, *args], cwd=course, capture_output=True,
+            text=True, timeout=600, env=release.nbgrader_env(PYTHONPATH=str(ROOT)),
+        )  # fmt: skip
+
+    done = run()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"exercises/{EX02}/{EX02}.ipynb" in done.stderr
+    assert f"exercises/{EX02}/notes.txt" in done.stderr
+    assert "--force" in done.stderr and "work/" in done.stderr
+    assert notebook.read_bytes() == mine and notes.is_file()
+
+    # the README's way: a copy in work/ (git-ignored), then the release may replace exercises/
+    shutil.copytree(course / "exercises" / EX02, course / "work" / EX02)
+    assert _git(course, "status", "--porcelain", "--", "work") == ""
+    done = run("--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert notebook.read_bytes() == committed and not notes.exists()
+    assert (course / "work" / EX02 / f"{EX02}.ipynb").read_bytes() == mine
+    done = run()  # nothing uncommitted left: no refusal
+    assert done.returncode == 0, done.stdout + done.stderr
