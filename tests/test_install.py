@@ -354,3 +354,65 @@ def test_instructor_lab_shows_instructor_tools(jupyter_prefix: Path) -> None:
     assert _server_extensions(config) == dict.fromkeys(
         [*INSTRUCTOR_SERVER, "nbgrader.server_extensions.validate_assignment"], True
     )
+
+
+@pytest.mark.slow
+def test_formgrader_first_load_without_activation(tmp_path: Path) -> None:
+    """`.venv/bin/jupyter server` (no activated environment, its bin/ off PATH) in a course
+    without a gradebook: does the formgrader's first request answer 200 and leave a whole
+    gradebook.db?"""
+    import secrets
+    import socket
+    import sqlite3
+    import time
+    import urllib.error
+    import urllib.request
+
+    bindir = Path(sys.executable).parent
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    config = tmp_path / "config"
+    config.mkdir()
+    formgrader = "nbgrader.server_extensions.formgrader"
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": {formgrader: True}}})
+    )
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != bindir
+    )
+    env = dict(os.environ, PATH=path or "/usr/bin:/bin", PYTHONPATH=str(ROOT),
+               JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(tmp_path / "data"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))  # fmt: skip
+    env.pop("VIRTUAL_ENV", None)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = secrets.token_hex(16)
+    command = [str(bindir / "jupyter"), "server", "--no-browser", "--allow-root",
+               "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
+               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}"]  # fmt: skip
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, cwd=course, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                # the students API opens (and so creates) the gradebook
+                url = f"http://127.0.0.1:{port}/formgrader/api/students?token={token}"
+                with urllib.request.urlopen(url, timeout=60) as page:
+                    status = page.status
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert status == 200, log.read_text()
+    assert (course / "gradebook.db").is_file(), log.read_text()
+    with sqlite3.connect(course / "gradebook.db") as db:
+        (version,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert re.fullmatch(r"[0-9a-f]{12}", version)
