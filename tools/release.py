@@ -81,10 +81,16 @@ def uncommitted(folder: Path, root: Path = ROOT) -> list[Path]:
             f"cannot tell whether {folder} holds local changes (git status failed: "
             f"{getattr(error, 'stderr', '') or error}); rerun with --force to overwrite it"
         ) from None
-    # -z: "XY path\0", paths relative to the repository's top level
+    # -z: "XY path\0" relative to the repository's top level; a rename or copy adds "from\0"
     top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True,
                          text=True, check=True).stdout.strip()  # fmt: skip
-    return sorted(Path(top) / entry[3:] for entry in done.stdout.split("\0") if entry[3:])
+    entries, paths = iter(done.stdout.split("\0")), []
+    for entry in entries:
+        if entry:
+            paths.append(Path(top) / entry[3:])
+            if "R" in entry[:2] or "C" in entry[:2]:
+                next(entries, None)
+    return sorted(paths)
 
 
 def at_risk(released: Path, dest: Path, root: Path = ROOT) -> list[Path]:
@@ -119,9 +125,9 @@ def release(
                 raise LocalChanges(
                     f"not released: these files have changes that git has not committed, and "
                     f"the release would overwrite them:\n{files}\nIf they are a learner's work, "
-                    "move it to work/ first (mkdir -p work && cp -r exercises/NAME work/), then "
-                    "restore the folder with `git checkout -- exercises/NAME`; if they are an "
-                    "earlier release that you mean to replace, rerun with --force."
+                    "copy it to work/ first (mkdir -p work && cp -r exercises/NAME work/), where "
+                    "no tool writes; then, or if they are an earlier release that you mean to "
+                    "replace, rerun with --force."
                 )
         for name in names:
             shutil.rmtree(dest / name, ignore_errors=True)
