@@ -3,9 +3,9 @@
 Both are nbgrader :class:`~nbgrader.plugins.export.ExportPlugin` subclasses, so plain nbgrader
 runs them::
 
-    nbgrader export --exporter rnncourse.instructor.lms.CanvasExportPlugin --to canvas.csv
-    nbgrader export --exporter rnncourse.instructor.lms.MoodleExportPlugin --to moodle.csv \\
-        --MoodleExportPlugin.identifier=email
+    nbgrader export --exporter rnncourse.instructor.lms.CanvasExportPlugin --to exports/canvas.csv
+    nbgrader export --exporter rnncourse.instructor.lms.MoodleExportPlugin \\
+        --to exports/moodle.csv --MoodleExportPlugin.identifier=email
 
 and ``rnncourse export --format canvas|moodle|csv`` runs the same classes (``csv`` is nbgrader's
 own :class:`~nbgrader.plugins.export.CsvExportPlugin`, one row per student and assignment).
