@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import os
 import sys
 import time
@@ -283,10 +284,24 @@ COMMANDS = {
 }
 
 
+def _require_extra() -> None:
+    """Raise :class:`ModuleNotFoundError` for a missing dependency of the ``instructor`` extra.
+
+    The commands import their dependencies when they run (so that ``--help`` stays fast); this
+    finds the modules without importing them, so that a missing extra is named before any work.
+    """
+    from rnncourse.instructor import EXTRA_MODULES
+
+    for name in sorted(EXTRA_MODULES):
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rnncourse`` script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _require_extra()
     if not (args.course / "nbgrader_config.py").is_file():
         print(
             f"rnncourse: error: {args.course.resolve()} is not an nbgrader course folder "
