@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup book book-solutions test test-fast lint format screenshots bench mutation lock clean
+.PHONY: all setup jupyter-roles instructor-lab book book-solutions test test-fast lint format screenshots bench mutation lock clean
 
 all: book
 
@@ -19,9 +19,31 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(MAKE) --no-print-directory jupyter-roles
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# A learner's JupyterLab shows the learner's tools only. nbgrader's install enables all its
+# extensions for everyone in the environment; the instructor's (formgrader, create assignment)
+# and those that need an exchange (course and assignment lists, which otherwise say "Error
+# fetching courses!") are disabled for the environment here, and `make instructor-lab` enables
+# them again through the config folder tools/jupyter-instructor/ (JUPYTER_CONFIG_PATH).
+# Validate stays. A JupyterHub with an exchange enables the learners' assignment list again
+# (see the instructor guide).
+INSTRUCTOR_SERVER_EXTENSIONS := nbgrader.server_extensions.formgrader \
+	nbgrader.server_extensions.course_list nbgrader.server_extensions.assignment_list
+INSTRUCTOR_LAB_PLUGINS := @jupyter/nbgrader:formgrader @jupyter/nbgrader:create-assignment \
+	@jupyter/nbgrader:course-list @jupyter/nbgrader:assignment-list
+INSTRUCTOR_JUPYTER := $(CURDIR)/tools/jupyter-instructor
+
+jupyter-roles: | $(BIN)/python
+	$(BIN)/jupyter server extension disable --sys-prefix $(INSTRUCTOR_SERVER_EXTENSIONS) >/dev/null
+	$(BIN)/jupyter labextension disable --level=sys_prefix $(INSTRUCTOR_LAB_PLUGINS) >/dev/null
+
+# The instructor's JupyterLab, in the course folder: formgrader at /formgrader, create assignment.
+instructor-lab: $(STAMP)
+	JUPYTER_CONFIG_PATH=$(INSTRUCTOR_JUPYTER)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} $(BIN)/jupyter lab
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going

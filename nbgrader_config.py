@@ -5,8 +5,17 @@ writes the learner versions to ``exercises/<assignment>/`` (committed). See READ
 """
 
 import os
+import sys
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
+
+# nbgrader's Gradebook runs `alembic` from PATH when it creates gradebook.db; without the
+# environment activated (`.venv/bin/jupyter lab`, `.venv/bin/nbgrader ...`) that fails half-way
+# and leaves a gradebook without its alembic version. Every nbgrader app and the formgrader load
+# this file before they open the gradebook, so this interpreter's bin/ goes first on PATH here.
+_bin = os.path.dirname(sys.executable)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _bin:
+    os.environ["PATH"] = os.pathsep.join([_bin, os.environ.get("PATH", "")])
 
 c.CourseDirectory.course_id = "rnncourse"
 c.CourseDirectory.source_directory = "solutions"
@@ -93,3 +102,10 @@ c.GenerateFeedback.preprocessors = [
     FeedbackSummary,
     CSSHTMLHeaderPreprocessor,
 ]
+
+# `nbgrader validate` on the command line prints every line whole (nbgrader cuts them at 90
+# columns, which loses the "Likely mistake" hint) and exits 1 when a test fails (nbgrader #1908):
+# rnncourse/instructor/validator.py.
+from rnncourse.instructor import validator  # noqa: E402
+
+validator.install()

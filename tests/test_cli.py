@@ -9,7 +9,10 @@ must leave the same gradebook as a sequential ``nbgrader autograde``, resume, an
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -99,7 +102,105 @@ def test_unknown_assignment(
     assert main(["--course", str(empty_course), command, "ex42_nothing"]) == 1
     err = capsys.readouterr().err
     assert "unknown assignment 'ex42_nothing'" in err
-    assert "ex99" in err and "nbgrader generate_assignment ex42_nothing" in err
+    assert "ex99" in err and "solutions/ has no ex42_nothing/ex42_nothing.ipynb" in err
+    assert "generate_assignment" not in err  # no advice to create the misspelt one
+
+
+@pytest.fixture
+def typo_course(empty_course: Path) -> Path:
+    """``empty_course`` with ex02's sources in ``solutions/`` and ex02 in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, empty_course / "solutions" / ASSIGNMENT)
+    with Gradebook(ag.gradebook_url(empty_course)) as gb:
+        gb.add_assignment(ASSIGNMENT)
+    return empty_course
+
+
+TYPO = "ex02_hiden_state"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["autograde", TYPO, "--no-progress"],
+        ["autograde", TYPO, "--force", "--preview", "--no-progress"],
+        ["autograde", TYPO, "--apply"],
+        ["report", TYPO],
+        ["audit", TYPO],
+        ["similarity", TYPO],
+        ["export", "--format", "canvas", "--assignment", TYPO],
+    ],
+    ids=lambda argv: " ".join(argv[:1] + [a for a in argv[2:] if a.startswith("--")][:2]),
+)
+def test_misspelt_assignment(
+    typo_course: Path, argv: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    """Does every command that takes an assignment answer a misspelt one with "did you mean
+    ex02_hidden_state?" and exit 1, writing nothing?"""
+    before = sorted(typo_course.rglob("*"))
+    assert main(["--course", str(typo_course), *argv]) == 1
+    err = capsys.readouterr().err
+    assert f"unknown assignment {TYPO!r}: did you mean {ASSIGNMENT}?" in err
+    assert "generate_assignment" not in err
+    assert sorted(typo_course.rglob("*")) == before
+
+
+def test_assignment_not_yet_generated(empty_course: Path, capsys: pytest.CaptureFixture) -> None:
+    """An assignment with sources but not in the gradebook: is the advice the
+    generate_assignment that records it?"""
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, empty_course / "solutions" / ASSIGNMENT)
+    assert main(["--course", str(empty_course), "report", ASSIGNMENT]) == 1
+    err = capsys.readouterr().err
+    assert f"Run `nbgrader generate_assignment {ASSIGNMENT}` in the course folder" in err
+    assert "did you mean" not in err
+
+
+def _rnncourse(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """The installed ``rnncourse`` console script, importing this checkout's package."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    script = Path(sys.executable).parent / "rnncourse"
+    return subprocess.run(
+        [str(script), *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_help_script() -> None:
+    """Does the installed script answer --help, and a bad argument with exit status 2?"""
+    done = _rnncourse("--help")
+    assert done.returncode == 0, done.stderr
+    assert "autograde" in done.stdout and "export" in done.stdout
+    done = _rnncourse("autograde", "ex02_hidden_state", "--jobs", "0")
+    assert done.returncode == 2 and "must be a positive integer" in done.stderr
+
+
+LIGHT = """
+import sys
+from rnncourse.instructor import cli
+for argv in {argv!r}:
+    try:
+        cli.main(argv)
+    except SystemExit:
+        pass
+print(sorted(m for m in ("torch", "nbgrader", "nbformat", "traitlets", "copydetect")
+             if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["autograde", "--help"], ["export", "--help"], ["autograde", "x", "-j", "0"]],
+)
+def test_help_imports_nothing_heavy(argv: list[str]) -> None:
+    """Do --help and argument errors answer without importing torch or nbgrader (the ~5 s
+    that `rnncourse --help` used to take)?"""
+    code = LIGHT.format(argv=[argv])
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
 
 
 def test_no_gradebook(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

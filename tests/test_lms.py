@@ -12,6 +12,8 @@ write must be the gradebook's.
 from __future__ import annotations
 
 import csv
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from tests import _nbgrader
 from tests.hostile import released_course
 from tests.hostile.corpus import ASSIGNMENT, _answers
 
+ROOT = Path(__file__).resolve().parents[1]
 SECOND = "ex03_unrolling"
 NO_BIAS_HH = (
     "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
@@ -84,7 +87,7 @@ def test_canvas_through_nbgrader_export(course: Path) -> None:
     a missing submission and 0 for a submitted blank?"""
     out = course / "canvas.csv"
     _nbgrader.nbgrader(course, "export", "--exporter=rnncourse.instructor.lms.CanvasExportPlugin",
-                       f"--to={out}")  # fmt: skip
+                       f"--to={out}", "--CanvasExportPlugin.allow_missing_ids=True")  # fmt: skip
     rows = _rows(out)
     assert rows[0] == CANVAS_HEADER
     assert rows[1] == ["Points Possible", "", "", "", "", "7", "0"]
@@ -101,7 +104,8 @@ def test_canvas_missing_zero(course: Path) -> None:
     """Does `--CanvasExportPlugin.missing=zero` write 0 for every missing submission?"""
     out = course / "canvas-zero.csv"
     _nbgrader.nbgrader(course, "export", "--exporter=rnncourse.instructor.lms.CanvasExportPlugin",
-                       f"--to={out}", "--CanvasExportPlugin.missing=zero")  # fmt: skip
+                       f"--to={out}", "--CanvasExportPlugin.missing=zero",
+                       "--CanvasExportPlugin.allow_missing_ids=True")  # fmt: skip
     by_id = {row[3]: row[5:] for row in _rows(out)[2:]}
     assert by_id == {"ann": ["7", "0"], "bob": ["4", "0"], "cid": ["0", "0"], "dee": ["0", "0"]}
 
@@ -113,13 +117,83 @@ def test_canvas_command_ids_and_section(course: Path, capsys: pytest.CaptureFixt
     out = course / "canvas-ids.csv"
     argv = ["--course", str(course), "export", "--format", "canvas", "--to", str(out),
             "--assignment", ASSIGNMENT, "--canvas-id", f"{ASSIGNMENT}=5531",
-            "--section", "A1"]  # fmt: skip
+            "--section", "A1", "--allow-missing-id"]  # fmt: skip
     assert main(argv) == 0
     rows = _rows(out)
     assert rows[0] == [*CANVAS_HEADER[:5], f"{ASSIGNMENT} (5531)"]
     assert rows[2] == ["Liddell, Alice", "1001", "", "ann", "A1", "7"]
     text = capsys.readouterr().out
     assert f"wrote {out} (canvas): 4 students, 1 assignments, 1 missing submissions" in text
+    assert "WARNING: dee has no Canvas user id" in text
+
+
+MAP_HINT = "nbgrader db student import FILE.csv"
+
+
+@pytest.mark.slow
+def test_canvas_refuses_without_ids(course: Path, capsys: pytest.CaptureFixture) -> None:
+    """Without a Canvas user id for dee, do `rnncourse export` and `nbgrader export` refuse
+    (non-zero exit, no file), naming dee and saying how to map students?"""
+    out = course / "canvas-refused.csv"
+    assert main(["--course", str(course), "export", "--format", "canvas", "--to", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "1 student has none: dee" in err and MAP_HINT in err and "--allow-missing-id" in err
+    exporter = "--exporter=rnncourse.instructor.lms.CanvasExportPlugin"
+    done = _nbgrader.nbgrader(course, "export", exporter, f"--to={out}", check=False)
+    assert done.returncode != 0
+    text = done.stdout + done.stderr
+    assert "none: dee" in text and MAP_HINT in text
+    assert "--CanvasExportPlugin.allow_missing_ids=True" in text
+    assert not out.exists()
+    # exporting only students who have an id needs no override
+    argv = ["--course", str(course), "export", "--format", "canvas", "--to", str(out),
+            "--student", "ann", "--student", "bob"]  # fmt: skip
+    assert main(argv) == 0
+    assert [r[1] for r in _rows(out)[2:]] == ["1001", "1002"]
+
+
+@pytest.mark.slow
+def test_canvas_after_mapping(course: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """After the mapping the refusal advises (`nbgrader db student import` of id,lms_user_id),
+    does the export fill every ID and keep the names?"""
+    copy = tmp_path / "course"
+    shutil.copytree(course, copy)
+    (copy / "ids.csv").write_text("id,lms_user_id\ndee,1004\n")
+    _nbgrader.nbgrader(copy, "db", "student", "import", "ids.csv")
+    assert main(["--course", str(copy), "export", "--format", "canvas"]) == 0
+    rows = _rows(copy / "exports" / "grades-canvas.csv")
+    assert rows[-1] == ["Nash, Dee", "1004", "", "dee", "", "0", ""]
+    assert all(row[1] for row in rows[2:])
+    assert "WARNING" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_default_destination_is_ignored(
+    course: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """In a course that is a git checkout with the repository's .gitignore, do the exports'
+    default destinations (exports/, for rnncourse export and the plugins under plain
+    nbgrader export) leave `git status` clean?"""
+    copy = tmp_path / "course"
+    shutil.copytree(course, copy)
+    shutil.copy(ROOT / ".gitignore", copy / ".gitignore")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "course"]):
+        subprocess.run([*git, *args], cwd=copy, check=True, capture_output=True)
+    assert main(["--course", str(copy), "export", "--format", "canvas", "--allow-missing-id"]) == 0
+    assert main(["--course", str(copy), "export", "--format", "moodle"]) == 0
+    assert main(["--course", str(copy), "export", "--format", "csv"]) == 0
+    for plugin in ("CanvasExportPlugin", "MoodleExportPlugin"):
+        _nbgrader.nbgrader(copy, "export", f"--exporter=rnncourse.instructor.lms.{plugin}",
+                           "--CanvasExportPlugin.allow_missing_ids=True")  # fmt: skip
+    _nbgrader.nbgrader(copy, "export")  # nbgrader's own CSV: grades.csv in the course root
+    written = sorted(p.name for p in (copy / "exports").iterdir())
+    assert written == ["grades-canvas.csv", "grades-moodle.csv", "grades.csv"]
+    assert (copy / "grades.csv").is_file()
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=copy,
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert status.stdout == ""
+    capsys.readouterr()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import csv
 import html as htmllib
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import nbformat
 import pytest
 
 from tests._nbgrader import (
@@ -18,14 +23,18 @@ from tests._nbgrader import (
     make_course,
     nbgrader,
     read,
+    release,
     scores,
     solution_cells,
     solution_path,
     submit,
     with_answer,
 )
+from tests.hostile.corpus import _answers
 
 pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
 
 EX02 = "ex02_hidden_state"
 MAX_SCORE = 7.0
@@ -214,3 +223,183 @@ def test_ex08b_autograde_scores_and_diagnoses(tmp_path):
     assert "uses rnncourse.ctc.greedy_decode, the reference" in feedback("reference")
     for student in EX08B_EXPECTED:
         assert "HIDDEN TESTS" not in feedback(student) and "seed=" not in feedback(student)
+
+
+def _validate(course, *notebooks: str) -> subprocess.CompletedProcess:
+    """Plain `nbgrader validate` (it takes no --log-level) in ``course``."""
+    return subprocess.run(
+        [str(release.NBGRADER), "validate", *notebooks], cwd=course, env=release.nbgrader_env(),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_validate_command_line(tmp_path):
+    """Does `nbgrader validate` print the grader's message whole (the "Likely mistake" hint,
+    past nbgrader's 90 columns) and exit 1 for a wrong answer, 0 for the solution, and 1 when
+    the last of several notebooks passes but an earlier one failed?"""
+    course = make_course(tmp_path, [EX02])
+    release = read(course / "exercises" / EX02 / f"{EX02}.ipynb")
+    solution = read(solution_path(EX02))
+    work = course / "work"  # where the README tells learners to work
+    work.mkdir()
+    right = _answers(release, solution)
+    wrong = _answers(release, solution, output_layer=WRONG["output_layer"])
+    nbformat.write(right, work / "right.ipynb")
+    nbformat.write(wrong, work / "wrong.ipynb")
+
+    done = _validate(course, "work/right.ipynb")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Success! Your notebook passes all the tests." in done.stdout
+
+    done = _validate(course, "work/wrong.ipynb", "work/right.ipynb")
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    assert "VALIDATION FAILED ON 1 CELL(S)!" in out
+    assert out.rstrip().endswith("Success! Your notebook passes all the tests.")
+    verdict = next(line for line in out.splitlines() if "output_layer is wrong for" in line)
+    assert verdict.rstrip().endswith("on cpu:") and len(verdict) > 90
+    assert "      Likely mistake: the bias b_y is missing." in out.splitlines()
+    assert not any(line.endswith("...") for line in out.splitlines())
+
+
+def _git(course, *args: str) -> str:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    return subprocess.run([*git, *args], cwd=course, check=True, capture_output=True,
+                          text=True).stdout  # fmt: skip
+
+
+def test_release_keeps_local_changes(tmp_path):
+    """Does tools/release.py refuse (exit 1, nothing written) to overwrite a notebook in
+    exercises/ that differs from git, or delete a file git does not know, naming both and
+    the way on; and with --force, restore the release and leave work/ alone?"""
+    course = tmp_path / "course"
+    for part in ("tools/release.py", "nbgrader_config.py", ".gitignore"):
+        (course / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / part, course / part)
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder / EX02, course / folder / EX02)
+    _git(course, "init", "-q")
+    _git(course, "add", "-A")
+    _git(course, "commit", "-qm", "course")
+    notebook = course / "exercises" / EX02 / f"{EX02}.ipynb"
+    committed = notebook.read_bytes()
+    answered = _answers(read(notebook), read(solution_path(EX02)))
+    nbformat.write(answered, notebook)
+    notes = notebook.parent / "notes.txt"
+    notes.write_text("my notes\n")
+    mine = notebook.read_bytes()
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "tools/release.py", EX02, *args], cwd=course, capture_output=True,
+            text=True, timeout=600, env=release.nbgrader_env(PYTHONPATH=str(ROOT)),
+        )  # fmt: skip
+
+    done = run()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"exercises/{EX02}/{EX02}.ipynb" in done.stderr
+    assert f"exercises/{EX02}/notes.txt" in done.stderr
+    assert "--force" in done.stderr and "work/" in done.stderr
+    assert notebook.read_bytes() == mine and notes.is_file()
+
+    # the README's way: a copy in work/ (git-ignored), then the release may replace exercises/
+    shutil.copytree(course / "exercises" / EX02, course / "work" / EX02)
+    assert _git(course, "status", "--porcelain", "--", "work") == ""
+    done = run("--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert notebook.read_bytes() == committed and not notes.exists()
+    assert (course / "work" / EX02 / f"{EX02}.ipynb").read_bytes() == mine
+    done = run()  # nothing uncommitted left: no refusal
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# the instructor's commands, exactly as README.md and the instructor guide spell them
+# ---------------------------------------------------------------------------------------------
+
+GUIDE = ROOT / "book" / "instructors.md"
+#: sections whose commands need a shared exchange and a hub (tests/test_nbgrader_exchange.py
+#: runs release/fetch/submit/collect against a real exchange)
+NOT_HERE = ("A large class on JupyterHub",)
+#: what the commands' placeholders become in the test course
+FILL = {"ex07_lstm_gru": EX02}
+NOT_A_COMMAND = ("No command given", "List of subcommands", "invalid choice",
+                 "command not found", "unrecognized arguments", "No such file")  # fmt: skip
+
+
+def documented_commands(path: Path, sections: str = "") -> list[tuple[str, str]]:
+    """``(section, command)`` for every line of the fenced bash blocks of ``path`` under a
+    heading that contains ``sections``; continued lines joined, comments dropped."""
+    found, heading, fence, pending = [], "", None, ""
+    for line in path.read_text().splitlines():
+        if fence is None and line.startswith("#"):
+            heading = line.lstrip("#").strip()
+        elif line.strip().startswith("```"):
+            fence = None if fence is not None else line.strip()[3:].strip()
+        elif fence == "bash" and sections.lower() in heading.lower():
+            code = (pending + " " + line.split(" #")[0].split("#", 1)[0]).strip()
+            if code.endswith("\\"):
+                pending = code[:-1]
+                continue
+            pending = ""
+            if code and not any(heading.startswith(skip) for skip in NOT_HERE):
+                found.append((heading, code))
+    return found
+
+
+def test_documented_commands_extracted():
+    """Does the extraction find the commands the docs show (so the test below runs them)?"""
+    readme = [c for _, c in documented_commands(ROOT / "README.md", "instructors")]
+    guide = [c for _, c in documented_commands(GUIDE)]
+    assert "python tools/release.py" in readme and "nbgrader autograde ex02_hidden_state" in readme
+    assert "rnncourse autograde ex02_hidden_state --apply" in guide
+    assert any(
+        c.startswith("nbgrader export --exporter") and "identifier=email" in c for c in guide
+    )
+    assert not any("/srv/nbgrader" in c or "fetch_assignment" in c for c in guide)
+
+
+def test_documented_commands_run(tmp_path):
+    """Does every fenced command of README.md's instructor sections and of the instructor
+    guide run as written (the similarity example on ex02, the only assignment here) in a
+    course that is a git checkout, exit 0, print no "not a command" answer, and leave
+    `git status` clean (everything the tools write by default is git-ignored)?"""
+    course = tmp_path / "course"
+    for part in ("tools/release.py", "nbgrader_config.py", ".gitignore", "pyproject.toml"):
+        (course / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / part, course / part)
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(ROOT / folder / EX02, course / folder / EX02)
+    (course / "roster.csv").write_text(
+        "id,first_name,last_name,email,lms_user_id\n"
+        "alice,Alice,Liddell,alice@example.org,1001\nbob,Bob,Lowe,bob@example.org,1002\n"
+    )
+    _git(course, "init", "-q")
+    _git(course, "add", "-A")
+    _git(course, "commit", "-qm", "course")
+    release_nb = read(course / "exercises" / EX02 / f"{EX02}.ipynb")
+    submit(course, "alice", EX02, _answers(release_nb, read(solution_path(EX02))))
+
+    # the guide first: its `nbgrader db student add alice` (nbgrader's update) would clear the
+    # lms_user_id that the README's roster import gives alice before the README's Canvas export
+    commands = documented_commands(GUIDE) + documented_commands(ROOT / "README.md", "instructors")
+    seen, ran = set(), []
+    for section, command in commands:
+        for placeholder, value in FILL.items():
+            command = command.replace(placeholder, value)
+        if command in seen:
+            continue
+        seen.add(command)
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=course, capture_output=True, text=True, timeout=900,
+            env=release.nbgrader_env(PYTHONPATH=str(ROOT)),
+        )  # fmt: skip
+        out = done.stdout + done.stderr
+        assert done.returncode == 0, f"{section}: `{command}` exited {done.returncode}:\n{out}"
+        assert not [s for s in NOT_A_COMMAND if s in out], f"{section}: `{command}`:\n{out}"
+        ran.append(command)
+    assert {"rnncourse report ex02_hidden_state", "rnncourse audit ex02_hidden_state"} <= seen
+    assert len(ran) >= 20, ran
+    assert sum(scores(course, EX02)["alice"].values()) == MAX_SCORE
+    status = _git(course, "status", "--porcelain", "--untracked-files=all")
+    assert status == "", f"files the documented commands left outside .gitignore:\n{status}"

@@ -32,6 +32,7 @@ Examples::
 from __future__ import annotations
 
 import contextlib
+import difflib
 import fcntl
 import json
 import os
@@ -56,6 +57,7 @@ __all__ = [
     "autograde",
     "known_assignments",
     "check_assignment",
+    "course_assignments",
     "submitted_students",
     "read_status",
     "status_path",
@@ -121,8 +123,22 @@ def known_assignments(course: str | Path) -> list[str]:
         return sorted(a.name for a in gb.assignments)
 
 
+def course_assignments(course: str | Path) -> list[str]:
+    """Assignment ids the course has sources for: folders of ``solutions/`` (nbgrader's
+    ``source_directory`` here) holding a notebook of the same name."""
+    source = Path(course) / "solutions"
+    if not source.is_dir():
+        return []
+    return sorted(p.name for p in source.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
 def check_assignment(course: str | Path, assignment: str) -> None:
-    """Raise :class:`AssignmentError`, saying what to do, if the gradebook lacks ``assignment``."""
+    """Raise :class:`AssignmentError`, saying what to do, if the gradebook lacks ``assignment``.
+
+    A near miss of an assignment in the gradebook or in ``solutions/`` gets "did you mean ...?"
+    (difflib's closest matches); an assignment with sources but not yet in the gradebook gets
+    the ``nbgrader generate_assignment`` that records it.
+    """
     known = known_assignments(course)
     if assignment in known:
         return
@@ -130,10 +146,18 @@ def check_assignment(course: str | Path, assignment: str) -> None:
         where = f"there is no {GRADEBOOK} in {Path(course).resolve()}"
     else:
         where = f"the gradebook knows {', '.join(known) or 'no assignment'}"
-    raise AssignmentError(
-        f"unknown assignment {assignment!r}: {where}. Run `nbgrader generate_assignment "
-        f"{assignment}` in the course folder first (it records the assignment in the gradebook)."
-    )
+    sources = course_assignments(course)
+    close = difflib.get_close_matches(assignment, sorted({*known, *sources}), n=3, cutoff=0.6)
+    if assignment in sources:
+        message = (
+            f"{where}. Run `nbgrader generate_assignment {assignment}` in the course folder "
+            "first (it records the assignment in the gradebook)."
+        )
+    elif close:
+        message = f"did you mean {' or '.join(close)}? ({where})"
+    else:
+        message = f"{where}, and solutions/ has no {assignment}/{assignment}.ipynb"
+    raise AssignmentError(f"unknown assignment {assignment!r}: {message}")
 
 
 def submitted_students(course: str | Path, assignment: str) -> list[str]:

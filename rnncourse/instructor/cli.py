@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rnncourse.instructor import audit as audit_mod
 from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor import commands as instructor
-from rnncourse.instructor import report as report_mod
 from rnncourse.instructor.regrade import PreviewError
-from rnncourse.instructor.sandbox import SandboxUnavailable
 
 __all__ = ["main", "build_parser", "format_table"]
 
@@ -220,6 +218,8 @@ def cmd_autograde(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the report files; print the tasks, the frequent mistakes and the problem runs."""
+    from rnncourse.instructor import report as report_mod
+
     report = report_mod.build_report(args.course, args.assignment)
     out = args.out or args.course / "reports" / args.assignment
     paths = report_mod.write_report(report, out)
@@ -250,6 +250,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """Print the flags as a table and write them to a CSV file."""
+    from rnncourse.instructor import audit as audit_mod
+
     ag.check_assignment(args.course, args.assignment)
     flags = audit_mod.audit_assignment(args.course, args.assignment)
     out = args.out or args.course / "reports" / args.assignment / "audit.csv"
@@ -282,10 +284,24 @@ COMMANDS = {
 }
 
 
+def _require_extra() -> None:
+    """Raise :class:`ModuleNotFoundError` for a missing dependency of the ``instructor`` extra.
+
+    The commands import their dependencies when they run (so that ``--help`` stays fast); this
+    finds the modules without importing them, so that a missing extra is named before any work.
+    """
+    from rnncourse.instructor import EXTRA_MODULES
+
+    for name in sorted(EXTRA_MODULES):
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rnncourse`` script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _require_extra()
     if not (args.course / "nbgrader_config.py").is_file():
         print(
             f"rnncourse: error: {args.course.resolve()} is not an nbgrader course folder "
@@ -298,10 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ag.AssignmentError, instructor.SimilarityError) as error:
         print(f"rnncourse: error: {error}", file=sys.stderr)
         return 1
-    except SandboxUnavailable as error:
-        print(f"rnncourse: error: {error}", file=sys.stderr)
-        return 1
-    except PreviewError as error:
+    except RuntimeError as error:
+        # the sandbox module loads nbgrader, so it is imported only when something failed
+        from rnncourse.instructor.sandbox import SandboxUnavailable
+
+        if not isinstance(error, PreviewError | SandboxUnavailable):
+            raise
         print(f"rnncourse: error: {error}", file=sys.stderr)
         return 1
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from rnncourse.instructor.similarity import (
@@ -159,7 +160,8 @@ def add_export_arguments(parser) -> None:
         "--to",
         default=None,
         metavar="FILE",
-        help="default: COURSE/grades-FORMAT.csv (grades.csv for csv)",
+        help="default: COURSE/exports/grades-FORMAT.csv (grades.csv for csv); exports/ is "
+        "git-ignored",
     )
     parser.add_argument(
         "--assignment",
@@ -191,6 +193,12 @@ def add_export_arguments(parser) -> None:
         help="canvas: the Canvas id of an assignment (repeatable)",
     )
     parser.add_argument(
+        "--allow-missing-id",
+        action="store_true",
+        help="canvas: write students without a Canvas user id (lms_user_id) with an empty ID "
+        "instead of refusing",
+    )
+    parser.add_argument(
         "--identifier",
         choices=["username", "email", "idnumber"],
         default="username",
@@ -204,8 +212,8 @@ def export_command(args) -> int:
     from traitlets.utils.importstring import import_item
 
     from rnncourse.instructor import autograde_parallel as ag
+    from rnncourse.instructor.lms import EXPORT_DIR, MissingLmsIds, grade_table
     from rnncourse.instructor.lms import FORMATS as EXPORTERS
-    from rnncourse.instructor.lms import grade_table
 
     course = Path(args.course)
     if not (course / ag.GRADEBOOK).is_file():
@@ -215,12 +223,16 @@ def export_command(args) -> int:
     for name in args.assignment or []:
         ag.check_assignment(course, name)
     default = "grades.csv" if args.format == "csv" else f"grades-{args.format}.csv"
-    dest = Path(args.to) if args.to else course / default
+    dest = Path(args.to) if args.to else course / EXPORT_DIR / default
     options = {"to": str(dest), "assignment": args.assignment or [], "student": args.student or []}
     if args.format in ("canvas", "moodle"):
         options["missing"] = args.missing
     if args.format == "canvas":
-        options.update(section=args.section, assignment_ids=dict(args.canvas_id))
+        options.update(
+            section=args.section,
+            assignment_ids=dict(args.canvas_id),
+            allow_missing_ids=args.allow_missing_id,
+        )
     if args.format == "moodle":
         options["identifier"] = args.identifier
     plugin = import_item(EXPORTERS[args.format])(**options)
@@ -233,12 +245,19 @@ def export_command(args) -> int:
             if student not in known:
                 raise ag.AssignmentError(f"--student: unknown student {student!r} in the gradebook")
         assignments, table = grade_table(gb, args.assignment, args.student)
-        plugin.export(gb)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            plugin.export(gb)
+        except MissingLmsIds as error:
+            print(f"rnncourse: error: {error}; nothing written", file=sys.stderr)
+            return 1
     missing = sum(score is None for _, scores in table for score in scores.values())
     print(
         f"wrote {dest} ({args.format}): {len(table)} students, {len(assignments)} assignments, "
         f"{missing} missing submissions ({'0' if args.format == 'csv' else args.missing})"
     )
+    for student in getattr(plugin, "missing_ids", []):
+        print(f"WARNING: {student} has no Canvas user id: an empty ID (--allow-missing-id)")
     for student in getattr(plugin, "skipped", []):
         print(f"left out {student}: no {args.identifier} (Moodle aborts on an unknown user)")
     return 0

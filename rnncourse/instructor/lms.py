@@ -3,9 +3,9 @@
 Both are nbgrader :class:`~nbgrader.plugins.export.ExportPlugin` subclasses, so plain nbgrader
 runs them::
 
-    nbgrader export --exporter rnncourse.instructor.lms.CanvasExportPlugin --to canvas.csv
-    nbgrader export --exporter rnncourse.instructor.lms.MoodleExportPlugin --to moodle.csv \\
-        --MoodleExportPlugin.identifier=email
+    nbgrader export --exporter rnncourse.instructor.lms.CanvasExportPlugin --to exports/canvas.csv
+    nbgrader export --exporter rnncourse.instructor.lms.MoodleExportPlugin \\
+        --to exports/moodle.csv --MoodleExportPlugin.identifier=email
 
 and ``rnncourse export --format canvas|moodle|csv`` runs the same classes (``csv`` is nbgrader's
 own :class:`~nbgrader.plugins.export.CsvExportPlugin`, one row per student and assignment).
@@ -25,6 +25,10 @@ create a new one; a second row whose ``Student`` cell reads ``Points Possible`` 
 assignment's maximum. Canvas matches a row to a learner by any of the identifier columns, so
 ``ID`` is nbgrader's ``lms_user_id`` (set by LTI or ``nbgrader db student import``) and ``SIS
 Login ID`` the nbgrader student id (the hub user name). A missing submission is an empty cell.
+A student without ``lms_user_id`` would get an empty ``ID``, which Canvas can match only when
+the institution's SIS login happens to be the nbgrader id, so the export **refuses**
+(:class:`MissingLmsIds`, naming them and how to map them: ``nbgrader db student import`` of a CSV
+with the columns ``id,lms_user_id``) unless ``allow_missing_ids`` is set, and then it warns.
 
 **Moodle** (``MoodleExportPlugin``): *Grades > Import > CSV file* maps one column (*Map from*)
 to one user field (*Map to*: ``userid``, ``username``, ``useridnumber`` or ``useremail``) and
@@ -39,13 +43,21 @@ without the field named by ``identifier`` are left out of the file, with a warni
 from __future__ import annotations
 
 import csv
+import os
 from typing import Any
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins.export import ExportPlugin
 from traitlets import Bool, Dict, Enum, Unicode
 
-__all__ = ["CanvasExportPlugin", "MoodleExportPlugin", "grade_table", "FORMATS"]
+__all__ = ["CanvasExportPlugin", "MoodleExportPlugin", "MissingLmsIds", "grade_table", "FORMATS"]
+
+#: where the exports go when no ``to`` is given (git-ignored: a class's grades are never committed)
+EXPORT_DIR = "exports"
+
+
+class MissingLmsIds(ValueError):
+    """Students without the LMS user id that the export needs; the message says how to map them."""
 
 
 def grade_table(
@@ -83,6 +95,22 @@ def _number(value: float) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
+def missing_ids_message(students: list[str]) -> str:
+    """Which students lack a Canvas user id, and how to map them."""
+    shown = ", ".join(students[:10]) + (
+        f" and {len(students) - 10} more" if len(students) > 10 else ""
+    )
+    return (
+        f"Canvas's ID column needs each student's Canvas user id (nbgrader's lms_user_id), and "
+        f"{len(students)} student{'s have' if len(students) > 1 else ' has'} none: {shown}. "
+        "Map them: write a CSV with the columns id,lms_user_id (the nbgrader id, the Canvas "
+        "user id, as in Canvas's own grade export) and run `nbgrader db student import "
+        "FILE.csv` in the course folder (it updates those two fields only); or export anyway "
+        "with --allow-missing-id (rnncourse export) or "
+        "--CanvasExportPlugin.allow_missing_ids=True (nbgrader export)"
+    )
+
+
 class _LmsExportPlugin(ExportPlugin):
     """Shared options of the LMS exporters: missing submissions, destination."""
 
@@ -92,7 +120,7 @@ class _LmsExportPlugin(ExportPlugin):
         help="a missing submission: 'blank' (the LMS's no grade) or 'zero'",
     ).tag(config=True)
 
-    default_to = "grades.csv"
+    default_to = f"{EXPORT_DIR}/grades.csv"
     no_grade = ""
 
     def cell(self, score: float | None) -> str:
@@ -102,6 +130,7 @@ class _LmsExportPlugin(ExportPlugin):
 
     def write(self, header: list[str], rows: list[list[str]]) -> str:
         dest = self.to or self.default_to
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
         with open(dest, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(header)
@@ -122,11 +151,22 @@ class CanvasExportPlugin(_LmsExportPlugin):
         "that assignment; without one, Canvas creates a new assignment 'Name'",
     ).tag(config=True)
     points_possible = Bool(True, help="write the 'Points Possible' row").tag(config=True)
+    allow_missing_ids = Bool(
+        False,
+        help="write students without an lms_user_id with an empty ID (Canvas then matches them "
+        "by SIS Login ID, the nbgrader id, alone) instead of refusing",
+    ).tag(config=True)
 
-    default_to = "grades-canvas.csv"
+    default_to = f"{EXPORT_DIR}/grades-canvas.csv"
 
     def export(self, gradebook: Gradebook) -> None:
         assignments, table = grade_table(gradebook, self.assignment, self.student)
+        self.missing_ids = [student.id for student, _ in table if not student.lms_user_id]
+        if self.missing_ids:
+            message = missing_ids_message(self.missing_ids)
+            if not self.allow_missing_ids:
+                raise MissingLmsIds(message)
+            self.log.warning("%s; writing them with an empty ID (allow_missing_ids)", message)
         header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
         for a in assignments:
             canvas_id = self.assignment_ids.get(a.name)
@@ -155,7 +195,7 @@ class MoodleExportPlugin(_LmsExportPlugin):
         "without it are left out",
     ).tag(config=True)
 
-    default_to = "grades-moodle.csv"
+    default_to = f"{EXPORT_DIR}/grades-moodle.csv"
     no_grade = "-"
 
     def export(self, gradebook: Gradebook) -> None:

@@ -154,6 +154,7 @@ def apply(course: str | Path, assignment: str) -> list[Change]:
         PreviewError: there is no preview, or ``gradebook.db`` changed since it was made.
     """
     course = Path(course).resolve()
+    ag.check_assignment(course, assignment)
     scratch = _scratch(course, assignment)
     record_path = scratch / _RECORD
     if not record_path.is_file():
