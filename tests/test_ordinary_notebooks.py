@@ -189,7 +189,9 @@ def test_a_passing_test_says_so_in_one_line(graded: dict[str, Path]) -> None:
             assert text.count("\n") == 1 and " passes: " in text, (tool, grade_id, text)
 
 
-def test_report_says_why_a_task_failed(graded: dict[str, Path], tmp_path: Path) -> None:
+def test_report_says_why_a_task_failed(
+    graded: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """Does ``rnncourse report`` list, per student, the tasks lost for a reason other than a
     wrong value (a cell that did not parse, the learner's own exception), with the cell?"""
     from rnncourse.instructor.report import build_report, write_report
@@ -205,3 +207,8 @@ def test_report_says_why_a_task_failed(graded: dict[str, Path], tmp_path: Path) 
     assert {student for student, _ in got} == {"missing_colon", "batched_only"}
     paths = write_report(report, tmp_path)
     assert "did-not-parse" in paths["failures.csv"].read_text()
+    argv = ["--course", str(graded["nbgrader"]), "report", ASSIGNMENT, "--out", str(tmp_path)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    section = printed.split("Tasks lost for a reason other than a wrong value")[1]
+    assert "missing_colon" in section and "did-not-parse" in section and "batched_only" in section

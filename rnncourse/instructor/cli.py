@@ -237,6 +237,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         ))  # fmt: skip
     else:
         print("(none)")
+    print("\nTasks lost for a reason other than a wrong value (did not parse, not defined, "
+          "raised, timed out, refused):")  # fmt: skip
+    if report.failures:
+        print(format_table(["student", "task", "why", "detail"], report.failures))
+    else:
+        print("(none)")
     print("\nSubmissions that failed or timed out:")
     if report.problems:
         print(format_table(["student", "status", "seconds", "reason"], report.problems))
