@@ -221,6 +221,12 @@ def test_ex08b_autograde_scores_and_diagnoses(tmp_path):
     # the grader reads the answer's source before it calls anything: the reference is named
     assert "greedy_decode cannot be graded as written" in feedback("reference")
     assert "uses rnncourse.ctc.greedy_decode, the reference" in feedback("reference")
+    # the refusal is in the audit, read from the recorded verdict, and nowhere else
+    from rnncourse.instructor.audit import audit_assignment
+
+    refused = [f for f in audit_assignment(course, EX08B) if f.category == "refused"]
+    assert {f.student for f in refused} == {"reference"}
+    assert any("greedy_decode, the reference" in f.evidence for f in refused)
     for student in EX08B_EXPECTED:
         assert "HIDDEN TESTS" not in feedback(student) and "seed=" not in feedback(student)
 

@@ -19,6 +19,9 @@ Categories:
 ``exit``             ``os._exit``, ``sys.exit``, ``exit()``, ``quit()``, ``os.kill``
 ``locked-cell``      a locked cell was deleted, or its source or metadata edited
 ``unreadable``       the notebook is not valid JSON (nbgrader cannot grade it either)
+``refused``          the grader refused a from-scratch task (a source rule: the code the
+                     task runs reaches its reference, a library kernel or code that hides
+                     what it calls), read from the autograded notebook's recorded verdict
 ==================== =================================================================
 
 Examples::
@@ -48,6 +51,7 @@ CATEGORIES = (
     "exit",
     "locked-cell",
     "unreadable",
+    "refused",
 )
 
 #: Names whose attributes a learner has no business assigning (module aliases the notebooks use).
@@ -408,4 +412,23 @@ def audit_assignment(course: str | Path, assignment: str) -> list[Flag]:
             release = same[0] if same else (releases[0] if len(releases) == 1 else None)
             label = str(path.relative_to(course))
             flags += audit_notebook(path, release, student, label)
+            flags += _refusals(course / "autograded" / student / assignment / path.name,
+                               student, label)  # fmt: skip
+    return flags
+
+
+def _refusals(graded: Path, student: str, label: str) -> list[Flag]:
+    """The source-rule refusals the trusted grader recorded in an autograded notebook."""
+    try:
+        cells = json.loads(graded.read_text())["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    flags = []
+    for cell in cells:
+        meta = cell.get("metadata", {})
+        verdict = meta.get("rnncourse", {}).get("verdict", {})
+        if verdict.get("kind") == "refused":
+            task = meta.get("nbgrader", {}).get("grade_id", "?")
+            for finding in verdict.get("findings", []) or ["(see the feedback)"]:
+                flags.append(Flag(student, label, task, 0, "refused", finding))
     return flags
