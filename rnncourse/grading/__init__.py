@@ -676,10 +676,13 @@ _RAISE_VERDICT = compile(_VERDICT_SOURCE, _VERDICT_FILE, "exec")
 linecache.cache[_VERDICT_FILE] = (len(_VERDICT_SOURCE), None, [_VERDICT_SOURCE], _VERDICT_FILE)
 
 
-#: Why a task failed, beyond its message (the report and the feedback read it): the answer's
-#: values are ``"wrong"``; it ``"raised"`` an exception of its own, is ``"not-implemented"``,
-#: was ``"refused"`` (a from-scratch task that reaches the reference or a library kernel),
-#: ``"timed-out"`` or ``"crashed"`` its kernel, or broke the task's ``"contract"``.
+#: Why a check failed, beyond its message: the answer's values are ``"wrong"``; it
+#: ``"raised"`` an exception of its own, is ``"not-implemented"``, was ``"refused"`` (a
+#: from-scratch task that reaches the reference or a library kernel), ``"timed-out"`` or
+#: ``"crashed"`` its kernel, or broke the task's ``"contract"``. The trusted grader records it
+#: on the test cell (``metadata.rnncourse.verdict``), adding ``"not-defined"`` and
+#: ``"did-not-parse"`` (a name the test reads is missing, and the cell that should have
+#: defined it does not parse); ``rnncourse report`` and ``audit`` read the record.
 VERDICT_KINDS = ("wrong", "raised", "not-implemented", "refused", "timed-out", "crashed",
                  "contract")  # fmt: skip
 
