@@ -21,11 +21,13 @@ from ``torch.nn.GRU`` unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnncourse._recurrent import CellBase, RNNBase, State, check_cell_args
+from rnncourse._recurrent import CellBase, RNNBase, State, check_cell_args, reject_proj_size
 
 __all__ = ["gru_step", "gru_cell", "GRUCell", "GRU"]
 
@@ -230,9 +232,43 @@ class GRU(RNNBase):
 
     gate_count = 3
 
-    def step(self, xw: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None) -> State:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        proj_size: int | None = None,
+    ) -> None:
+        reject_proj_size(proj_size)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device=device,
+            dtype=dtype,
+        )
+
+    def step(
+        self,
+        xw: Tensor,
+        state: State,
+        weight_hh: Tensor,
+        bias_hh: Tensor | None,
+        weight_hr: Tensor | None = None,
+    ) -> State:
         assert isinstance(state, Tensor)
         return gru_step(xw, state, weight_hh, bias_hh)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Any, hx: Tensor | None = None) -> tuple[Any, Tensor]:
         return super().forward(input, hx)

@@ -15,11 +15,20 @@ vectors, ``h @ weight_hh.T``. Both are the same equation.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnncourse._recurrent import CellBase, RNNBase, State, check_cell_args, check_nonlinearity
+from rnncourse._recurrent import (
+    CellBase,
+    RNNBase,
+    State,
+    check_cell_args,
+    check_nonlinearity,
+    reject_proj_size,
+)
 
 __all__ = ["rnn_step", "rnn_cell", "RNNCell", "RNN"]
 
@@ -227,7 +236,9 @@ class RNN(RNNBase):
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        proj_size: int | None = None,
     ) -> None:
+        reject_proj_size(proj_size)
         check_nonlinearity(nonlinearity)
         self.nonlinearity = nonlinearity
         super().__init__(
@@ -242,9 +253,16 @@ class RNN(RNNBase):
             dtype=dtype,
         )
 
-    def step(self, xw: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None) -> State:
+    def step(
+        self,
+        xw: Tensor,
+        state: State,
+        weight_hh: Tensor,
+        bias_hh: Tensor | None,
+        weight_hr: Tensor | None = None,
+    ) -> State:
         assert isinstance(state, Tensor)
         return rnn_step(xw, state, weight_hh, bias_hh, self.nonlinearity)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Any, hx: Tensor | None = None) -> tuple[Any, Tensor]:
         return super().forward(input, hx)
