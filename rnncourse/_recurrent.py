@@ -502,18 +502,8 @@ class CellBase(nn.Module):
             torch_message=words,
         )
         x = x if batched else x.unsqueeze(0)  # (N, H_in)
-        check_same(
-            "input",
-            x,
-            self.weight_ih,
-            "weight_ih",
-            torch_device=_device_words(x, self.weight_ih, "parameter"),
-        )
-        if hx is None:
-            zeros = x.new_zeros(n, self.hidden_size)  # (N, H)
-            return x, (zeros,) * self.state_count, batched
         out = []
-        for index, (name, s) in enumerate(zip(names, states, strict=True)):
+        for index, (name, s) in enumerate(zip(names, states, strict=False)):
             if batched:
                 if s.dim() == 2 and s.shape[0] != n:
                     words = (
@@ -535,8 +525,15 @@ class CellBase(nn.Module):
             else:
                 check_shape(name, s, ("H",), (self.hidden_size,), error=InputError)
                 s = s.unsqueeze(0)  # (1, H)
-            check_same(name, s, x, "input", torch_device=_device_words(x, s, "hidden"))
             out.append(s)
+        # every size first, then devices and dtypes, in torch's order
+        words = _device_words(x, self.weight_ih, "parameter")
+        check_same("input", x, self.weight_ih, "weight_ih", torch_device=words)
+        for name, s in zip(names, out, strict=False):
+            check_same(name, s, x, "input", torch_device=_device_words(x, s, "hidden"))
+        if hx is None:
+            zeros = x.new_zeros(n, self.hidden_size)  # (N, H)
+            return x, (zeros,) * self.state_count, batched
         return x, tuple(out), batched
 
 
@@ -650,6 +647,12 @@ class RNNBase(nn.Module):
 
     def flatten_parameters(self) -> None:
         """Does nothing: kept so code written for ``torch.nn.RNNBase`` runs unchanged."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # modules pickled before projections existed have no proj_size (torch's rule too)
+        super().__setstate__(state)
+        if "proj_size" not in self.__dict__:
+            self.proj_size = 0
 
     def layer_params(
         self, layer: int, direction: int
