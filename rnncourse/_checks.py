@@ -49,9 +49,11 @@ class InputError(ValueError, RuntimeError):
     """
 
 
-class InputTypeError(TypeError, ValueError):
+class InputTypeError(TypeError, ValueError, RuntimeError):
     """A bad type (an ``int`` where a ``bool`` belongs, a dtype) that one library reports as
-    ``TypeError`` and the other as ``ValueError``; it is both."""
+    ``TypeError`` and the other as ``ValueError`` or ``RuntimeError`` (torch's ``ctc_loss``
+    answers float lengths with ``RuntimeError: input_lengths must be integral``); it is all
+    three."""
 
 
 def with_torch_words(message: str, torch_message: str | None) -> str:
