@@ -46,6 +46,7 @@ from rnncourse._checks import (
 
 __all__ = [
     "ctc_loss",
+    "CTCLoss",
     "CTCLossFunction",
     "ctc_loss_np",
     "ctc_forward_np",
@@ -266,7 +267,7 @@ class CTCLossFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         log_probs: Tensor,
         ext: Tensor,
@@ -310,7 +311,7 @@ class CTCLossFunction(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         log_probs, emit, log_alpha, ext, skip, input_len, target_len, nll = ctx.saved_tensors
         T, N, C = log_probs.shape
         L = ext.shape[1]
@@ -438,6 +439,44 @@ def ctc_loss(
     if reduction == "mean":
         return (loss / target_len.clamp(min=1).to(loss.dtype)).mean()
     return loss[0] if unbatched else loss
+
+
+class CTCLoss(torch.nn.Module):
+    """:func:`ctc_loss` as a module, as ``torch.nn.CTCLoss``: ``CTCLoss(blank, reduction,
+    zero_infinity)(log_probs, targets, input_lengths, target_lengths)``.
+
+    Example::
+
+        >>> criterion = CTCLoss(reduction="sum")
+        >>> criterion(torch.full((2, 2), 0.5).log(), torch.tensor([1]), 2, 1)
+        tensor(0.2877)
+    """
+
+    def __init__(
+        self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False
+    ) -> None:
+        super().__init__()
+        check_choice("reduction", reduction, ("none", "mean", "sum"))
+        self.blank = blank
+        self.reduction = reduction
+        self.zero_infinity = zero_infinity
+
+    def forward(
+        self,
+        log_probs: Tensor,
+        targets: Tensor,
+        input_lengths: Tensor | Sequence[int] | int,
+        target_lengths: Tensor | Sequence[int] | int,
+    ) -> Tensor:
+        return ctc_loss(
+            log_probs,
+            targets,
+            input_lengths,
+            target_lengths,
+            self.blank,
+            self.reduction,
+            self.zero_infinity,
+        )
 
 
 # ----------------------------------------------------------------------------- NumPy

@@ -41,6 +41,10 @@ IMPLEMENTATIONS = {"torch.nn": torch.nn, "rnncourse": rnncourse}
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 DTYPES = [torch.float32, torch.float64]
 only_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="onlyCUDA upstream")
+# gradcheck and gradgradcheck over every input and parameter, and the backward passes of the
+# non-contiguous and memory-format tests, take minutes on two cores (torch.nn's too): they run
+# with the full suite (make test), not with make test-fast
+slow = pytest.mark.slow
 
 
 def _cases(dtypes: list[torch.dtype] = DTYPES, train_only: bool = False) -> list[Any]:
@@ -241,6 +245,7 @@ def test_pickle(impl: str, entry: Entry, dtype: torch.dtype, training: bool) -> 
                 assert_equal(m_copy(*args, **kwargs), output)
 
 
+@slow
 @pytest.mark.parametrize(("impl", "entry", "dtype", "training"), _cases())
 def test_non_contiguous_tensors(
     impl: str, entry: Entry, dtype: torch.dtype, training: bool
@@ -364,11 +369,13 @@ def _gradgradcheck(fn: Any, inputs: Any, **kwargs: Any) -> bool:
     )
 
 
+@slow
 @pytest.mark.parametrize(("impl", "entry", "dtype", "training"), _cases([torch.float64]))
 def test_grad(impl: str, entry: Entry, dtype: torch.dtype, training: bool) -> None:
     _test_gradients_helper(impl, entry, dtype, training, _gradcheck)
 
 
+@slow
 @pytest.mark.parametrize(("impl", "entry", "dtype", "training"), _cases([torch.float64]))
 def test_gradgrad(impl: str, entry: Entry, dtype: torch.dtype, training: bool) -> None:
     _test_gradients_helper(impl, entry, dtype, training, _gradgradcheck)
@@ -438,6 +445,7 @@ def test_cpu_gpu_parity(impl: str, entry: Entry, dtype: torch.dtype, training: b
                         check_backward(cpu_output, gpu_output)
 
 
+@slow
 @pytest.mark.parametrize(("impl", "entry", "dtype", "training"), _cases())
 def test_memory_format(impl: str, entry: Entry, dtype: torch.dtype, training: bool) -> None:
     # RNN inputs are 1-D to 3-D: upstream's formats reduce to contiguous input, and a module in

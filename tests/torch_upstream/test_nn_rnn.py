@@ -40,6 +40,8 @@ IMPLEMENTATIONS = {
 needs_cudnn = pytest.mark.skipif(not TEST_CUDNN, reason="needs cudnn (as upstream)")
 needs_cuda = pytest.mark.skipif(not TEST_CUDA, reason="CUDA not available (as upstream)")
 needs_multigpu = pytest.mark.skipif(not TEST_MULTIGPU, reason="multi-GPU not supported")
+# more than 5 s each on two cores, for torch.nn as for rnncourse: with make test, not test-fast
+slow = pytest.mark.slow
 
 
 @pytest.fixture(params=list(IMPLEMENTATIONS))
@@ -756,6 +758,7 @@ def test_RNN_change_dropout(nn: Any) -> None:
 DEVICES = ["cpu"] + (["cuda"] if TEST_CUDA else [])
 
 
+@slow
 @pytest.mark.parametrize("device", DEVICES)
 def test_rnn_retain_variables(nn: Any, device: str) -> None:
     dtype = torch.double
@@ -819,6 +822,7 @@ def test_GRU_grad_and_gradgrad(nn: Any, device: str) -> None:
         _test_rnn_mod(mod, inp)
 
 
+@slow
 def test_LSTM_differentiable_backward_using_oneDNN(nn: Any) -> None:
     batch, seq_len, input = 10, 12, 3
     Net = nn.LSTM(input, 3, 20, batch_first=True)
