@@ -200,14 +200,16 @@ class GRU(RNNBase):
         device, dtype: where and in which precision to create the parameters.
 
     Inputs: input, hx
-        - **input**: ``(T, N, H_in)``, ``(N, T, H_in)`` if ``batch_first``, or unbatched
-          ``(T, H_in)``.
+        - **input**: ``(T, N, H_in)``, ``(N, T, H_in)`` if ``batch_first``, unbatched
+          ``(T, H_in)``, or a ``PackedSequence`` (``torch.nn.utils.rnn.pack_padded_sequence``)
+          of sequences of different lengths.
         - **hx**: ``(D*L, N, H)`` or unbatched ``(D*L, H)``; zeros if not given.
 
     Outputs: output, h_n
         - **output**: ``(T, N, D*H)`` (``(N, T, D*H)`` if ``batch_first``, ``(T, D*H)``
-          unbatched), :math:`h_t` of the last layer for every :math:`t`, forward and backward
-          directions concatenated, forward first.
+          unbatched, a ``PackedSequence`` packed like a packed input), :math:`h_t` of the
+          last layer for every :math:`t`, forward and backward directions concatenated,
+          forward first.
         - **h_n**: ``(D*L, N, H)`` (``(D*L, H)`` unbatched), the final hidden state of every
           layer and direction.
 
