@@ -103,9 +103,13 @@ def compare(
     x: torch.Tensor | PackedSequence
     x = torch.randn(args.T, args.N, args.input_size, device=device, requires_grad=True)
     if name.endswith("-packed"):
-        # lengths spread evenly from T down to T/4, in no particular order
-        lengths = torch.linspace(args.T, args.T // 4, args.N).long()[torch.randperm(args.N)]
-        x = pack_padded_sequence(x, lengths, enforce_sorted=False)
+        # lengths spread evenly from T down to T/4 (at least 1), in no particular order
+        lengths = torch.linspace(args.T, max(args.T // 4, 1), args.N).long()
+        packed = pack_padded_sequence(
+            x.detach(), lengths[torch.randperm(args.N)], enforce_sorted=False
+        )
+        packed.data.requires_grad_(True)  # a leaf, as a caller's packed input is
+        x = packed
     ours_times, ref_times, plain_times = [], [], []
     # interleave rounds so that drifts in machine load hit all alike
     for _ in range(args.rounds):

@@ -412,3 +412,15 @@ def test_decoders_reject_bad_input() -> None:
         error_rate(["a"], ["a", "b"])
     with pytest.raises(TypeError, match="log_probs: expected a torch.Tensor"):
         ctc_loss([[0.0]], torch.tensor([1]), 1, 1)
+
+
+def test_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """Does benchmarks/bench_ctc.py run and print a ratio row (no timing is asserted)?"""
+    import pathlib
+    import runpy
+
+    script = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_ctc.py"
+    runpy.run_path(str(script))["main"](["--quick", "--T", "1000"])
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert [row.split()[:2] for row in rows] == [["1000", "300"]]
+    assert float(rows[0].split()[-1]) > 0

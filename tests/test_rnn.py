@@ -451,7 +451,15 @@ def test_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
     sizes = ["--T", "3", "--N", "2", "--input-size", "3", "--hidden-size", "4"]
     namespace["main"](["--quick", "--device", "cpu", *sizes])
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[1] for line in lines[2:]] == ["LSTM", "LSTM-fused", "GRU", "RNN"]
+    assert [line.split()[1] for line in lines[2:]] == [
+        "LSTM",
+        "LSTM-fused",
+        "GRU",
+        "RNN",
+        "LSTM-proj",
+        "LSTM-packed",
+        "GRU-packed",
+    ]
 
 
 def test_rnn_step_default_nonlinearity_is_tanh() -> None:
