@@ -30,14 +30,17 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
 
-from rnncourse._checks import check_floating, check_same, check_shape
+from rnncourse._checks import InputError, check_floating, check_same, check_shape
 from rnncourse._recurrent import (
     State,
     cell_sizes,
     finish_sequence,
     map_state,
+    pack_like,
     prepare_sequence,
+    unpack_sequence,
     unroll,
 )
 
@@ -125,14 +128,16 @@ class Bidirectional(nn.Module):
             Default: ``False``.
 
     Inputs: input, hx
-        - **input**: ``(T, N, H_in)``, ``(N, T, H_in)`` if ``batch_first``, or unbatched
-          ``(T, H_in)``.
+        - **input**: ``(T, N, H_in)``, ``(N, T, H_in)`` if ``batch_first``, unbatched
+          ``(T, H_in)``, or a ``PackedSequence`` of sequences of different lengths (each is
+          read backwards from its own last step, as ``torch.nn.LSTM(bidirectional=True)``).
         - **hx**: ``(2, N, H)`` (``(2, H)`` unbatched), the forward then backward initial
           state, or a pair ``(h_0, c_0)`` of them for LSTM cells; zeros if not given.
 
     Outputs: output, h_n
         - **output**: ``(T, N, 2H)`` (``(N, T, 2H)`` if ``batch_first``, ``(T, 2H)``
-          unbatched), :math:`y_t` for every step, forward states first.
+          unbatched, packed like the input if it was packed), :math:`y_t` for every step,
+          forward states first.
         - **h_n**: ``(2, N, H)`` (``(2, H)`` unbatched), the forward cell's state after
           :math:`x_T` and the backward cell's after :math:`x_1`; a pair ``(h_n, c_n)`` for
           LSTM cells. Same layout as a one-layer bidirectional ``torch.nn.LSTM``.
@@ -171,14 +176,24 @@ class Bidirectional(nn.Module):
         self.batch_first = batch_first
         self.input_size, self.hidden_size = sizes
 
-    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
+    def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:
+        packed = input if isinstance(input, PackedSequence) else None
+        lengths = None
+        if packed is not None:
+            input, lengths = unpack_sequence(packed)  # (T, N, H_in), (N,)
+            if self.batch_first:
+                input = input.transpose(0, 1)  # prepare_sequence expects the caller's layout
         x, (state_fwd, state_bwd), batched = self._prepare(input, hx)
-        out_fwd, final_fwd = unroll(self.cell, x, state_fwd)  # (T, N, H)
-        out_bwd, final_bwd = unroll(self.reverse_cell, x, state_bwd, reverse=True)  # (T, N, H)
+        out_fwd, final_fwd = unroll(self.cell, x, state_fwd, lengths=lengths)  # (T, N, H)
+        out_bwd, final_bwd = unroll(
+            self.reverse_cell, x, state_bwd, reverse=True, lengths=lengths
+        )  # (T, N, H)
         # y_t = [→h_t; ←h_t]
         output = torch.cat([out_fwd, out_bwd], dim=-1)  # (T, N, 2H)
         # each tensor of the state: [forward; backward], (2, N, H)
         h_n = map_state(lambda f, b: torch.stack([f, b]), final_fwd, final_bwd)
+        if packed is not None:
+            return pack_like(output, packed), h_n
         output = finish_sequence(output, batched, self.batch_first)  # (T, [N,] 2H)
         if not batched:
             h_n = map_state(lambda s: s.squeeze(1), h_n)  # (2, H)
@@ -199,7 +214,7 @@ class Bidirectional(nn.Module):
         if not batched:
             symbols, sizes = ("2", "H"), (2, self.hidden_size)
         for name, s in zip(names, states, strict=False):
-            check_shape(name, s, symbols, sizes)
+            check_shape(name, s, symbols, sizes, error=InputError)
             check_same(name, s, x, "input")
         if not batched:
             states = tuple(s.unsqueeze(1) for s in states)  # (2, 1, H)

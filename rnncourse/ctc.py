@@ -35,10 +35,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnncourse._checks import check_choice, check_floating, check_shape
+from rnncourse._checks import (
+    InputError,
+    InputTypeError,
+    check_choice,
+    check_floating,
+    check_shape,
+    with_torch_words,
+)
 
 __all__ = [
     "ctc_loss",
+    "CTCLoss",
+    "CTCLossFunction",
     "ctc_loss_np",
     "ctc_forward_np",
     "ctc_backward_np",
@@ -57,58 +66,118 @@ NEG_INF = float("-inf")
 
 def _check_blank(blank: Any, C: int) -> None:
     if isinstance(blank, bool) or not isinstance(blank, int) or not 0 <= blank < C:
-        raise ValueError(f"blank: expected an int in [0, C) = [0, {C}), got {blank!r}")
+        raise InputError(
+            with_torch_words(
+                f"blank: expected an int in [0, C) = [0, {C}), got {blank!r}",
+                "blank must be in label range",
+            )
+        )
 
 
 def _as_lengths(name: str, value: Any, N: int, unbatched: bool) -> np.ndarray:
-    """``input_lengths`` / ``target_lengths`` as an int64 array of shape ``(N,)``."""
+    """``input_lengths`` / ``target_lengths`` as an int64 array of shape ``(N,)``.
+
+    A scalar (an int or a 0-d tensor) stands for ``(1,)`` when there is one item, as in torch.
+    """
     if isinstance(value, Tensor):
         value = value.detach().cpu().numpy()
     arr = np.asarray(value)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{name}: expected integers, got dtype {arr.dtype}")
-    if unbatched:
+        raise InputTypeError(
+            with_torch_words(
+                f"{name}: expected integers, got dtype {arr.dtype}", f"{name} must be integral"
+            )
+        )
+    if unbatched or (arr.ndim == 0 and N == 1):
         arr = arr.reshape(-1)
     if arr.shape != (N,):
         want = "a scalar or (1,)" if unbatched else f"(N,) = ({N},)"
-        raise ValueError(f"{name}: expected {want}, got shape {arr.shape}")
+        raise InputError(
+            with_torch_words(
+                f"{name}: expected {want}, got shape {arr.shape}",
+                f"{name} must be of size batch_size",
+            )
+        )
     if (arr < 0).any():
-        raise ValueError(f"{name}: lengths must be >= 0, got {arr.tolist()}")
+        raise InputError(
+            with_torch_words(
+                f"{name}: lengths must be >= 0, got {arr.tolist()}",
+                f"Expected {name} to have value at least 0, but got value {int(arr.min())}",
+            )
+        )
     return arr.astype(np.int64)
+
+
+def _targets_words(detail: str) -> str:
+    return f"{detail} for argument #2 'targets' (while checking arguments for ctc_loss)"
 
 
 def _prepare(
     log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any, blank: Any
 ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, bool]:
     """Check the CTC inputs; return ``(log_probs (T, N, C), targets (N, S) int64 array,
-    input_lengths (N,), target_lengths (N,), unbatched)``. Works for torch and NumPy."""
+    input_lengths (N,), target_lengths (N,), unbatched)``. Works for torch and NumPy.
+
+    Each refusal has the type ``torch.nn.functional.ctc_loss`` raises (mostly
+    ``RuntimeError``, here :class:`~rnncourse._checks.InputError`, also a ``ValueError``) and
+    ends with its words.
+    """
     if not isinstance(log_probs, Tensor | np.ndarray):
         raise TypeError(f"log_probs: expected a tensor (T, N, C), got {type(log_probs).__name__}")
-    check_floating("log_probs", log_probs)
+    if not (
+        log_probs.dtype.is_floating_point
+        if isinstance(log_probs, Tensor)
+        else np.issubdtype(log_probs.dtype, np.floating)
+    ):
+        raise InputTypeError(
+            with_torch_words(
+                f"log_probs: expected a floating-point tensor, got dtype {log_probs.dtype}",
+                f"\"ctc_loss\" not implemented for '{log_probs.dtype}'",
+            )
+        )
     unbatched = log_probs.ndim == 2
     if unbatched:
         log_probs = log_probs[:, None]  # (T, 1, C)
-    check_shape("log_probs", log_probs, ("T", "N", "C"), (None, None, None))
+    check_shape(
+        "log_probs",
+        log_probs,
+        ("T", "N", "C"),
+        (None, None, None),
+        error=InputError,
+        torch_message=f"Expected 3-dimensional tensor, but got {log_probs.ndim}-dimensional "
+        "tensor for argument #1 'log_probs'",
+    )
     T, N, C = log_probs.shape
     _check_blank(blank, C)
     if not isinstance(targets, Tensor | np.ndarray):
         raise TypeError(f"targets: expected an integer tensor, got {type(targets).__name__}")
     tg = targets.detach().cpu().numpy() if isinstance(targets, Tensor) else np.asarray(targets)
     if tg.dtype == np.bool_ or not np.issubdtype(tg.dtype, np.integer):
-        raise TypeError(f"targets: expected an integer tensor, got dtype {tg.dtype}")
+        raise InputTypeError(f"targets: expected an integer tensor, got dtype {tg.dtype}")
     il = _as_lengths("input_lengths", input_lengths, N, unbatched)
     tl = _as_lengths("target_lengths", target_lengths, N, unbatched)
     if (il > T).any():
-        raise ValueError(f"input_lengths: expected values <= T = {T}, got {il.tolist()}")
+        raise InputError(
+            with_torch_words(
+                f"input_lengths: expected values <= T = {T}, got {il.tolist()}",
+                f"Expected input_lengths to have value at most {T}, but got value {int(il.max())}",
+            )
+        )
     if unbatched:
         tg = tg.reshape(1, -1) if tg.ndim == 1 else tg
         if tg.ndim != 2 or tg.shape[0] != 1:
-            raise ValueError(f"targets: expected (S,) for unbatched log_probs, got {tg.shape}")
+            raise InputError(f"targets: expected (S,) for unbatched log_probs, got {tg.shape}")
     if tg.ndim == 1:  # concatenated: split into rows, pad with blank
         if tg.shape[0] != tl.sum():
-            raise ValueError(
-                f"targets: concatenated targets hold {tg.shape[0]} labels but "
-                f"target_lengths sum to {int(tl.sum())}"
+            raise InputError(
+                with_torch_words(
+                    f"targets: concatenated targets hold {tg.shape[0]} labels but "
+                    f"target_lengths sum to {int(tl.sum())}",
+                    _targets_words(
+                        f"Expected tensor to have size {int(tl.sum())} at dimension 0, but got "
+                        f"size {tg.shape[0]}"
+                    ),
+                )
             )
         padded = np.full((N, int(tl.max(initial=0))), blank, dtype=np.int64)
         ends = np.cumsum(tl)
@@ -117,15 +186,34 @@ def _prepare(
         tg = padded
     elif tg.ndim == 2:
         if tg.shape[0] != N:
-            raise ValueError(f"targets: expected (N, S) = ({N}, *), got {tg.shape}")
+            raise InputError(
+                with_torch_words(
+                    f"targets: expected (N, S) = ({N}, *), got {tg.shape}",
+                    _targets_words(
+                        f"Expected tensor to have size {N} at dimension 0, but got size "
+                        f"{tg.shape[0]}"
+                    ),
+                )
+            )
         if (tl > tg.shape[1]).any():
-            raise ValueError(
-                f"target_lengths: expected values <= S = {tg.shape[1]} (the width of "
-                f"targets), got {tl.tolist()}"
+            raise InputError(
+                with_torch_words(
+                    f"target_lengths: expected values <= S = {tg.shape[1]} (the width of "
+                    f"targets), got {tl.tolist()}",
+                    _targets_words(
+                        f"Expected tensor to have size at least {int(tl.max())} at dimension 1, "
+                        f"but got size {tg.shape[1]}"
+                    ),
+                )
             )
         tg = tg.astype(np.int64)
     else:
-        raise ValueError(f"targets: expected (N, S) or concatenated (sum S_n,), got {tg.shape}")
+        raise InputError(
+            with_torch_words(
+                f"targets: expected (N, S) or concatenated (sum S_n,), got {tg.shape}",
+                _targets_words(f"Expected 1 to 2 dimensions, but got {tg.ndim}-dimensional tensor"),
+            )
+        )
     for n in range(N):
         row = tg[n, : tl[n]]
         if (row == blank).any():
@@ -153,11 +241,116 @@ def _can_skip(ext: np.ndarray, blank: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- torch loss
 
 
-def _logsumexp(x: Tensor, dim: int) -> Tensor:
-    """``torch.logsumexp`` whose gradient stays 0 (not NaN) where every entry is -inf."""
-    dead = torch.isneginf(x).all(dim)
-    safe = torch.where(dead.unsqueeze(dim), torch.zeros_like(x), x)
-    return torch.where(dead, torch.full_like(dead, NEG_INF, dtype=x.dtype), safe.logsumexp(dim))
+class CTCLossFunction(torch.autograd.Function):
+    r"""Per-item CTC negative log-likelihood as one autograd node: α forward, β backward.
+
+    Forward runs the α recursion of :func:`ctc_loss` for the whole batch (one step per frame,
+    log space) and keeps :math:`\log\alpha_t(s)` for every frame. Backward runs the β recursion
+    of :func:`ctc_backward_np`, vectorised over the batch, and at each frame turns
+    :math:`\alpha_t(s)\beta_t(s)` into the posterior :math:`\gamma_t(k)` of each symbol:
+
+    .. math::
+        \gamma_t(k) = \frac{1}{p(l \mid x)} \sum_{s \,:\, l'_s = k} \alpha_t(s)\, \beta_t(s),
+        \qquad
+        \frac{\partial \mathcal{L}}{\partial\, \text{log\_probs}[t, k]} = y^t_k - \gamma_t(k)
+
+    where :math:`y^t_k = \exp(\text{log\_probs}[t, k])`. That is torch's gradient (Graves et al.
+    2006, eq. 16): the gradient with respect to the *logits* of a ``log_softmax``, which
+    ``log_softmax``'s own backward maps to the same result as the exact :math:`-\gamma_t(k)`
+    (see :func:`ctc_grad_np`). Frames past an item's length, and items whose loss
+    ``zero_infinity`` replaced, get zero gradient. One node instead of ``T`` graph steps: the
+    graph of the loop over time was the whole cost of autograd here.
+
+    Inputs: ``log_probs (T, N, C)``, ``ext (N, L)`` (the blank-extended targets :math:`l'`),
+    ``skip (N, L)`` (may :math:`\alpha_t(s)` come from :math:`s - 2`), ``input_lengths (N,)``,
+    ``target_lengths (N,)``, ``zero_infinity``. Output: ``(N,)`` losses.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        log_probs: Tensor,
+        ext: Tensor,
+        skip: Tensor,
+        input_len: Tensor,
+        target_len: Tensor,
+        zero_infinity: bool,
+    ) -> Tensor:
+        T, N, _ = log_probs.shape
+        L = ext.shape[1]
+        # y^t_{l'_s} for every frame, item and lattice position, in log space
+        emit = log_probs.gather(2, ext.unsqueeze(0).expand(T, N, L))  # (T, N, L)
+        # alpha lives in a buffer with two -inf columns on the left, so that alpha_{t-1}(s-1)
+        # and alpha_{t-1}(s-2) are views of alpha_{t-1}, not copies
+        padded = emit.new_full((T, N, L + 2), NEG_INF)  # (T, N, L + 2)
+        log_alpha = padded[:, :, 2:]  # (T, N, L), a view
+        no_skip = emit.new_zeros(N, L).masked_fill(~skip, NEG_INF)  # log [skip], (N, L)
+        # alpha_1(s) = y^1_{l'_s} for s in {1, 2} (0-based 0 and 1), 0 elsewhere
+        log_alpha[0, :, :2] = emit[0, :, :2]
+        for t in range(1, T):
+            prev = padded[t - 1]  # (N, L + 2)
+            # log alpha_t(s) = logsumexp(alpha_{t-1}(s), (s-1), [skip] (s-2)) + log y^t_{l'_s}
+            stay_or_step = torch.logaddexp(prev[:, 2:], prev[:, 1:-1])  # (N, L)
+            out = torch.logaddexp(stay_or_step, prev[:, :-2] + no_skip)
+            torch.add(out, emit[t], out=log_alpha[t])
+        # log p(l|x) = logsumexp(alpha_{T_n}(2S+1), alpha_{T_n}(2S)); 0-based 2S and 2S - 1
+        last_frame = log_alpha[(input_len - 1).clamp(min=0), torch.arange(N)]  # (N, L)
+        last = (2 * target_len).unsqueeze(1)  # (N, 1)
+        final = last_frame.gather(1, last)[:, 0]  # (N,)
+        before = last_frame.gather(1, (last - 1).clamp(min=0))[:, 0]
+        before = torch.where(target_len > 0, before, NEG_INF)
+        log_likelihood = torch.logaddexp(final, before)  # (N,)
+        # zero frames: p = 1 for the empty target, 0 otherwise
+        empty = emit.new_zeros(N).masked_fill(target_len > 0, NEG_INF)
+        log_likelihood = torch.where(input_len > 0, log_likelihood, empty)
+        nll = -log_likelihood  # (N,)
+        dropped = torch.isinf(nll) & zero_infinity  # (N,) losses replaced by 0
+        ctx.save_for_backward(log_probs, emit, log_alpha, ext, skip, input_len, target_len, nll)
+        ctx.dropped = dropped
+        return torch.where(dropped, torch.zeros_like(nll), nll)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        log_probs, emit, log_alpha, ext, skip, input_len, target_len, nll = ctx.saved_tensors
+        T, N, C = log_probs.shape
+        L = ext.shape[1]
+        positions = torch.arange(L, device=ext.device)
+        # beta_{T_n}(s) = 1 for the final blank and the last label (s = 2S, 2S - 1 0-based)
+        at_end = (positions == 2 * target_len[:, None]) | (
+            (positions == 2 * target_len[:, None] - 1) & (target_len[:, None] > 0)
+        )  # (N, L)
+        start = emit.new_zeros(N, L).masked_fill(~at_end, NEG_INF)  # (N, L)
+        # may s jump to s + 2? log [skip_{s+2}]
+        no_skip = emit.new_zeros(N, L).masked_fill(~skip, NEG_INF)[:, 2:]  # (N, L - 2)
+        # beta_{t+1}(s) y^{t+1}_{l'_s} in a buffer with two -inf columns on the right
+        buf = emit.new_full((N, L + 2), NEG_INF)  # (N, L + 2)
+        log_beta = emit.new_full((T, N, L), NEG_INF)  # (T, N, L)
+        last = input_len - 1  # (N,), each item's last frame
+        starts_at = set(last.tolist())
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                torch.add(log_beta[t + 1], emit[t + 1], out=buf[:, :L])
+                # log beta_t(s) = logsumexp over s' in {s, s+1, [skip] s+2} of beta_{t+1} y^{t+1}
+                stay_or_step = torch.logaddexp(buf[:, :L], buf[:, 1 : L + 1])  # (N, L)
+                skip_two = buf[:, 2:].clone()  # (N, L)
+                skip_two[:, : L - 2] += no_skip
+                torch.logaddexp(stay_or_step, skip_two, out=log_beta[t])
+            if t in starts_at:  # items whose beta starts at this, their last, frame
+                log_beta[t] = torch.where((last == t)[:, None], start, log_beta[t])
+        # gamma_t(s) = alpha_t(s) beta_t(s) / p(l|x), all frames at once
+        gamma_s = (log_alpha + log_beta + nll[None, :, None]).exp()  # (T, N, L)
+        gamma = log_probs.new_zeros(T, N, C).scatter_add_(
+            2, ext.unsqueeze(0).expand(T, N, L), gamma_s
+        )  # (T, N, C)
+        grad = log_probs.exp() - gamma  # (T, N, C)
+        # no alignment (p = 0, loss inf): every gamma is 0/0, NaN for every symbol, as torch's
+        grad = grad.masked_fill(torch.isinf(nll)[None, :, None], float("nan"))
+        # zero past each item's length and for items zero_infinity replaced
+        keep = (torch.arange(T, device=grad.device)[:, None] < input_len) & ~ctx.dropped  # (T, N)
+        scale = torch.where(ctx.dropped, torch.zeros_like(grad_out), grad_out)  # (N,)
+        grad = torch.where(keep[..., None], grad * scale[:, None], 0.0)
+        return grad, None, None, None, None, None
 
 
 def ctc_loss(
@@ -183,7 +376,8 @@ def ctc_loss(
     :math:`b` before, between and after its :math:`S` labels (positions :math:`1..2S+1`), and
     :math:`T`, :math:`S` are the item's input and target lengths. The recursion runs in log
     space (products become sums, sums become ``logsumexp``), one loop over time for the whole
-    batch; autograd gives the gradient.
+    batch, inside :class:`CTCLossFunction`, whose backward runs the β recursion and returns
+    torch's gradient.
 
     Args:
         log_probs: ``(T, N, C)`` or unbatched ``(T, C)``, log-probabilities over the ``C``
@@ -191,8 +385,9 @@ def ctc_loss(
         targets: ``(N, S)`` padded, or 1-D with every target concatenated
             (``sum(target_lengths)`` labels); for unbatched input ``(S,)``. Integer labels in
             ``[0, C)``, never ``blank``.
-        input_lengths: ``(N,)`` frames used per item, each ``<= T``.
-        target_lengths: ``(N,)`` labels per item, each ``<= S``.
+        input_lengths: ``(N,)`` frames used per item, each ``<= T`` (a 0-d tensor or an int
+            when ``N = 1``).
+        target_lengths: ``(N,)`` labels per item, each ``<= S`` (0-d or an int when ``N = 1``).
         blank: the blank's index, in ``[0, C)``.
         reduction: ``"none"`` (``(N,)`` losses), ``"mean"`` (each loss divided by its target
             length, then the mean over the batch) or ``"sum"``.
@@ -204,10 +399,12 @@ def ctc_loss(
         device and with the dtype of ``log_probs``.
 
     Note:
-        The values and, through ``log_softmax``, the gradients equal torch's. Torch's own
-        backward returns :math:`y^t_k - \gamma_t(k)` for ``log_probs`` directly (the gradient
-        with respect to the logits, which assumes normalised input); autograd here gives the
-        exact :math:`-\gamma_t(k)` (see :func:`ctc_grad_np`). The two agree after ``log_softmax``.
+        Values and gradients equal torch's, including for a ``log_probs`` that is a leaf:
+        the gradient is :math:`y^t_k - \gamma_t(k)`, the gradient with respect to the logits
+        of a ``log_softmax`` (:class:`CTCLossFunction`); :func:`ctc_grad_np` gives the exact
+        derivative :math:`-\gamma_t(k)`. The two agree after ``log_softmax``. Bad input raises
+        the exception type torch raises (``RuntimeError``, as
+        :class:`~rnncourse._checks.InputError`, also a ``ValueError``), with a clearer message.
 
     Example::
 
@@ -221,48 +418,65 @@ def ctc_loss(
     if not isinstance(log_probs, Tensor):
         raise TypeError(f"log_probs: expected a torch.Tensor, got {type(log_probs).__name__}")
     check_choice("reduction", reduction, ("none", "mean", "sum"))
+    if log_probs.numel() == 0:
+        raise InputError(
+            with_torch_words(
+                f"log_probs: expected at least one frame, item and symbol, got shape "
+                f"{tuple(log_probs.shape)}",
+                "log_probs tensor must not be empty",
+            )
+        )
     lp, tg, il, tl, unbatched = _prepare(log_probs, targets, input_lengths, target_lengths, blank)
-    T, N, C = lp.shape
     device = lp.device
     ext_np = _extend(tg, blank)  # (N, L), L = 2S + 1
-    L = ext_np.shape[1]
     ext = torch.as_tensor(ext_np, device=device)  # (N, L)
     skip = torch.as_tensor(_can_skip(ext_np, blank), device=device)  # (N, L)
     input_len = torch.as_tensor(il, device=device)  # (N,)
     target_len = torch.as_tensor(tl, device=device)  # (N,)
-    neg_inf = lp.new_full((N, 2), NEG_INF)  # pads alpha's left edge
-
-    # y^t_{l'_s} for every t, item and position s, in log space
-    emit = lp.gather(2, ext.unsqueeze(0).expand(T, N, L)) if T > 0 else lp.new_zeros(0, N, L)
-    # alpha_1(s) = y^1_{l'_s} for s in {1, 2} (0-based: 0 and 1), -inf elsewhere
-    start = torch.arange(L, device=device) < 2  # (L,)
-    alpha = torch.where(start, emit[0], NEG_INF) if T > 0 else lp.new_full((N, L), NEG_INF)
-    for t in range(1, T):
-        shift1 = torch.cat([neg_inf[:, :1], alpha[:, :-1]], dim=1)  # alpha_{t-1}(s-1), (N, L)
-        shift2 = torch.cat([neg_inf, alpha[:, :-2]], dim=1)[:, :L]  # alpha_{t-1}(s-2), (N, L)
-        shift2 = torch.where(skip, shift2, NEG_INF)
-        # log alpha_t(s) = logsumexp(alpha_{t-1}(s), (s-1), [skip] (s-2)) + log y^t_{l'_s}
-        step = _logsumexp(torch.stack([alpha, shift1, shift2]), dim=0) + emit[t]  # (N, L)
-        alpha = torch.where((t < input_len).unsqueeze(1), step, alpha)  # frozen past T_n
-
-    # log p(l|x) = logsumexp(alpha_T(2S+1), alpha_T(2S)); 0-based positions 2S and 2S - 1
-    last = (2 * target_len).unsqueeze(1)  # (N, 1)
-    before_last = alpha.gather(1, (last - 1).clamp(min=0))  # (N, 1)
-    before_last = torch.where((target_len > 0).unsqueeze(1), before_last, NEG_INF)
-    end = torch.cat([alpha.gather(1, last), before_last], dim=1)  # (N, 2)
-    log_likelihood = _logsumexp(end, dim=1)  # (N,)
-    # zero frames: p = 1 for the empty target, 0 otherwise
-    empty = lp.new_zeros(N).masked_fill(target_len > 0, NEG_INF)  # (N,)
-    log_likelihood = torch.where(input_len > 0, log_likelihood, empty)
-    loss = -log_likelihood  # (N,)
-    if zero_infinity:
-        loss = torch.where(torch.isinf(loss), torch.zeros_like(loss), loss)
-
+    loss = CTCLossFunction.apply(lp, ext, skip, input_len, target_len, zero_infinity)  # (N,)
     if reduction == "sum":
         return loss.sum()
     if reduction == "mean":
         return (loss / target_len.clamp(min=1).to(loss.dtype)).mean()
     return loss[0] if unbatched else loss
+
+
+class CTCLoss(torch.nn.Module):
+    """:func:`ctc_loss` as a module, as ``torch.nn.CTCLoss``: ``CTCLoss(blank, reduction,
+    zero_infinity)(log_probs, targets, input_lengths, target_lengths)``.
+
+    Example::
+
+        >>> criterion = CTCLoss(reduction="sum")
+        >>> criterion(torch.full((2, 2), 0.5).log(), torch.tensor([1]), 2, 1)
+        tensor(0.2877)
+    """
+
+    def __init__(
+        self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False
+    ) -> None:
+        super().__init__()
+        check_choice("reduction", reduction, ("none", "mean", "sum"))
+        self.blank = blank
+        self.reduction = reduction
+        self.zero_infinity = zero_infinity
+
+    def forward(
+        self,
+        log_probs: Tensor,
+        targets: Tensor,
+        input_lengths: Tensor | Sequence[int] | int,
+        target_lengths: Tensor | Sequence[int] | int,
+    ) -> Tensor:
+        return ctc_loss(
+            log_probs,
+            targets,
+            input_lengths,
+            target_lengths,
+            self.blank,
+            self.reduction,
+            self.zero_infinity,
+        )
 
 
 # ----------------------------------------------------------------------------- NumPy

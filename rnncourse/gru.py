@@ -21,11 +21,13 @@ from ``torch.nn.GRU`` unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnncourse._recurrent import CellBase, RNNBase, State, check_cell_args
+from rnncourse._recurrent import CellBase, RNNBase, State, check_cell_args, reject_proj_size
 
 __all__ = ["gru_step", "gru_cell", "GRUCell", "GRU"]
 
@@ -198,14 +200,16 @@ class GRU(RNNBase):
         device, dtype: where and in which precision to create the parameters.
 
     Inputs: input, hx
-        - **input**: ``(T, N, H_in)``, ``(N, T, H_in)`` if ``batch_first``, or unbatched
-          ``(T, H_in)``.
+        - **input**: ``(T, N, H_in)``, ``(N, T, H_in)`` if ``batch_first``, unbatched
+          ``(T, H_in)``, or a ``PackedSequence`` (``torch.nn.utils.rnn.pack_padded_sequence``)
+          of sequences of different lengths.
         - **hx**: ``(D*L, N, H)`` or unbatched ``(D*L, H)``; zeros if not given.
 
     Outputs: output, h_n
         - **output**: ``(T, N, D*H)`` (``(N, T, D*H)`` if ``batch_first``, ``(T, D*H)``
-          unbatched), :math:`h_t` of the last layer for every :math:`t`, forward and backward
-          directions concatenated, forward first.
+          unbatched, a ``PackedSequence`` packed like a packed input), :math:`h_t` of the
+          last layer for every :math:`t`, forward and backward directions concatenated,
+          forward first.
         - **h_n**: ``(D*L, N, H)`` (``(D*L, H)`` unbatched), the final hidden state of every
           layer and direction.
 
@@ -230,9 +234,43 @@ class GRU(RNNBase):
 
     gate_count = 3
 
-    def step(self, xw: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None) -> State:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        proj_size: int | None = None,
+    ) -> None:
+        reject_proj_size(proj_size)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device=device,
+            dtype=dtype,
+        )
+
+    def step(
+        self,
+        xw: Tensor,
+        state: State,
+        weight_hh: Tensor,
+        bias_hh: Tensor | None,
+        weight_hr: Tensor | None = None,
+    ) -> State:
         assert isinstance(state, Tensor)
         return gru_step(xw, state, weight_hh, bias_hh)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Any, hx: Tensor | None = None) -> tuple[Any, Tensor]:
         return super().forward(input, hx)

@@ -28,6 +28,8 @@ speed); it is equal to the loop in the tests, and faster only in training.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -46,11 +48,14 @@ def lstm_step(
     state: tuple[Tensor, Tensor],
     weight_hh: Tensor,
     bias_hh: Tensor | None = None,
+    weight_hr: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """One LSTM step given the input term ``xw = W_ih x_t + b_ih`` (already computed).
 
     :class:`LSTM` computes ``xw`` for every step in one matrix multiplication and calls this
-    inside its loop over time; :func:`lstm_cell` computes it for one step.
+    inside its loop over time; :func:`lstm_cell` computes it for one step. With a projection
+    ``weight_hr`` ``(P, H)`` (Sak et al., 2014) the hidden state is projected down to ``P``
+    features, ``h_t = W_hr (o_t ⊙ tanh(c_t))``, and ``weight_hh`` is ``(4H, P)``.
     """
     h, c = state
     # [i; f; g; o] pre-activations: W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
@@ -64,6 +69,9 @@ def lstm_step(
     c = f * c + i * g  # (N, H)
     # h_t = o_t ⊙ tanh(c_t)
     h = o * torch.tanh(c)  # (N, H)
+    if weight_hr is not None:
+        # h_t = W_hr (o_t ⊙ tanh(c_t)): the projection, P < H features
+        h = F.linear(h, weight_hr)  # (N, P)
     return h, c
 
 
@@ -208,7 +216,10 @@ class LSTM(RNNBase):
     :math:`x_t` the input at step :math:`t` (for layer :math:`k > 0`, the hidden state
     :math:`h^{(k-1)}_t` of the layer below, with dropout in training mode if ``dropout > 0``),
     :math:`h_0, c_0` the initial states, and :math:`i_t, f_t, g_t, o_t` the input, forget,
-    cell-candidate and output gates.
+    cell-candidate and output gates. With ``proj_size`` :math:`P > 0` (an LSTM with a
+    projection layer, Sak et al. 2014) the hidden state is projected to :math:`P` features,
+    :math:`h_t = W_{hr} (o_t \odot \tanh(c_t))`, so :math:`W_{hh}` is ``(4H, P)`` and the
+    layers above read :math:`P` features per direction; :math:`c_t` keeps :math:`H`.
 
     Args:
         input_size: the number of features :math:`H_{in}` in the input ``x``.
@@ -221,7 +232,8 @@ class LSTM(RNNBase):
             except the last, in training mode only. Default: 0.
         bidirectional: if ``True``, each layer also runs backwards over the sequence
             (:math:`D = 2`). Default: ``False``.
-        proj_size: must be 0; LSTMs with projections are not implemented here.
+        proj_size: if ``P > 0``, project each layer's hidden state to ``P < H`` features
+            with ``weight_hr_l[k]``, as ``torch.nn.LSTM``. Default: 0 (no projection).
         device, dtype: where and in which precision to create the parameters.
         fused: if ``True``, train through the fused recurrence of :mod:`rnncourse.lstm_fused`
             (one autograd node per layer and direction, hand-written backward, no double
@@ -229,23 +241,28 @@ class LSTM(RNNBase):
             Stored as the attribute ``fused``. Default: ``False``.
 
     Inputs: input, (h_0, c_0)
-        - **input**: ``(T, N, H_in)``, ``(N, T, H_in)`` if ``batch_first``, or unbatched
-          ``(T, H_in)``.
-        - **h_0**, **c_0**: each ``(D*L, N, H)`` or unbatched ``(D*L, H)``; both zeros if
+        - **input**: ``(T, N, H_in)``, ``(N, T, H_in)`` if ``batch_first``, unbatched
+          ``(T, H_in)``, or a ``PackedSequence`` (``torch.nn.utils.rnn.pack_padded_sequence``)
+          of sequences of different lengths.
+        - **h_0**: ``(D*L, N, H_out)`` or unbatched ``(D*L, H_out)``, with ``H_out = P`` if
+          ``proj_size > 0`` else ``H``; **c_0**: ``(D*L, N, H)`` or ``(D*L, H)``; both zeros if
           ``hx`` is not given.
 
     Outputs: output, (h_n, c_n)
-        - **output**: ``(T, N, D*H)`` (``(N, T, D*H)`` if ``batch_first``, ``(T, D*H)``
-          unbatched), :math:`h_t` of the last layer for every :math:`t`, forward and backward
-          directions concatenated, forward first.
-        - **h_n**, **c_n**: each ``(D*L, N, H)`` (``(D*L, H)`` unbatched), the final hidden
-          and cell states of every layer and direction.
+        - **output**: ``(T, N, D*H_out)`` (``(N, T, D*H_out)`` if ``batch_first``,
+          ``(T, D*H_out)`` unbatched, a ``PackedSequence`` packed like a packed input),
+          :math:`h_t` of the last layer for every :math:`t`, forward and backward directions
+          concatenated, forward first.
+        - **h_n** ``(D*L, N, H_out)``, **c_n** ``(D*L, N, H)`` (without ``N`` unbatched): the
+          final states of every layer and direction, each sequence's own final state for a
+          packed input.
 
     Attributes:
         weight_ih_l[k]: :math:`[W_{ii}; W_{if}; W_{ig}; W_{io}]` of layer k, ``(4H, H_in)`` for
             k = 0, else ``(4H, D*H)``.
-        weight_hh_l[k]: :math:`[W_{hi}; W_{hf}; W_{hg}; W_{ho}]` of layer k, ``(4H, H)``.
+        weight_hh_l[k]: :math:`[W_{hi}; W_{hf}; W_{hg}; W_{ho}]` of layer k, ``(4H, H_out)``.
         bias_ih_l[k], bias_hh_l[k]: :math:`b_{ih}`, :math:`b_{hh}` of layer k, ``(4H,)``.
+        weight_hr_l[k]: :math:`W_{hr}` of layer k, ``(P, H)``, only if ``proj_size > 0``.
         ``*_reverse``: the same for the backward direction when ``bidirectional=True``.
 
     All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})` with :math:`k = 1/H`.
@@ -278,11 +295,6 @@ class LSTM(RNNBase):
         dtype: torch.dtype | None = None,
         fused: bool = False,
     ) -> None:
-        if proj_size != 0:
-            raise NotImplementedError(
-                f"proj_size: LSTMs with projections are not implemented in rnncourse "
-                f"(got proj_size={proj_size!r}); use proj_size=0 or torch.nn.LSTM"
-            )
         super().__init__(
             input_size,
             hidden_size,
@@ -291,14 +303,22 @@ class LSTM(RNNBase):
             batch_first,
             dropout,
             bidirectional,
+            proj_size,
             device=device,
             dtype=dtype,
         )
         self.fused = fused
 
-    def step(self, xw: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None) -> State:
+    def step(
+        self,
+        xw: Tensor,
+        state: State,
+        weight_hh: Tensor,
+        bias_hh: Tensor | None,
+        weight_hr: Tensor | None = None,
+    ) -> State:
         assert isinstance(state, tuple)
-        return lstm_step(xw, state, weight_hh, bias_hh)
+        return lstm_step(xw, state, weight_hh, bias_hh, weight_hr)
 
     def run_one_direction(
         self,
@@ -309,22 +329,27 @@ class LSTM(RNNBase):
         bias_ih: Tensor | None,
         bias_hh: Tensor | None,
         reverse: bool,
+        lengths: Tensor | None = None,
+        weight_hr: Tensor | None = None,
     ) -> tuple[Tensor, State]:
         """The loop over :func:`lstm_step`, or the fused recurrence if :attr:`fused`.
 
         Without autograd (``torch.no_grad()``, inference) the loop runs either way: the fused
-        path only pays off in the backward pass, and its forward stores more.
+        path only pays off in the backward pass, and its forward stores more. Packed input
+        (``lengths``) and projections (``weight_hr``) always take the loop.
         """
-        if self.fused and torch.is_grad_enabled():
+        if self.fused and torch.is_grad_enabled() and lengths is None and weight_hr is None:
             return lstm_fused.lstm_direction_fused(
                 x, state, weight_ih, weight_hh, bias_ih, bias_hh, reverse
             )
-        return super().run_one_direction(x, state, weight_ih, weight_hh, bias_ih, bias_hh, reverse)
+        return super().run_one_direction(
+            x, state, weight_ih, weight_hh, bias_ih, bias_hh, reverse, lengths, weight_hr
+        )
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", fused=True" if self.fused else "")
 
     def forward(
-        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
-    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        self, input: Any, hx: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Any, tuple[Tensor, Tensor]]:
         return super().forward(input, hx)

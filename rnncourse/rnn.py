@@ -15,11 +15,20 @@ vectors, ``h @ weight_hh.T``. Both are the same equation.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnncourse._recurrent import CellBase, RNNBase, State, check_cell_args, check_nonlinearity
+from rnncourse._recurrent import (
+    CellBase,
+    RNNBase,
+    State,
+    check_cell_args,
+    check_nonlinearity,
+    reject_proj_size,
+)
 
 __all__ = ["rnn_step", "rnn_cell", "RNNCell", "RNN"]
 
@@ -182,15 +191,17 @@ class RNN(RNNBase):
         device, dtype: where and in which precision to create the parameters.
 
     Inputs: input, hx
-        - **input**: ``(T, N, H_in)``, ``(N, T, H_in)`` if ``batch_first``, or unbatched
-          ``(T, H_in)``.
+        - **input**: ``(T, N, H_in)``, ``(N, T, H_in)`` if ``batch_first``, unbatched
+          ``(T, H_in)``, or a ``PackedSequence`` (``torch.nn.utils.rnn.pack_padded_sequence``)
+          of sequences of different lengths.
         - **hx**: ``(D*L, N, H)`` or unbatched ``(D*L, H)``, the initial hidden state of
           every layer and direction; zeros if not given.
 
     Outputs: output, h_n
         - **output**: ``(T, N, D*H)`` (``(N, T, D*H)`` if ``batch_first``, ``(T, D*H)``
-          unbatched), :math:`h_t` of the last layer for every :math:`t`; with two directions
-          the forward and backward states are concatenated, forward first.
+          unbatched, a ``PackedSequence`` packed like a packed input), :math:`h_t` of the
+          last layer for every :math:`t`; with two directions the forward and backward states
+          are concatenated, forward first.
         - **h_n**: ``(D*L, N, H)`` (``(D*L, H)`` unbatched), the final hidden state of every
           layer and direction, ordered layer by layer, forward before backward.
 
@@ -227,7 +238,9 @@ class RNN(RNNBase):
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        proj_size: int | None = None,
     ) -> None:
+        reject_proj_size(proj_size)
         check_nonlinearity(nonlinearity)
         self.nonlinearity = nonlinearity
         super().__init__(
@@ -242,9 +255,16 @@ class RNN(RNNBase):
             dtype=dtype,
         )
 
-    def step(self, xw: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None) -> State:
+    def step(
+        self,
+        xw: Tensor,
+        state: State,
+        weight_hh: Tensor,
+        bias_hh: Tensor | None,
+        weight_hr: Tensor | None = None,
+    ) -> State:
         assert isinstance(state, Tensor)
         return rnn_step(xw, state, weight_hh, bias_hh, self.nonlinearity)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Any, hx: Tensor | None = None) -> tuple[Any, Tensor]:
         return super().forward(input, hx)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+import rnncourse
 from rnncourse.bidirectional import Bidirectional, bidirectional, unroll
 from rnncourse.gru import GRUCell, gru_cell
 from rnncourse.lstm import LSTMCell, lstm_cell
@@ -211,3 +212,34 @@ def test_bidirectional_needs_a_way_to_initialise_the_reverse_cell() -> None:
     assert output.shape == (5, 2, 8) and h_n.shape == (2, 2, 4)
     with pytest.raises(TypeError, match="^cell: expected a cell module with an int input_size"):
         Bidirectional(nn.Linear(3, 4))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("batch_first", [False, True], ids=["time-major", "batch-first"])
+def test_bidirectional_module_takes_and_returns_packed_sequences(
+    kind: str, batch_first: bool
+) -> None:
+    """Does Bidirectional(cell) give a one-layer bidirectional torch module's packed output,
+    final states and gradients for a PackedSequence? Float64, tolerances of tests/conftest.py."""
+    torch.manual_seed(0)
+    ref = getattr(torch.nn, kind)(3, 4, bidirectional=True, batch_first=batch_first).double()
+    cells = [getattr(rnncourse, f"{kind}Cell")(3, 4).double() for _ in range(2)]
+    for cell, suffix in zip(cells, ["", "_reverse"], strict=True):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).data.copy_(getattr(ref, f"{name}_l0{suffix}"))
+    layer = Bidirectional(cells[0], cells[1], batch_first=batch_first)
+    shape = (4, 6, 3) if batch_first else (6, 4, 3)
+    x = torch.randn(shape, dtype=torch.float64)
+    results = []
+    for module in (ref, layer):
+        data = x.clone().requires_grad_()
+        packed = torch.nn.utils.rnn.pack_padded_sequence(
+            data, [3, 6, 1, 4], batch_first=batch_first, enforce_sorted=False
+        )
+        out, final = module(packed)
+        finals = final if isinstance(final, tuple) else (final,)
+        (out.data.sin().sum() + sum(f.cos().sum() for f in finals)).backward()
+        params = [p.grad for p in module.parameters()]
+        results.append((out.data, finals, data.grad, params))
+    torch.testing.assert_close(results[1][:3], results[0][:3], **tolerances(torch.float64))
+    torch.testing.assert_close(results[1][3], results[0][3], **tolerances(torch.float64))

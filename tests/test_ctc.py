@@ -145,18 +145,72 @@ def test_loss_follows_device_and_dtype(device: torch.device) -> None:
     torch.testing.assert_close(ours.cpu().double(), theirs, **tolerances(dtype))
 
 
-def test_direct_gradient_is_minus_posterior() -> None:
-    """Is the gradient for log_probs minus the posterior (torch's adds exp(log_probs))?"""
-    lp = logits().log_softmax(-1).requires_grad_(True)
-    args = (padded(TARGETS), INPUT_LENGTHS, lengths(TARGETS))
-    ctc_loss(lp, *args, reduction="sum").backward()
+@pytest.mark.parametrize("normalised", [True, False], ids=["log_softmax", "raw"])
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_leaf_gradient_is_torchs(normalised: bool, zero_infinity: bool) -> None:
+    """Is the gradient for a leaf log_probs torch's exp(log_probs) - posterior, normalised or
+    not, with zero past each input length (and for items zero_infinity drops)? Float64, F64."""
+    u = logits()
+    lp = (u.log_softmax(-1) if normalised else u).requires_grad_(True)
+    targets = [[1, 1], [2, 3, 1], [2, 2, 2], [3, 3], []]  # item 3 ([3, 3]) cannot fit in 1 frame
+    args = (padded(targets), INPUT_LENGTHS, lengths(targets))
+    weights = torch.arange(1.0, 6.0, dtype=torch.float64)  # a different grad_out per item
+    ctc_loss(lp, *args, reduction="none", zero_infinity=zero_infinity).mul(weights).sum().backward()
     ours = lp.grad.clone()
     lp.grad = None
-    F.ctc_loss(lp, *args, reduction="sum").backward()
-    valid = (torch.arange(T)[:, None] < torch.tensor(INPUT_LENGTHS))[..., None]  # (T, N, 1)
-    torch.testing.assert_close(lp.grad, ours + lp.detach().exp() * valid, **F64)
-    # each frame's posterior sums to 1 over the symbols
-    torch.testing.assert_close(ours.sum(-1), -valid[..., 0].double(), **F64)
+    F.ctc_loss(lp, *args, reduction="none", zero_infinity=zero_infinity).mul(
+        weights
+    ).sum().backward()
+    assert torch.equal(ours.isnan(), lp.grad.isnan())
+    torch.testing.assert_close(ours.nan_to_num(0.0), lp.grad.nan_to_num(0.0), **F64)
+
+
+def test_backward_is_one_autograd_node() -> None:
+    """Is the loss's backward one node (CTCLossFunction), not a graph of T steps?"""
+    lp = logits().log_softmax(-1).detach().requires_grad_(True)
+    loss = ctc_loss(lp, padded(TARGETS), INPUT_LENGTHS, lengths(TARGETS), reduction="none")
+    assert type(loss.grad_fn).__name__ == "CTCLossFunctionBackward"
+    assert loss.grad_fn.next_functions[0][0].variable is lp
+
+
+def test_scalar_lengths_for_a_batch_of_one() -> None:
+    """Do 0-d input/target lengths work for a batch of one, as in torch?"""
+    lp = logits(N=1).log_softmax(-1)  # (T, 1, C)
+    target = torch.tensor([[1, 2, 2]])
+    ours = ctc_loss(lp, target, torch.tensor(T), torch.tensor(3), reduction="none")
+    theirs = F.ctc_loss(lp, target, torch.tensor(T), torch.tensor(3), reduction="none")
+    torch.testing.assert_close(ours, theirs, **F64)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "torch_words"),
+    [
+        (
+            {"input_lengths": torch.tensor([7.0, 5.0]), "target_lengths": torch.tensor([2, 1])},
+            "input_lengths must be integral",
+        ),
+        (
+            {"input_lengths": torch.tensor([7, 5]), "target_lengths": torch.tensor([2.0, 1.0])},
+            "target_lengths must be integral",
+        ),
+        ({"log_probs": torch.empty(0, 2, 5)}, "log_probs tensor must not be empty"),
+        ({"target_lengths": [3, 1]}, "Expected tensor to have size at least 3 at dimension 1"),
+        ({"input_lengths": [7, -1]}, "Expected input_lengths to have value at least 0"),
+        ({"input_lengths": [8, 5]}, "Expected input_lengths to have value at most 7"),
+        (
+            {"input_lengths": torch.tensor(7), "target_lengths": torch.tensor([2, 1])},
+            "input_lengths must be of size batch_size",
+        ),
+        ({"blank": 5}, "blank must be in label range"),
+    ],
+)
+def test_errors_have_torchs_type_and_words(kwargs: dict, torch_words: str) -> None:
+    """Does each bad input raise torch's exception type (RuntimeError), with torch's words
+    after the course's own message, for ctc_loss and torch alike?"""
+    args = good() | kwargs
+    for fn in (F.ctc_loss, ctc_loss):
+        with pytest.raises(RuntimeError, match=torch_words):
+            fn(**args)
 
 
 # ----------------------------------------------------------------------------- NumPy
@@ -186,13 +240,18 @@ def test_alpha_beta_give_the_same_likelihood_at_every_frame() -> None:
 
 
 def test_numpy_grad_matches_autograd() -> None:
-    """Does ctc_grad_np equal autograd through ctc_loss for unnormalised log-probs?"""
+    """Does ctc_grad_np (the exact -posterior) plus exp(log_probs) on valid frames equal the
+    gradient ctc_loss gives a raw, unnormalised leaf, torch's y - gamma?"""
     u = logits()  # deliberately not log_softmax-ed: the formula must not assume it
     args = (padded(TARGETS), INPUT_LENGTHS, lengths(TARGETS))
     x = u.clone().requires_grad_(True)
     ctc_loss(x, *args, reduction="sum").backward()
     got = ctc_grad_np(u.numpy(), padded(TARGETS).numpy(), INPUT_LENGTHS, lengths(TARGETS))
-    np.testing.assert_allclose(got, x.grad.numpy(), rtol=RTOL_F64, atol=ATOL_F64)
+    valid = (torch.arange(T)[:, None] < torch.tensor(INPUT_LENGTHS))[..., None]  # (T, N, 1)
+    expected = got + (u.exp() * valid).numpy()
+    np.testing.assert_allclose(expected, x.grad.numpy(), rtol=RTOL_F64, atol=ATOL_F64)
+    # each frame's posterior sums to 1 over the symbols
+    np.testing.assert_allclose(got.sum(-1), -valid[..., 0].double().numpy(), atol=ATOL_F64)
 
 
 def test_numpy_grad_matches_finite_differences() -> None:
@@ -353,3 +412,15 @@ def test_decoders_reject_bad_input() -> None:
         error_rate(["a"], ["a", "b"])
     with pytest.raises(TypeError, match="log_probs: expected a torch.Tensor"):
         ctc_loss([[0.0]], torch.tensor([1]), 1, 1)
+
+
+def test_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """Does benchmarks/bench_ctc.py run and print a ratio row (no timing is asserted)?"""
+    import pathlib
+    import runpy
+
+    script = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_ctc.py"
+    runpy.run_path(str(script))["main"](["--quick", "--T", "1000"])
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert [row.split()[:2] for row in rows] == [["1000", "300"]]
+    assert float(rows[0].split()[-1]) > 0

@@ -189,9 +189,25 @@ def test_min_gru_h_n_shape(name: str) -> None:
 )
 @pytest.mark.parametrize(("sizes", "argument"), [((-1, 4), "input_size"), ((3, 0), "hidden_size")])
 def test_bad_sizes_name_the_argument(cls, sizes: tuple[int, int], argument: str) -> None:
-    """Does a negative or zero size give a ValueError naming it, not torch's raw error?"""
+    """Does a negative or zero size give a ValueError naming it, not torch's raw error?
+
+    Cells accept ``hidden_size=0`` as torch's do (see the next test); a sequence module does not.
+    """
+    if sizes[1] == 0 and cls in (rnncourse.RNNCell, rnncourse.LSTMCell, rnncourse.GRUCell):
+        pytest.skip("torch's cells accept hidden_size=0")
     with pytest.raises(ValueError, match=rf"^{argument}: expected a positive int"):
         cls(*sizes)
+
+
+@pytest.mark.parametrize(
+    "cls", [rnncourse.RNNCell, rnncourse.GRUCell, rnncourse.LSTMCell], ids=lambda c: c.__name__
+)
+def test_cells_with_zero_hidden_units_return_empty_states(cls) -> None:
+    """Does a cell with H = 0 return an empty (N, 0) state, as torch's cells do?"""
+    cell = cls(10, 0)
+    out = cell(torch.randn(3, 10))
+    for state in out if isinstance(out, tuple) else (out,):
+        assert state.shape == (3, 0)
 
 
 # ---------------------------------------------------------------------------

@@ -265,10 +265,59 @@ def test_lstm_integer_input_is_refused() -> None:
         LSTM(3, 4)(torch.ones(5, 2, 3, dtype=torch.int32))
 
 
-def test_lstm_proj_size_is_refused() -> None:
-    """Does proj_size > 0 raise NotImplementedError naming proj_size?"""
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        LSTM(3, 4, proj_size=2)
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("batch_first", [False, True], ids=["time-major", "batch-first"])
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+def test_lstm_projections_match_torch(bidirectional: bool, batch_first: bool, packed: bool) -> None:
+    """Does LSTM(proj_size=P) have torch's parameters (weight_hr_l{k}, (P, H)) and give its
+    outputs, final states and gradients? Float64, tolerances F64."""
+    torch.manual_seed(0)
+    kwargs = {"bidirectional": bidirectional, "batch_first": batch_first, "proj_size": 2}
+    ref = torch.nn.LSTM(3, 5, 2, **kwargs).double()
+    mine = LSTM(3, 5, 2, **kwargs).double()
+    assert [(n, p.shape) for n, p in mine.named_parameters()] == [
+        (n, p.shape) for n, p in ref.named_parameters()
+    ]
+    assert mine._flat_weights_names == ref._flat_weights_names
+    mine.load_state_dict(ref.state_dict())
+    x = (
+        torch.randn(4, 6, 3, dtype=torch.float64)
+        if batch_first
+        else torch.randn(6, 4, 3, dtype=torch.float64)
+    )
+    rows = 4 if bidirectional else 2
+    h0 = torch.randn(rows, 4, 2, dtype=torch.float64)
+    c0 = torch.randn(rows, 4, 5, dtype=torch.float64)
+    results = []
+    for module in (ref, mine):
+        inputs = [t.clone().requires_grad_() for t in (x, h0, c0)]
+        data = inputs[0]
+        if packed:
+            data = torch.nn.utils.rnn.pack_padded_sequence(
+                data, [6, 3, 5, 1], batch_first=batch_first, enforce_sorted=False
+            )
+        out, (h_n, c_n) = module(data, (inputs[1], inputs[2]))
+        out = out.data if packed else out
+        (out.tanh().sum() + h_n.sin().sum() + c_n.cos().sum()).backward()
+        results.append(
+            (out, h_n, c_n, [t.grad for t in inputs] + [p.grad for p in module.parameters()])
+        )
+    torch.testing.assert_close(results[1], results[0], **F64)
+
+
+def test_lstm_proj_size_must_be_smaller_than_hidden_size() -> None:
+    """Does proj_size >= hidden_size raise torch's ValueError, naming proj_size?"""
+    with pytest.raises(ValueError, match="proj_size.*proj_size has to be smaller than hidden_size"):
+        LSTM(3, 4, proj_size=4)
+
+
+@pytest.mark.parametrize("cls", [rnncourse.RNN, rnncourse.GRU], ids=lambda c: c.__name__)
+def test_proj_size_belongs_to_lstm(cls) -> None:
+    """Do RNN and GRU refuse proj_size with torch's ValueError and words?"""
+    with pytest.raises(
+        ValueError, match="proj_size argument is only supported for LSTM, not RNN or GRU"
+    ):
+        cls(3, 4, proj_size=2)
 
 
 def test_lstm_cell_state_must_be_a_pair() -> None:

@@ -10,7 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnncourse
 from rnncourse import topologies
-from rnncourse._recurrent import hidden_of, map_state, unroll
+from rnncourse._recurrent import hidden_of, map_state, pack_like, unpack_sequence, unroll
 from rnncourse.bidirectional import Bidirectional
 from rnncourse.gru import gru_cell
 from rnncourse.scan import MinGRU
@@ -237,3 +237,21 @@ def test_constructors_pass_bias_and_device_on(cls) -> None:
     on_meta = cls(H_IN, H, device="meta")
     assert all(p.device.type == "meta" for p in on_meta.parameters())
     assert any(name.startswith("bias") for name, _ in on_meta.named_parameters())
+
+
+@pytest.mark.parametrize("enforce_sorted", [True, False], ids=["sorted", "unsorted"])
+def test_unpack_and_pack_like_invert_torchs_packing(enforce_sorted: bool) -> None:
+    """Does unpack_sequence give torch's padded batch and lengths (caller's order), and
+    pack_like pack it back to the same data, batch_sizes and indices?"""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    lengths = [5, 3, 3, 1] if enforce_sorted else [3, 5, 1, 3]
+    x = torch.randn(5, 4, H_IN, dtype=torch.float64)
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=enforce_sorted)
+    padded, got_lengths = unpack_sequence(packed)
+    ref, ref_lengths = pad_packed_sequence(packed)
+    torch.testing.assert_close(padded, ref)
+    assert got_lengths.tolist() == ref_lengths.tolist() == lengths
+    again = pack_like(padded, packed)
+    torch.testing.assert_close(again.data, packed.data)
+    assert torch.equal(again.batch_sizes, packed.batch_sizes)

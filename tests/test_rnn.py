@@ -244,11 +244,52 @@ def test_rnn_dtype_mismatch_names_input() -> None:
         RNN(3, 4)(torch.randn(5, 3, 3, dtype=torch.float64))
 
 
-def test_rnn_packed_sequence_is_refused_with_a_hint() -> None:
-    """Does a PackedSequence raise TypeError naming input and saying how to pad it?"""
-    packed = nn.utils.rnn.pack_sequence([torch.randn(3, 2), torch.randn(2, 2)])
-    with pytest.raises(TypeError, match="input: PackedSequence is not supported.*pad"):
-        RNN(2, 4)(packed)
+@pytest.mark.parametrize("cls", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("enforce_sorted", [True, False], ids=["sorted", "unsorted"])
+@pytest.mark.parametrize("with_hx", [False, True], ids=["zeros", "hx"])
+def test_packed_sequence_matches_torch(
+    cls: str, bidirectional: bool, enforce_sorted: bool, with_hx: bool
+) -> None:
+    """Does a PackedSequence give torch's packed output, final states and every gradient?
+
+    Float64, tolerances F64 (round-off only): two layers, lengths 7, 5, 5, 2, 1 (or shuffled).
+    """
+    torch.manual_seed(0)
+    ref = getattr(nn, cls)(3, 4, 2, bidirectional=bidirectional).double()
+    mine = getattr(rnncourse, cls)(3, 4, 2, bidirectional=bidirectional).double()
+    mine.load_state_dict(ref.state_dict())
+    lengths = [7, 5, 5, 2, 1] if enforce_sorted else [2, 7, 1, 5, 5]
+    x = torch.randn(7, 5, 3, dtype=torch.float64)
+    rows = 2 * (2 if bidirectional else 1)
+    h0 = torch.randn(rows, 5, 4, dtype=torch.float64)
+    hx = ((h0, h0 + 1) if cls == "LSTM" else h0) if with_hx else None
+    results = []
+    for module in (ref, mine):
+        data = x.clone().requires_grad_()
+        packed = nn.utils.rnn.pack_padded_sequence(data, lengths, enforce_sorted=enforce_sorted)
+        state = (
+            None
+            if hx is None
+            else torch.utils._pytree.tree_map(lambda t: t.clone().requires_grad_(), hx)
+        )
+        out, final = module(packed, state)
+        assert isinstance(out, nn.utils.rnn.PackedSequence)
+        loss = out.data.sin().sum() + sum(
+            t.cos().sum() for t in torch.utils._pytree.tree_leaves(final)
+        )
+        loss.backward()
+        grads = [data.grad, *[p.grad for p in module.parameters()]]
+        if state is not None:
+            grads += [t.grad for t in torch.utils._pytree.tree_leaves(state)]
+        results.append((out, final, grads))
+    (out_t, fin_t, g_t), (out_m, fin_m, g_m) = results
+    torch.testing.assert_close(out_m.data, out_t.data, **F64)
+    torch.testing.assert_close(out_m.batch_sizes, out_t.batch_sizes)
+    torch.testing.assert_close(out_m.sorted_indices, out_t.sorted_indices)
+    torch.testing.assert_close(out_m.unsorted_indices, out_t.unsorted_indices)
+    torch.testing.assert_close(fin_m, fin_t, **F64)
+    torch.testing.assert_close(g_m, g_t, **F64)
 
 
 def test_rnn_not_a_tensor_names_input() -> None:
@@ -410,7 +451,15 @@ def test_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
     sizes = ["--T", "3", "--N", "2", "--input-size", "3", "--hidden-size", "4"]
     namespace["main"](["--quick", "--device", "cpu", *sizes])
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[1] for line in lines[2:]] == ["LSTM", "LSTM-fused", "GRU", "RNN"]
+    assert [line.split()[1] for line in lines[2:]] == [
+        "LSTM",
+        "LSTM-fused",
+        "GRU",
+        "RNN",
+        "LSTM-proj",
+        "LSTM-packed",
+        "GRU-packed",
+    ]
 
 
 def test_rnn_step_default_nonlinearity_is_tanh() -> None:

@@ -32,6 +32,14 @@ CLAIMS = [
         "H_in = 10, H = 20: 640, 1920 and 2560 parameters, as the formula says",
         lambda g: (g["params_rnn"], g["params_gru"], g["params_lstm"]) == (640, 1920, 2560),
     ),
+    Claim(
+        "a P = 64 projection makes the H = 256 two-layer LSTM smaller (by more than a third)",
+        lambda g: g["proj_params_projected"] < g["proj_params_plain"] * 2 / 3,
+    ),
+    Claim(
+        "the projected LSTM agrees with torch.nn.LSTM(proj_size=64) to float64 round-off",
+        lambda g: g["proj_diff"] < 1e-12,
+    ),
     # speed: the prose pastes the times, and no claim reads one (a test of a time fails
     # on a busy machine; benchmarks/ measures speed)
     # the adding problem

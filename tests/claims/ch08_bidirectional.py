@@ -30,6 +30,14 @@ CLAIMS = [
         lambda g: g["layout_max_diff"] < 1e-12,
     ),
     Claim(
+        "packed, each final state equals the sequence's own, and torch.nn.GRU's (round-off)",
+        lambda g: g["pack_vs_alone"] < 1e-12 and g["pack_vs_torch"] < 1e-12,
+    ),
+    Claim(
+        "padded without packing, the backward final states are visibly wrong (error > 0.01)",
+        lambda g: g["padded_backward_error"] > 0.01,
+    ),
+    Claim(
         "the bidirectional 'forecaster' is far below the noise floor on steps 1..T-1 (< floor/5)",
         lambda g: g["mse_bi_inner"] < FLOOR / 5,
     ),
