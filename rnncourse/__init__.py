@@ -5,7 +5,8 @@ an explicit loop over time, every gate visible. The torch modules are drop-in co
 with ``torch.nn.RNN``/``LSTM``/``GRU`` and their cells (same arguments, ``proj_size`` and
 ``PackedSequence`` included, parameter names, outputs and exception types), and
 ``rnncourse.ctc.ctc_loss`` with ``torch.nn.functional.ctc_loss`` (values and gradients):
-PyTorch's own tests of them pass against these (``tests/torch_upstream``).
+they agree with torch.nn on PyTorch's own test inputs and error cases (its ``ModuleInfo``
+entries, ``tests/torch_upstream``).
 
 Names are imported lazily so that ``import rnncourse`` stays fast; ``rnncourse.LSTM``
 loads ``rnncourse.lstm`` on first use.
