@@ -165,6 +165,10 @@ class CanvasExportPlugin(_LmsExportPlugin):
         if self.missing_ids:
             message = missing_ids_message(self.missing_ids)
             if not self.allow_missing_ids:
+                # under `nbgrader export`, nbgrader's own error exit (a log line, status 1)
+                fail = getattr(self.parent, "fail", None)
+                if fail is not None:
+                    fail("%s", message)
                 raise MissingLmsIds(message)
             self.log.warning("%s; writing them with an empty ID (allow_missing_ids)", message)
         header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
