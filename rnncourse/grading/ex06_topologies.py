@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnncourse.grading import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
 from rnncourse.grading._cells import (
     _cell_args,
     _cell_values,
@@ -22,6 +21,7 @@ from rnncourse.grading._cells import (
     _tanh,
     _weights,
 )
+from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
 
 _topo = importlib.import_module("rnncourse.topologies")
 
@@ -166,7 +166,7 @@ _TOPO_FORBIDDEN = (
     "torch.nn.GRU.forward",
 )
 
-_register(
+register(
     Spec(
         "tag_sequence",
         _ref_tag_sequence,
@@ -193,7 +193,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
-_register(
+register(
     Spec(
         "classify_sequences",
         _ref_classify_sequences,
@@ -223,7 +223,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
-_register(
+register(
     Spec(
         "generate",
         _ref_generate,

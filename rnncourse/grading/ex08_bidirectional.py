@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnncourse.grading import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
 from rnncourse.grading._cells import _cell_args, _gru_cell_fn, _gru_loop, _gru_params, _strip
 from rnncourse.grading.ex06_topologies import _classify_inputs
+from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
 
 _bidir = importlib.import_module("rnncourse.bidirectional")
 
@@ -144,7 +144,7 @@ _BIDIR_FORBIDDEN = (
     "torch.nn.GRU.forward",
 )
 
-_register(
+register(
     Spec(
         "reverse_gru",
         _ref_reverse_gru,
@@ -188,7 +188,7 @@ _BIDIR_MISTAKES = (
     Mistake("summed", "the two directions are added; y_t concatenates them, [→h_t; ←h_t] "
             "(2H features).", _bidir_variant("summed")),
 )  # fmt: skip
-_register(
+register(
     Spec(
         "bidirectional_gru",
         _ref_bidirectional_gru,
@@ -200,7 +200,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )
-_register(
+register(
     Spec(
         "bidirectional_gru_padded",
         _ref_bidirectional_gru_padded,
