@@ -44,7 +44,7 @@ from rnncourse._recurrent import (
     unroll,
 )
 
-__all__ = ["Bidirectional", "bidirectional", "unroll"]
+__all__ = ["Bidirectional", "bidirectional"]
 
 
 def bidirectional(

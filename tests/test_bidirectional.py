@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 import rnncourse
-from rnncourse.bidirectional import Bidirectional, bidirectional, unroll
+from rnncourse._recurrent import unroll
+from rnncourse.bidirectional import Bidirectional, bidirectional
 from rnncourse.gru import GRUCell, gru_cell
 from rnncourse.lstm import LSTMCell, lstm_cell
 from rnncourse.rnn import RNNCell, rnn_cell
