@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+import rnncourse.topologies as _topo
 from rnncourse.grading import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
 from rnncourse.grading._cells import (
     _cell_args,
@@ -22,8 +22,6 @@ from rnncourse.grading._cells import (
     _tanh,
     _weights,
 )
-
-_topo = importlib.import_module("rnncourse.topologies")
 
 
 def _readout(params: dict) -> dict:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+import rnncourse.data as _data
 from rnncourse.grading import (
     _MODULES,
     LIBRARY_CELLS,
@@ -33,7 +33,6 @@ from rnncourse.grading._cells import (
 )
 
 _lstm_cell_fn = _MODULES["rnncourse.lstm"].lstm_cell
-_data = importlib.import_module("rnncourse.data")
 
 # -- LSTM and GRU cells (chapter 7) ----------------------------------------------------------------
 

@@ -3,18 +3,16 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+import rnncourse.bidirectional as _bidir
 from rnncourse.grading import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
 from rnncourse.grading._cells import _cell_args, _gru_cell_fn, _gru_loop, _gru_params, _strip
 from rnncourse.grading.ex06_topologies import _classify_inputs
-
-_bidir = importlib.import_module("rnncourse.bidirectional")
 
 
 def _ref_reverse_gru(x: torch.Tensor, h_0: torch.Tensor, params: dict):

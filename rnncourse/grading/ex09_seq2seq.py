@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -12,12 +11,12 @@ from typing import Any
 import numpy as np
 import torch
 
+import rnncourse.data as _data
+import rnncourse.seq2seq as _s2s
 from rnncourse.grading import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
 from rnncourse.grading._cells import _cell_values, _gru_params, _like, _load, _weights
 from rnncourse.grading.answers import Answer, _add_answer
 
-_s2s = importlib.import_module("rnncourse.seq2seq")
-_data = importlib.import_module("rnncourse.data")
 _BOS, _EOS, _PAD = _data.BOS, _data.EOS, _data.PAD
 
 

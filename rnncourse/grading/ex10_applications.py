@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import rnncourse.data as _data
 from rnncourse.grading import (
     Benchmark,
     Case,
@@ -24,8 +24,6 @@ from rnncourse.grading import (
     _score,
 )
 from rnncourse.grading.answers import Answer, _add_answer
-
-_data = importlib.import_module("rnncourse.data")
 
 
 def _ref_make_windows(series: torch.Tensor, window: int, horizon: int):
