@@ -13,7 +13,7 @@ import torch
 import rnncourse
 from rnncourse import seq2seq, topologies
 from rnncourse._recurrent import unroll
-from rnncourse.bidirectional import Bidirectional, bidirectional
+from rnncourse.bidirectional import Bidirectional, run_bidirectional
 from rnncourse.scan import MinGRU, min_gru_parallel, min_gru_sequential
 
 H_IN, H = 3, 4
@@ -106,7 +106,7 @@ def test_empty_sequence_is_refused_batch_first_and_unbatched(name: str) -> None:
         lambda x: unroll(rnncourse.GRUCell(H_IN, H), x),
         lambda x: min_gru_parallel(x, torch.randn(H, H_IN), torch.randn(H, H_IN)),
         lambda x: min_gru_sequential(x, torch.randn(H, H_IN), torch.randn(H, H_IN)),
-        lambda x: bidirectional(
+        lambda x: run_bidirectional(
             rnncourse.rnn_cell,
             x,
             [torch.randn(H, H_IN), torch.randn(H, H)],
