@@ -55,8 +55,9 @@ def _ref_bidirectional_gru(x: torch.Tensor, params: dict):
     N, H = x.shape[1], params["weight_hh_l0"].shape[1]
     zeros = x.new_zeros(N, H)
     fwd, bwd = _cell_args(params, "_l0"), _cell_args(params, "_l0_reverse")
-    output, (h_f, h_b) = _bidir.bidirectional(_gru_cell_fn, x, fwd, bwd, zeros, zeros)
-    return output, torch.stack([h_f, h_b])  # (T, N, 2H), (2, N, H)
+    output, (h_f, h_b) = _bidir.run_bidirectional(_gru_cell_fn, x, fwd, bwd, zeros, zeros)
+    # (T, N, 2H), (2, N, H); a GRU's states are tensors, not (h, c) pairs
+    return output, torch.stack([h_f, h_b])  # type: ignore[list-item]
 
 
 def _bidir_inputs(rng: np.random.Generator, case: Case) -> Inputs:
@@ -134,7 +135,7 @@ def _padded_variant(kind: str) -> Callable[..., Any]:
 
 
 _BIDIR_FORBIDDEN = (
-    "rnncourse.bidirectional.bidirectional",
+    "rnncourse.bidirectional.run_bidirectional",
     "rnncourse.bidirectional.unroll",
     "rnncourse.bidirectional.Bidirectional.forward",
     "rnncourse.topologies.unroll",
