@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+import rnncourse.topologies as _topo
 from rnncourse.grading._cells import (
     _cell_args,
     _cell_values,
@@ -22,8 +22,6 @@ from rnncourse.grading._cells import (
     _weights,
 )
 from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
-
-_topo = importlib.import_module("rnncourse.topologies")
 
 
 def _readout(params: dict) -> dict:
@@ -156,7 +154,7 @@ def _generate_variant(kind: str) -> Callable[..., Any]:
 
 
 _TOPO_FORBIDDEN = (
-    "rnncourse.topologies.unroll",
+    "rnncourse._recurrent.unroll",
     "rnncourse.topologies._generate",
     "rnncourse.topologies.ManyToManyAligned.forward",
     "rnncourse.topologies.ManyToOne.forward",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+import rnncourse.data as _data
 from rnncourse import lstm as _lstm
 from rnncourse.grading._cells import (
     _BIAS_MISSING,
@@ -25,7 +25,6 @@ from rnncourse.grading.specs import LIBRARY_CELLS, LIBRARY_LAYERS, Mistake, Spec
 from rnncourse.grading.trained import Benchmark, metric_score, register_benchmark
 
 _lstm_cell_fn = _lstm.lstm_cell
-_data = importlib.import_module("rnncourse.data")
 
 # -- LSTM and GRU cells (chapter 7) ----------------------------------------------------------------
 

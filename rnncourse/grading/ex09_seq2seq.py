@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -12,12 +11,12 @@ from typing import Any
 import numpy as np
 import torch
 
+import rnncourse.data as _data
+import rnncourse.seq2seq as _s2s
 from rnncourse.grading._cells import _cell_values, _gru_params, _like, _load, _weights
 from rnncourse.grading.answers import Answer, register_answer
 from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
 
-_s2s = importlib.import_module("rnncourse.seq2seq")
-_data = importlib.import_module("rnncourse.data")
 _BOS, _EOS, _PAD = _data.BOS, _data.EOS, _data.PAD
 
 
@@ -206,7 +205,7 @@ _S2S_FORBIDDEN = (
     "rnncourse.seq2seq.Seq2Seq.encode",
     "rnncourse.seq2seq.greedy_decode",
     "rnncourse.seq2seq.beam_search",
-    "rnncourse.topologies.unroll",
+    "rnncourse._recurrent.unroll",
     "rnncourse.gru.GRU.forward",
     "torch.nn.GRU.forward",
 )

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -12,12 +11,11 @@ from typing import Any
 import numpy as np
 import torch
 
+import rnncourse.data as _data
 from rnncourse.grading.answers import Answer, register_answer
 from rnncourse.grading.compare import as_array
 from rnncourse.grading.specs import Case, Inputs, Mistake, Spec, register
 from rnncourse.grading.trained import Benchmark, metric_score, register_benchmark
-
-_data = importlib.import_module("rnncourse.data")
 
 
 def _ref_make_windows(series: torch.Tensor, window: int, horizon: int):
