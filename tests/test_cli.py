@@ -58,16 +58,28 @@ def test_defaults() -> None:
     import os
 
     args = build_parser().parse_args(["autograde", "ex02"])
-    assert (args.jobs, args.timeout, args.memory_mb, args.force) == (
+    assert (args.jobs, args.timeout, args.memory_mb, args.cell_timeout, args.force) == (
         os.cpu_count(),
         600.0,
-        4096,
+        None,  # nbgrader_config.py's, the same as plain nbgrader's
+        None,
         False,
     )
     args = build_parser().parse_args(
         ["autograde", "ex02", "-j", "3", "--student", "a", "--student", "b"]
     )
     assert (args.jobs, args.student) == (3, ["a", "b"])
+
+
+def test_limits_pass_through_as_nbgrader_traitlets() -> None:
+    """Do --no-sandbox, --memory-mb and --cell-timeout become the traitlets nbgrader_config.py
+    sets, given to nbgrader on its command line (nothing through the environment)?"""
+    assert ag.nbgrader_options() == []
+    assert ag.nbgrader_options(sandbox=False, memory_mb=2048, cell_timeout=7.5) == [
+        "--SandboxedExecute.sandbox=False",
+        "--SandboxedKernelManager.memory_mb=2048",
+        "--Execute.timeout=7.5",
+    ]
 
 
 @pytest.mark.parametrize(
