@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import fcntl
 import json
 import os
 import re
@@ -46,6 +45,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "GRADED",
@@ -420,36 +420,9 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 
 
-class _ProcessLock:
-    """A re-entrant (within this process) exclusive ``flock`` on a file shared by all workers."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.depth = 0
-        self.waited = 0.0  # seconds spent waiting for other workers, reported at exit
-        self.fd: int | None = None
-        self.guard = threading.RLock()
-
-    def acquire(self) -> None:
-        self.guard.acquire()
-        if self.depth == 0:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            start = time.perf_counter()
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-            self.waited += time.perf_counter() - start
-        self.depth += 1
-
-    def release(self) -> None:
-        self.depth -= 1
-        if self.depth == 0 and self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-        self.guard.release()
-
-
-def _serialize_gradebook(lock: _ProcessLock) -> None:
-    """Hold ``lock`` from the opening of each nbgrader Gradebook session until its close."""
+def _serialize_gradebook(lock: Any) -> None:
+    """Hold ``lock`` (a re-entrant :class:`filelock.FileLock` shared by every worker) from the
+    opening of each nbgrader Gradebook session until its close."""
     from nbgrader import api
 
     original_init, original_close = api.Gradebook.__init__, api.Gradebook.close
@@ -487,11 +460,10 @@ def _worker_main(argv: list[str]) -> None:
     parser.add_argument("--lock", required=True)
     parser.add_argument("nbgrader_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    lock = _ProcessLock(args.lock)
-    _serialize_gradebook(lock)
-    import atexit
+    from filelock import FileLock
 
-    atexit.register(lambda: print(f"[rnncourse] gradebook lock waits: {lock.waited:.3f} s"))
+    lock = FileLock(args.lock, thread_local=False)  # re-entrant: nbgrader nests its sessions
+    _serialize_gradebook(lock)
     from nbgrader.apps.nbgraderapp import NbGraderApp
 
     nb_args = [a for a in args.nbgrader_args if a != "--"]
