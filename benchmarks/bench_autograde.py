@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rnncourse.instructor import autograde_parallel as ag  # noqa: E402
+from rnncourse.instructor.course import tools_on_path  # noqa: E402
 from tests import _nbgrader  # noqa: E402
 from tests.hostile.corpus import _answers  # noqa: E402
 
@@ -104,7 +105,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--kernel-repeats", type=int, default=3)
     args = parser.parse_args()
-    ag.tools_on_path()
+    tools_on_path()
 
     with tempfile.TemporaryDirectory(prefix="bench-autograde-") as tmp:
         print(f"generating {args.assignment} and {args.n} submissions ...")

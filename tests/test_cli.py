@@ -23,6 +23,7 @@ from rnncourse import grading
 from rnncourse.instructor import audit, report
 from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor.cli import build_parser, format_table, main
+from rnncourse.instructor.course import STATUS_FILE, gradebook_url, read_status, tools_on_path
 from tests import _nbgrader
 from tests.hostile import released_course
 from tests.hostile.corpus import ASSIGNMENT, FULL, ZERO, _answers
@@ -41,9 +42,9 @@ def empty_course(tmp_path: Path) -> Path:
     """A course folder with a config and a gradebook that knows one assignment, ``ex99``."""
     from nbgrader.api import Gradebook
 
-    ag.tools_on_path()
+    tools_on_path()
     shutil.copy(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
-    with Gradebook(ag.gradebook_url(tmp_path)) as gb:
+    with Gradebook(gradebook_url(tmp_path)) as gb:
         gb.add_assignment("ex99")
     return tmp_path
 
@@ -125,7 +126,7 @@ def typo_course(empty_course: Path) -> Path:
     from nbgrader.api import Gradebook
 
     shutil.copytree(ROOT / "solutions" / ASSIGNMENT, empty_course / "solutions" / ASSIGNMENT)
-    with Gradebook(ag.gradebook_url(empty_course)) as gb:
+    with Gradebook(gradebook_url(empty_course)) as gb:
         gb.add_assignment(ASSIGNMENT)
     return empty_course
 
@@ -234,7 +235,7 @@ def test_nothing_submitted(empty_course: Path, capsys: pytest.CaptureFixture) ->
     """With no submissions, does autograde say so and succeed without touching anything?"""
     assert main(["--course", str(empty_course), "autograde", "ex99", "--no-progress"]) == 0
     assert "no submissions of ex99" in capsys.readouterr().out
-    assert not (empty_course / ag.STATUS_FILE).exists()
+    assert not (empty_course / STATUS_FILE).exists()
 
 
 def test_format_table() -> None:
@@ -368,7 +369,7 @@ def test_audit_command_writes_csv(empty_course: Path, capsys: pytest.CaptureFixt
         _nbgrader.submit(empty_course, student, ASSIGNMENT, nb)
     from nbgrader.api import Gradebook
 
-    with Gradebook(ag.gradebook_url(empty_course)) as gb:
+    with Gradebook(gradebook_url(empty_course)) as gb:
         gb.add_assignment(ASSIGNMENT)
     assert main(["--course", str(empty_course), "audit", ASSIGNMENT]) == 0
     assert "np.allclose = print" in capsys.readouterr().out
@@ -464,7 +465,7 @@ def _gradebook(course: Path) -> dict:
     from nbgrader.api import Gradebook
 
     out = {}
-    with Gradebook(ag.gradebook_url(course)) as gb:
+    with Gradebook(gradebook_url(course)) as gb:
         for sub in gb.assignment_submissions(ASSIGNMENT):
             notebook = sub.notebooks[0]
             out[sub.student_id] = {
@@ -493,7 +494,7 @@ def test_parallel_equals_sequential(graded: tuple[Path, Path]) -> None:
 @pytest.mark.slow
 def test_status_file(graded: tuple[Path, Path]) -> None:
     """Are the three good runs graded and the malformed notebook recorded as failed?"""
-    status = ag.read_status(graded[1], ASSIGNMENT)
+    status = read_status(graded[1], ASSIGNMENT)
     assert {s: r["status"] for s, r in status.items()} == {
         "ann": "graded", "bob": "graded", "cid": "graded", "dan": "failed"
     }  # fmt: skip
@@ -537,10 +538,10 @@ def test_resume_and_force(graded: tuple[Path, Path], capsys: pytest.CaptureFixtu
     # dan's malformed notebook is retried (and fails again); the graded three are skipped
     assert _summary(capsys.readouterr().out)[:4] == [0, 1, 0, 3]
     assert _gradebook(course) == before
-    stamp = ag.read_status(course, ASSIGNMENT)["bob"]["finished"]
+    stamp = read_status(course, ASSIGNMENT)["bob"]["finished"]
     assert main([*base, "--student", "bob", "--force"]) == 0
     assert _summary(capsys.readouterr().out)[:4] == [1, 0, 0, 0]
-    assert ag.read_status(course, ASSIGNMENT)["bob"]["finished"] > stamp
+    assert read_status(course, ASSIGNMENT)["bob"]["finished"] > stamp
     assert _gradebook(course) == before
 
 

@@ -18,6 +18,7 @@ import pytest
 from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor.audit import audit_assignment
 from rnncourse.instructor.cli import main
+from rnncourse.instructor.course import STATUS_FILE, gradebook_url, read_status
 from tests import _nbgrader
 from tests.hostile import released_course
 from tests.hostile.corpus import ASSIGNMENT, CORPUS, FULL, MEMORY_MB
@@ -60,14 +61,14 @@ def test_scores_exact(batch: Path, hostile) -> None:
 @pytest.mark.parametrize("hostile", CORPUS, ids=lambda h: h.student)
 def test_run_status(batch: Path, hostile) -> None:
     """Is each run recorded as graded, failed or timed out, as expected, with a reason?"""
-    record = ag.read_status(batch, ASSIGNMENT)[hostile.student]
+    record = read_status(batch, ASSIGNMENT)[hostile.student]
     assert record["status"] == hostile.status
     assert bool(record["reason"]) == (hostile.status != ag.GRADED)
 
 
 def test_batch_completes_and_good_untouched(batch: Path) -> None:
     """Did every submission get a status, and does the good one keep full marks?"""
-    status = ag.read_status(batch, ASSIGNMENT)
+    status = read_status(batch, ASSIGNMENT)
     assert sorted(status) == sorted(h.student for h in CORPUS)
     assert _nbgrader.scores(batch, ASSIGNMENT)["good"] == FULL
 
@@ -100,14 +101,14 @@ def test_gradebook_consistent(batch: Path) -> None:
 
     with sqlite3.connect(batch / "gradebook.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    with Gradebook(ag.gradebook_url(batch)) as gb:
+    with Gradebook(gradebook_url(batch)) as gb:
         assignment = gb.find_assignment(ASSIGNMENT)
         assert {c.name: c.max_score for c in assignment.notebooks[0].grade_cells} == FULL
         for submission in gb.assignment_submissions(ASSIGNMENT):
             grades = submission.notebooks[0].grades
             assert sorted(g.name for g in grades) == sorted(FULL)
             assert all(g.score <= g.max_score for g in grades)
-    assert json.loads((batch / ag.STATUS_FILE).read_text())  # the status file parses
+    assert json.loads((batch / STATUS_FILE).read_text())  # the status file parses
 
 
 @pytest.mark.parametrize("hostile", [h for h in CORPUS if h.flags], ids=lambda h: h.student)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor.cli import main
+from rnncourse.instructor.course import gradebook_url, tools_on_path
 from tests import _nbgrader
 from tests.hostile import released_course
 from tests.hostile.corpus import ASSIGNMENT, _answers
@@ -52,7 +52,7 @@ def _rows(path: Path) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    ag.tools_on_path()
+    tools_on_path()
     course = released_course(tmp_path_factory.mktemp("lms") / "course")
     for student, (first, last, email, lms_id) in ROSTER.items():
         args = ["db", "student", "add", student, f"--first-name={first}", f"--last-name={last}"]
@@ -264,13 +264,13 @@ def test_unknown_student_and_empty_gradebook(tmp_path: Path, capsys: pytest.Capt
     without assignments say so?"""
     from nbgrader.api import Gradebook
 
-    ag.tools_on_path()
+    tools_on_path()
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
-    with Gradebook(ag.gradebook_url(tmp_path)) as gb:
+    with Gradebook(gradebook_url(tmp_path)) as gb:
         gb.add_student("ann")
     assert main(["--course", str(tmp_path), "export", "--format", "canvas"]) == 1
     assert "has no assignment" in capsys.readouterr().err
-    with Gradebook(ag.gradebook_url(tmp_path)) as gb:
+    with Gradebook(gradebook_url(tmp_path)) as gb:
         gb.add_assignment("ex02")
     assert (
         main(["--course", str(tmp_path), "export", "--format", "canvas", "--student", "zed"]) == 1

@@ -28,6 +28,7 @@ import rnncourse
 from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor import sandbox
 from rnncourse.instructor.cli import main
+from rnncourse.instructor.course import read_status
 from tests import _nbgrader
 from tests.escape.corpus import (
     CORPUS,
@@ -206,7 +207,7 @@ def test_fork_bomb_fails_only_itself(batch) -> None:
     and scored zero (graded, it keeps the full marks of its honest part)?"""
     runner, course, *_ = batch
     if runner == "rnncourse":
-        records = ag.read_status(course, ASSIGNMENT)
+        records = read_status(course, ASSIGNMENT)
         bomb = records["fork_bomb"]
         score = _nbgrader.scores(course, ASSIGNMENT)["fork_bomb"]
         if bomb["status"] == ag.FAILED:
@@ -225,7 +226,7 @@ def test_status_records_sandboxed(batch) -> None:
         nb = _nbgrader.read(course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
         assert nb.metadata["rnncourse"]["sandboxed"] is True
         if runner == "rnncourse":
-            record = ag.read_status(course, ASSIGNMENT)[student]
+            record = read_status(course, ASSIGNMENT)[student]
             assert (record["status"], record["sandboxed"]) == (ag.GRADED, True)
 
 
@@ -274,7 +275,7 @@ def test_no_sandbox_is_recorded(small_course: Path, no_bwrap, capsys) -> None:
     assert main([*argv, "--no-sandbox"]) == 0
     assert "WITHOUT the sandbox" in capsys.readouterr().out
     assert _nbgrader.scores(small_course, ASSIGNMENT)["carol"] == FULL
-    assert ag.read_status(small_course, ASSIGNMENT)["carol"]["sandboxed"] is False
+    assert read_status(small_course, ASSIGNMENT)["carol"]["sandboxed"] is False
     assert main(["--course", str(small_course), "report", ASSIGNMENT]) == 0
     assert "Graded WITHOUT the sandbox: carol" in capsys.readouterr().out
 

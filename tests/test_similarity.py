@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor import similarity as sim
 from rnncourse.instructor.cli import main
+from rnncourse.instructor.course import gradebook_url, tools_on_path
 from tests import _nbgrader
 from tests import similarity_corpus as corpus
 
@@ -36,12 +36,12 @@ def make_course(root: Path, learners: dict[str, dict[str, str]]) -> Path:
     learner (the release, each given answer pasted into its solution cell)."""
     from nbgrader.api import Gradebook
 
-    ag.tools_on_path()
+    tools_on_path()
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
     for folder in ("solutions", "exercises"):
         shutil.copytree(ROOT / folder / A, root / folder / A)
-    with Gradebook(ag.gradebook_url(root)) as gb:
+    with Gradebook(gradebook_url(root)) as gb:
         gb.add_assignment(A)
     release = _nbgrader.read(_nbgrader.release_path(A))
     for student, answers in learners.items():

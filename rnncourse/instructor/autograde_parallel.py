@@ -14,10 +14,10 @@ Three things are added around nbgrader:
   (before and after running the notebook, never while it executes), so the kernels still run in
   parallel and the rows written are exactly those of a sequential ``nbgrader autograde``.
 * **Limits.** Wall time per submission (the worker and its kernel are killed, their whole process
-  trees) and address space (``RLIMIT_AS``, set in the worker before nbgrader starts and inherited
-  by the kernel), so a looping or memory-hungry notebook cannot starve the machine. nbgrader's own
-  per-cell timeout (``Execute.timeout`` in ``nbgrader_config.py``) still interrupts ordinary loops
-  first; the wall time catches what ignores the interrupt.
+  trees), so a looping notebook cannot starve the machine. The kernel's own limits (address
+  space, processes, ...) are the sandbox's traitlets, the same under plain ``nbgrader
+  autograde``; nbgrader's per-cell timeout (``Execute.timeout``) interrupts ordinary loops
+  first, and the wall time catches what ignores the interrupt.
 * **A status file.** ``autograde_status.json`` next to the gradebook records, per assignment and
   student, ``graded`` / ``failed`` / ``timed out``, the seconds taken and the reason; nbgrader's log
   of each run goes to ``autograde_logs/ASSIGNMENT/STUDENT.log``. A re-run skips submissions already
@@ -32,8 +32,6 @@ Examples::
 from __future__ import annotations
 
 import contextlib
-import difflib
-import json
 import os
 import re
 import signal
@@ -47,30 +45,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "GRADED",
-    "FAILED",
-    "TIMED_OUT",
-    "SKIPPED",
-    "Outcome",
-    "AssignmentError",
-    "autograde",
-    "known_assignments",
-    "check_assignment",
-    "course_assignments",
-    "submitted_students",
-    "read_status",
-    "status_path",
-]
+from rnncourse.instructor.course import (
+    GRADEBOOK,
+    LOG_DIR,
+    AssignmentError,
+    check_assignment,
+    read_status,
+    submitted_students,
+    tools_on_path,
+    write_status,
+)
+
+__all__ = ["FAILED", "GRADED", "SKIPPED", "TIMED_OUT", "Outcome", "autograde", "grade_one",
+           "nbgrader_options", "summarize"]  # fmt: skip
 
 GRADED, FAILED, TIMED_OUT, SKIPPED = "graded", "failed", "timed out", "skipped"
-STATUS_FILE = "autograde_status.json"
-LOG_DIR = "autograde_logs"
-GRADEBOOK = "gradebook.db"
-
-
-class AssignmentError(ValueError):
-    """The assignment is unknown to the gradebook, or has nothing to grade."""
 
 
 @dataclass
@@ -94,101 +83,9 @@ class Outcome:
     sandboxed: bool = True
 
 
-# ---------------------------------------------------------------------------------------------
-# the course folder
-# ---------------------------------------------------------------------------------------------
-
-
-def gradebook_url(course: Path) -> str:
-    return f"sqlite:///{Path(course).resolve() / GRADEBOOK}"
-
-
-def tools_on_path() -> None:
-    """Put this interpreter's ``bin`` first on PATH: nbgrader's gradebook runs ``alembic``."""
-    bindir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    if path.split(os.pathsep)[0] != bindir:
-        os.environ["PATH"] = f"{bindir}{os.pathsep}{path}"
-
-
-def known_assignments(course: str | Path) -> list[str]:
-    """Assignments in the course's gradebook (``[]`` when there is no gradebook yet)."""
-    path = Path(course) / GRADEBOOK
-    if not path.is_file():
-        return []
-    tools_on_path()
-    from nbgrader.api import Gradebook
-
-    with Gradebook(gradebook_url(Path(course))) as gb:
-        return sorted(a.name for a in gb.assignments)
-
-
-def course_assignments(course: str | Path) -> list[str]:
-    """Assignment ids the course has sources for: folders of ``solutions/`` (nbgrader's
-    ``source_directory`` here) holding a notebook of the same name."""
-    source = Path(course) / "solutions"
-    if not source.is_dir():
-        return []
-    return sorted(p.name for p in source.iterdir() if (p / f"{p.name}.ipynb").is_file())
-
-
-def check_assignment(course: str | Path, assignment: str) -> None:
-    """Raise :class:`AssignmentError`, saying what to do, if the gradebook lacks ``assignment``.
-
-    A near miss of an assignment in the gradebook or in ``solutions/`` gets "did you mean ...?"
-    (difflib's closest matches); an assignment with sources but not yet in the gradebook gets
-    the ``nbgrader generate_assignment`` that records it.
-    """
-    known = known_assignments(course)
-    if assignment in known:
-        return
-    if not (Path(course) / GRADEBOOK).is_file():
-        where = f"there is no {GRADEBOOK} in {Path(course).resolve()}"
-    else:
-        where = f"the gradebook knows {', '.join(known) or 'no assignment'}"
-    sources = course_assignments(course)
-    close = difflib.get_close_matches(assignment, sorted({*known, *sources}), n=3, cutoff=0.6)
-    if assignment in sources:
-        message = (
-            f"{where}. Run `nbgrader generate_assignment {assignment}` in the course folder "
-            "first (it records the assignment in the gradebook)."
-        )
-    elif close:
-        message = f"did you mean {' or '.join(close)}? ({where})"
-    else:
-        message = f"{where}, and solutions/ has no {assignment}/{assignment}.ipynb"
-    raise AssignmentError(f"unknown assignment {assignment!r}: {message}")
-
-
-def submitted_students(course: str | Path, assignment: str) -> list[str]:
-    """Students with a folder ``submitted/<student>/<assignment>``, sorted."""
-    root = Path(course) / "submitted"
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / assignment).is_dir())
-
-
-def status_path(course: str | Path) -> Path:
-    return Path(course) / STATUS_FILE
-
-
-def read_status(course: str | Path, assignment: str) -> dict[str, dict]:
-    """``student -> record`` of the last autograde run of each submission of ``assignment``."""
-    path = status_path(course)
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text()).get(assignment, {})
-
-
 def _write_status(course: Path, assignment: str, outcome: Outcome) -> None:
-    path = status_path(course)
-    data = json.loads(path.read_text()) if path.is_file() else {}
     record = {k: v for k, v in asdict(outcome).items() if k != "student"}
-    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    data.setdefault(assignment, {})[outcome.student] = record
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)  # readers never see half a file
+    write_status(course, assignment, outcome.student, record)
 
 
 def _already_graded(course: Path, assignment: str, student: str, status: dict) -> bool:

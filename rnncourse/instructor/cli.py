@@ -27,6 +27,7 @@ from pathlib import Path
 
 from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor import commands as instructor
+from rnncourse.instructor.course import LOG_DIR, AssignmentError, check_assignment, status_path
 from rnncourse.instructor.regrade import PreviewError
 
 __all__ = ["main", "build_parser", "format_table"]
@@ -219,7 +220,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     ))  # fmt: skip
     if args.no_sandbox:
         print("warning: graded WITHOUT the sandbox (--no-sandbox); the status file records it")
-    print(f"status: {ag.status_path(args.course)}  logs: {args.course / ag.LOG_DIR}")
+    print(f"status: {status_path(args.course)}  logs: {args.course / LOG_DIR}")
     return 0
 
 
@@ -265,7 +266,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """Print the flags as a table and write them to a CSV file."""
     from rnncourse.instructor import audit as audit_mod
 
-    ag.check_assignment(args.course, args.assignment)
+    check_assignment(args.course, args.assignment)
     flags = audit_mod.audit_assignment(args.course, args.assignment)
     out = args.out or args.course / "reports" / args.assignment / "audit.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -324,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         return COMMANDS[args.command](args)
-    except (ag.AssignmentError, instructor.SimilarityError) as error:
+    except (AssignmentError, instructor.SimilarityError) as error:
         print(f"rnncourse: error: {error}", file=sys.stderr)
         return 1
     except RuntimeError as error:

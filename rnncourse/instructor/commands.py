@@ -103,11 +103,11 @@ def add_similarity_arguments(parser) -> None:
 
 def similarity_command(args) -> int:
     """``rnncourse similarity``: print the ranked pairs, write the CSV and the pages."""
-    from rnncourse.instructor import autograde_parallel as ag
     from rnncourse.instructor.cli import format_table
+    from rnncourse.instructor.course import check_assignment
     from rnncourse.instructor.similarity import similarity, write_outputs
 
-    ag.check_assignment(args.course, args.assignment)
+    check_assignment(args.course, args.assignment)
     if args.guarantee < args.noise:
         raise SimilarityError(
             f"--guarantee: must be at least --noise ({args.noise}), got {args.guarantee}"
@@ -211,17 +211,21 @@ def export_command(args) -> int:
     from nbgrader.api import Gradebook
     from traitlets.utils.importstring import import_item
 
-    from rnncourse.instructor import autograde_parallel as ag
+    from rnncourse.instructor.course import (
+        GRADEBOOK,
+        AssignmentError,
+        check_assignment,
+        gradebook_url,
+        tools_on_path,
+    )
     from rnncourse.instructor.lms import EXPORT_DIR, MissingLmsIds, grade_table
     from rnncourse.instructor.lms import FORMATS as EXPORTERS
 
     course = Path(args.course)
-    if not (course / ag.GRADEBOOK).is_file():
-        raise ag.AssignmentError(
-            f"there is no {ag.GRADEBOOK} in {course.resolve()}: nothing to export"
-        )
+    if not (course / GRADEBOOK).is_file():
+        raise AssignmentError(f"there is no {GRADEBOOK} in {course.resolve()}: nothing to export")
     for name in args.assignment or []:
-        ag.check_assignment(course, name)
+        check_assignment(course, name)
     default = "grades.csv" if args.format == "csv" else f"grades-{args.format}.csv"
     dest = Path(args.to) if args.to else course / EXPORT_DIR / default
     options = {"to": str(dest), "assignment": args.assignment or [], "student": args.student or []}
@@ -236,14 +240,14 @@ def export_command(args) -> int:
     if args.format == "moodle":
         options["identifier"] = args.identifier
     plugin = import_item(EXPORTERS[args.format])(**options)
-    ag.tools_on_path()  # opening a gradebook may run alembic
-    with Gradebook(ag.gradebook_url(course)) as gb:
+    tools_on_path()  # opening a gradebook may run alembic
+    with Gradebook(gradebook_url(course)) as gb:
         if not gb.assignments:
-            raise ag.AssignmentError(f"the gradebook in {course.resolve()} has no assignment")
+            raise AssignmentError(f"the gradebook in {course.resolve()} has no assignment")
         known = {s.id for s in gb.students}
         for student in args.student or []:
             if student not in known:
-                raise ag.AssignmentError(f"--student: unknown student {student!r} in the gradebook")
+                raise AssignmentError(f"--student: unknown student {student!r} in the gradebook")
         assignments, table = grade_table(gb, args.assignment, args.student)
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:

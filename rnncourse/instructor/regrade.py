@@ -30,6 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from rnncourse.instructor import autograde_parallel as ag
+from rnncourse.instructor.course import (
+    check_assignment,
+    gradebook_url,
+    status_path,
+    submitted_students,
+)
 
 __all__ = [
     "PREVIEW_DIR",
@@ -65,7 +71,7 @@ def task_scores(course: str | Path, assignment: str) -> dict[str, dict[str, floa
     from nbgrader.api import Gradebook
 
     out: dict[str, dict[str, float]] = {}
-    with Gradebook(ag.gradebook_url(Path(course))) as gb:
+    with Gradebook(gradebook_url(Path(course))) as gb:
         for submission in gb.assignment_submissions(assignment):
             out[submission.student_id] = {
                 grade.name: float(grade.score)
@@ -99,7 +105,7 @@ def _copy_course(course: Path, scratch: Path, assignment: str) -> None:
     for top in (source, release):
         if (course / top / assignment).is_dir():
             shutil.copytree(course / top / assignment, scratch / top / assignment)
-    for student in ag.submitted_students(course, assignment):
+    for student in submitted_students(course, assignment):
         shutil.copytree(course / "submitted" / student / assignment,
                         scratch / "submitted" / student / assignment)  # fmt: skip
 
@@ -136,7 +142,7 @@ def preview(
         scratch run's outcomes. The real gradebook is not written.
     """
     course = Path(course).resolve()
-    ag.check_assignment(course, assignment)
+    check_assignment(course, assignment)
     scratch = _scratch(course, assignment)
     _copy_course(course, scratch, assignment)
     outcomes = ag.autograde(scratch, assignment, force=True, **autograde_options)
@@ -154,7 +160,7 @@ def apply(course: str | Path, assignment: str) -> list[Change]:
         PreviewError: there is no preview, or ``gradebook.db`` changed since it was made.
     """
     course = Path(course).resolve()
-    ag.check_assignment(course, assignment)
+    check_assignment(course, assignment)
     scratch = _scratch(course, assignment)
     record_path = scratch / _RECORD
     if not record_path.is_file():
@@ -176,12 +182,11 @@ def apply(course: str | Path, assignment: str) -> list[Change]:
         shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(folder), str(target))
-    status_path = ag.status_path(course)
-    status = json.loads(status_path.read_text()) if status_path.is_file() else {}
-    scratch_status = json.loads(ag.status_path(scratch).read_text()) if ag.status_path(
-        scratch).is_file() else {}  # fmt: skip
+    path, scratch_path = status_path(course), status_path(scratch)
+    status = json.loads(path.read_text()) if path.is_file() else {}
+    scratch_status = json.loads(scratch_path.read_text()) if scratch_path.is_file() else {}
     status.setdefault(assignment, {}).update(scratch_status.get(assignment, {}))
-    status_path.write_text(json.dumps(status, indent=1, sort_keys=True))
+    path.write_text(json.dumps(status, indent=1, sort_keys=True))
     changes = [
         Change(c["student"], c["old"], c["new"], {k: tuple(v) for k, v in c["tasks"].items()})
         for c in record["changes"]

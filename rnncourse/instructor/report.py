@@ -39,14 +39,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnncourse.instructor.autograde_parallel import (
-    FAILED,
-    GRADED,
-    TIMED_OUT,
-    check_assignment,
-    gradebook_url,
-    read_status,
-)
+from rnncourse.instructor.autograde_parallel import FAILED, GRADED, TIMED_OUT
+from rnncourse.instructor.course import check_assignment, gradebook_url, read_status
 
 __all__ = ["TaskStats", "Report", "build_report", "write_report", "parse_mistakes", "failures"]
 
