@@ -53,3 +53,31 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+#: Test modules that share the built book (``tests/_site.py``): one pytest-xdist worker runs
+#: them all, so the book is built once.
+BOOK_MODULES = frozenset({"test_book.py", "test_site.py"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` (``make test``), keep each slow module's tests on
+    one worker, so that its module-scoped fixtures (a course graded end to end, a built book)
+    run once; fast tests spread over the workers one by one."""
+    for item in items:
+        name = item.path.name
+        if name in BOOK_MODULES:
+            item.add_marker(pytest.mark.xdist_group("book"))
+        elif item.get_closest_marker("slow") is not None or _module_is_slow(item):
+            item.add_marker(pytest.mark.xdist_group(name))
+
+
+def _module_is_slow(item: pytest.Item) -> bool:
+    """A module with a module- or session-scoped fixture: its tests share state."""
+    fixtures = getattr(item, "_fixtureinfo", None)
+    if fixtures is None:
+        return False
+    for names in fixtures.name2fixturedefs.values():
+        if any(d.scope in ("module", "session") for d in names):
+            return True
+    return False
