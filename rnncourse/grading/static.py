@@ -44,7 +44,8 @@ equations needs (:func:`findings` says which rule each finding breaks):
 - the names it reads that no cell defines are safe builtins (:data:`SAFE_BUILTINS`) or names the
   notebook's setup gives (:data:`PROVIDED`); ``getattr``/``hasattr`` only with a constant name;
   no other reflection (``vars``, ``globals``, ``eval``, ``dir``, ``__import__``, IPython's
-  ``Out``/``_`` ...), and no dunder attribute but ``__init__``.
+  ``Out``/``_`` ...), no dunder attribute but ``__init__`` and no attribute of
+  :data:`FRAME_ATTRS` (``gen.gi_frame.f_globals``), even through a constant ``getattr``.
 
 What a task forbids by name (its reference, its ``forbidden`` list, torch's kernels, the
 grader, the hooks) is found in every statement read, for every task; the table of those
@@ -85,6 +86,7 @@ __all__ = [
     "TORCH_RECURRENT",
     "ALLOWED_MODULES",
     "DENIED_NAMES",
+    "FRAME_ATTRS",
     "SAFE_BUILTINS",
     "PROVIDED",
 ]
@@ -114,7 +116,7 @@ ALLOWED_MODULES = frozenset(
         "torch.fft", "torch.special", "torch.autograd", "numpy", "numpy.linalg", "numpy.random",
         "math", "cmath", "functools", "itertools", "collections", "collections.abc", "typing",
         "dataclasses", "operator", "numbers", "enum", "abc", "copy", "heapq", "bisect",
-        "statistics", "fractions", "random", "string", "__future__", "rnncourse.data",
+        "statistics", "fractions", "random", "__future__", "rnncourse.data",
     }
 )  # fmt: skip
 #: Modules of which only constants (``BOS``, ``EOS``, ``PAD``: upper-case names) may be used.
@@ -123,8 +125,18 @@ CONSTANTS_ONLY = frozenset({"rnncourse.data"})
 #: registries, loaders (a pickle runs code), and attribute access by a computed name.
 DENIED_NAMES = TORCH_INTERNALS | frozenset(
     {
-        "library", "classes", "hub", "load", "save", "compile", "fromfile", "memmap",
-        "attrgetter", "methodcaller", "get_type_hints", "ForwardRef",
+        "library", "classes", "hub", "load", "loads", "save", "compile", "fromfile", "memmap",
+        "attrgetter", "methodcaller", "get_type_hints", "ForwardRef", "evaluate_forward_ref",
+        "get_device_module",
+    }
+)  # fmt: skip
+#: Attributes of any object that reach frames, code or raw memory, and through them every
+#: global of the notebook (``gen.gi_frame.f_globals["torch"]``).
+FRAME_ATTRS = frozenset(
+    {
+        "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame",
+        "ag_code", "tb_frame", "tb_next", "f_globals", "f_locals", "f_builtins", "f_back",
+        "f_code", "co_consts", "co_names", "ctypes",
     }
 )  # fmt: skip
 #: A name of a recurrent kernel, layer or module (``lstm_cell``, ``GRU``, ``quantized_rnn_...``).
@@ -782,17 +794,14 @@ class _Policy:
                 if problem:
                     return problem
             return None
-        if (
-            isinstance(node, ast.Attribute)
-            and node.attr.startswith("__")
-            and (node.attr.endswith("__") and node.attr not in _DUNDERS_OK)
-        ):
+        if isinstance(node, ast.Attribute) and _hidden(node.attr):
             return f"uses the attribute {node.attr}"
         if isinstance(node, ast.Name) and node.id in _REFLECTIVE and node.id not in self.bound:
             call = parents.get(id(node))
             if not (isinstance(call, ast.Call) and call.func is node and _constant_name(call)):
                 return f"{node.id} with a computed name"
-            return None
+            name = call.args[1].value  # type: ignore[attr-defined]
+            return f"uses the attribute {name}, through {node.id}" if _hidden(name) else None
         if isinstance(node, ast.Name | ast.Attribute | ast.Call) and not self._continues(
             node, parents
         ):
@@ -884,6 +893,13 @@ class _Policy:
             elif _RECURRENT.search(part) and part not in self.permitted:
                 return f"{verb} {here}, a recurrent kernel or layer this task asks you to write"
         return None
+
+
+def _hidden(attr: str) -> bool:
+    """Whether an attribute reaches what a from-scratch answer may not: a dunder (but
+    ``__init__``), a frame, code or raw memory."""
+    dunder = attr.startswith("__") and attr.endswith("__") and attr not in _DUNDERS_OK
+    return dunder or attr in FRAME_ATTRS
 
 
 def _constant_name(call: ast.Call) -> bool:

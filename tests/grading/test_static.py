@@ -184,6 +184,10 @@ _OK = "def rnn_cell(x, h, *w):\n    return {}\n"
         ("hasattr(torch, 'rnn' + '_tanh_cell')", "hasattr with a computed name"),
         ("operator.methodcaller('rnn_tanh_cell')(torch)", "may not use"),
         ("np.ctypeslib", "numpy.ctypeslib"),
+        ("getattr(rnn_cell, '__globals__')", "__globals__, through getattr"),
+        ("(lambda: (yield))().gi_frame", "uses the attribute gi_frame"),
+        ("torch.get_device_module('cpu')", "may not use"),
+        ("x.numpy().ctypes", "uses the attribute ctypes"),
     ],
 )
 def test_allowlist_names_the_construct(body: str, found: str) -> None:
