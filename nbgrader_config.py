@@ -45,13 +45,12 @@ c.ExecutePreprocessor.iopub_timeout = 30
 from nbgrader.converters import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
-from rnncourse.grading.trusted import TrustedExecute  # noqa: E402
+from rnncourse.instructor.trusted import TrustedExecute  # noqa: E402
 
 # Trusted checks: TrustedExecute (a SandboxedExecute) runs the learner's cells in the sandboxed
 # kernel and every graded test cell in nbgrader's own process, calling the learner's functions
-# over a data-only channel (rnncourse/grading/trusted.py), so nothing in the notebook can change
-# a score except what its functions return. RNNCOURSE_UNTRUSTED_CHECKS=1 runs test cells in the
-# kernel instead (for comparison); the notebook records which (metadata.rnncourse).
+# over a data-only channel (rnncourse/instructor/trusted.py), so nothing in the notebook can
+# change a score except what its functions return. It is the only way a score is made.
 c.Autograde.autograde_preprocessors = [
     TrustedExecute if pp is Execute else pp for pp in Autograde.autograde_preprocessors.default()
 ]
@@ -66,33 +65,20 @@ c.SandboxedKernelManager.disk_mb = int(os.environ.get("RNNCOURSE_SANDBOX_DISK_MB
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Feedback shows results, not test code: the hidden tests are removed from the test cells
-# (nbgrader keeps them by default) and error tracebacks, which quote the failing source
-# lines, are cut to their last line ("AssertionError: rnn_cell is wrong for ...").
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor  # noqa: E402
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
-
-
-class HideTestCode(Preprocessor):
-    """Replace the traceback of every error in a graded cell by ``ename: evalue``."""
-
-    enabled = True  # nbconvert preprocessors are off unless enabled
-
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
-            for output in cell.get("outputs", []):
-                if output.output_type == "error":
-                    output.traceback = [f"{output.ename}: {output.evalue}"]
-        return cell, resources
-
-
 # Each feedback page opens with a per-task table (points, passed or failed, the diagnosis) and
 # loads nothing from outside (rnncourse/instructor/feedback.py and its template). The template
 # is FeedbackExporter's, for feedback only: HTMLExporter is left alone, because the formgrader
 # renders its grading pages with HTMLExporter and its own template ("formgrade"), which a
 # c.HTMLExporter.template_name here would replace (every grading page then fails). Another
 # feedback template would go in c.FeedbackExporter.template_name, not c.HTMLExporter's.
-from rnncourse.instructor.feedback import FeedbackExporter, FeedbackSummary  # noqa: E402
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+from rnncourse.instructor.feedback import (  # noqa: E402
+    FeedbackExporter,
+    FeedbackSummary,
+    HideTestCode,
+)
 
 c.GenerateFeedback.exporter_class = FeedbackExporter
 c.GenerateFeedback.preprocessors = [

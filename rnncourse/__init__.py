@@ -10,9 +10,6 @@ entries, ``tests/torch_upstream``).
 
 Names are imported lazily so that ``import rnncourse`` stays fast; ``rnncourse.LSTM``
 loads ``rnncourse.lstm`` on first use.
-
-``rnncourse.bidirectional`` is the chapter 8 module and, called, its function
-:func:`rnncourse.bidirectional.bidirectional` (the module forwards calls to it).
 """
 
 from __future__ import annotations
@@ -37,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "GRU": "gru",
     # chapter 8: bidirectional
     "Bidirectional": "bidirectional",
+    "run_bidirectional": "bidirectional",
     # chapter 6: topologies
     "OneToMany": "topologies",
     "ManyToOne": "topologies",
@@ -61,7 +59,7 @@ _EXPORTS: dict[str, str] = {
     "seed_everything": "training",
 }
 
-# the lazily exported names above, plus the modules (``bidirectional`` is also callable)
+# the lazily exported names above, plus the modules
 __all__ = [
     "AdditiveAttention",
     "AttentionDecoder",
@@ -100,6 +98,7 @@ __all__ = [
     "plotting",
     "rnn",
     "rnn_cell",
+    "run_bidirectional",
     "scan",
     "seed_everything",
     "seq2seq",
@@ -124,7 +123,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers see the real names
-    from rnncourse.bidirectional import Bidirectional
+    from rnncourse.bidirectional import Bidirectional, run_bidirectional
     from rnncourse.gru import GRU, GRUCell, gru_cell
     from rnncourse.lstm import LSTM, LSTMCell, lstm_cell
     from rnncourse.rnn import RNN, RNNCell, rnn_cell

@@ -14,7 +14,7 @@ sequence, its past through the forward cell and its future through the backward 
 
 This is what ``torch.nn.RNN/LSTM/GRU(bidirectional=True)`` compute for one layer (and what
 :class:`rnncourse.RNN` and friends compute in :mod:`rnncourse._recurrent`); here it is spelled
-out for any cell: :class:`Bidirectional` wraps cell modules, :func:`bidirectional` takes a
+out for any cell: :class:`Bidirectional` wraps cell modules, :func:`run_bidirectional` takes a
 functional cell such as :func:`rnncourse.lstm_cell` and its two sets of parameters.
 Because :math:`\overleftarrow{h}_t` needs :math:`x_{t+1}, \dots, x_T`, a bidirectional layer
 needs the whole sequence up front: it suits tagging and encoding, not step-by-step generation.
@@ -23,8 +23,6 @@ needs the whole sequence up front: it suits tagging and encoding, not step-by-st
 from __future__ import annotations
 
 import copy
-import sys
-import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,10 +42,10 @@ from rnncourse._recurrent import (
     unroll,
 )
 
-__all__ = ["Bidirectional", "bidirectional", "unroll"]
+__all__ = ["Bidirectional", "run_bidirectional"]
 
 
-def bidirectional(
+def run_bidirectional(
     cell_fn: Callable[..., State],
     x: Tensor,
     params_fwd: Sequence[Tensor | None],
@@ -90,7 +88,8 @@ def bidirectional(
         >>> bwd = [lstm.weight_ih_l0_reverse, lstm.weight_hh_l0_reverse,
         ...        lstm.bias_ih_l0_reverse, lstm.bias_hh_l0_reverse]
         >>> zeros = (torch.zeros(2, 5), torch.zeros(2, 5))
-        >>> y, (s_f, s_b) = bidirectional(lstm_cell, torch.randn(4, 2, 3), fwd, bwd, zeros, zeros)
+        >>> x = torch.randn(4, 2, 3)
+        >>> y, (s_f, s_b) = run_bidirectional(lstm_cell, x, fwd, bwd, zeros, zeros)
         >>> y.shape
         torch.Size([4, 2, 10])
     """
@@ -221,20 +220,3 @@ class Bidirectional(nn.Module):
         if len(states) == 1:
             return x, (states[0][0], states[0][1]), batched
         return x, ((states[0][0], states[1][0]), (states[0][1], states[1][1])), batched
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as its function :func:`bidirectional`.
-
-    ``rnncourse.bidirectional`` names both this module and, as CONTRIBUTING documents, the
-    function. Python binds a package's attribute to a submodule whenever the submodule is
-    imported, so the attribute cannot be the function; instead the module forwards a call to
-    the function, and ``rnncourse.bidirectional(cell_fn, x, ...)`` and
-    ``rnncourse.bidirectional.Bidirectional`` both work in any import order.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return bidirectional(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

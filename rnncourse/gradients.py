@@ -43,8 +43,6 @@ __all__ = [
     "clip_grad_value_",
     "clip_grad_norm_np",
     "clip_grad_value_np",
-    "clip_grad_norm",
-    "clip_grad_value",
 ]
 
 Array = TypeVar("Array", Tensor, np.ndarray)
@@ -460,12 +458,6 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     clip_value = float(clip_value)
     for g in _grads_of(parameters):
         g.clamp_(min=-clip_value, max=clip_value)
-
-
-#: The names from before the trailing underscore (torch's mark for "in place"), kept so
-#: that code written for earlier versions of the course keeps running.
-clip_grad_norm = clip_grad_norm_
-clip_grad_value = clip_grad_value_
 
 
 # ---------------------------------------------------------------------------------------------

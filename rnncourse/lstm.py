@@ -37,9 +37,6 @@ from torch import Tensor
 from rnncourse import lstm_fused
 from rnncourse._recurrent import CellBase, RNNBase, State, check_cell_args
 
-# the fused recurrence's old home; it lives in rnncourse.lstm_fused
-LSTMRecurrence = lstm_fused.LSTMRecurrence
-
 __all__ = ["lstm_step", "lstm_cell", "LSTMCell", "LSTM"]
 
 

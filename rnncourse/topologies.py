@@ -16,9 +16,9 @@ Every module takes ``cell="rnn" | "lstm" | "gru"`` (built from :mod:`rnncourse.r
 :mod:`rnncourse.lstm`, :mod:`rnncourse.gru`) or a ready cell instance (``rnncourse``'s or
 ``torch.nn``'s), and works with the LSTM's ``(h, c)`` state through four small helpers that
 chapter 9 reuses: :func:`make_cell`, :func:`init_state`, :func:`hidden_of`, :func:`map_state`.
-:func:`unroll` is the loop over time, with optional per-sequence ``lengths`` for padded batches.
-The state type, :func:`hidden_of`, :func:`map_state` and :func:`unroll` are
-:mod:`rnncourse._recurrent`'s, shared by every sequence module; they are re-exported here.
+The state type, :func:`hidden_of` and :func:`map_state` are :mod:`rnncourse._recurrent`'s,
+shared by every sequence module; they are re-exported here. The loop over time, with optional
+per-sequence ``lengths`` for padded batches, is :func:`rnncourse._recurrent.unroll`.
 
 Inputs are time-major, ``(T, N, H_in)``, as everywhere in the course. Each module returns its
 outputs only (not the final state): ``(N, H_out)`` or ``(T, N, H_out)``.
@@ -51,7 +51,6 @@ __all__ = [
     "init_state",
     "hidden_of",
     "map_state",
-    "unroll",
     "Readout",
     "OneToMany",
     "ManyToOne",

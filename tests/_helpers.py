@@ -215,3 +215,34 @@ def numgrad_shifted(f, param, eps=1e-6):
         param[idx] += eps
         grad[idx] = (f_plus - f_minus) / (2 * eps)
     return grad
+
+
+def kernel_check(task: str, *cells: str, fn: str | None = None) -> BaseException | None:
+    """Run ``cells`` in a fresh IPython shell as a Jupyter kernel runs them (history kept),
+    then the test cell ``grading.check(task, fn)``; the verdict it raised, or ``None``.
+
+    This is the learner's own self-check, which reads their cells' source the way the trusted
+    grader does (:func:`rnncourse.grading.checks.source_findings`)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    InteractiveShell.clear_instance()
+    shell = InteractiveShell.instance()
+    try:
+        for source in ("from rnncourse import grading", *cells):
+            result = shell.run_cell(source, store_history=True)
+            if result.error_before_exec or result.error_in_exec:
+                raise AssertionError(f"the cell failed: {source}") from (
+                    result.error_before_exec or result.error_in_exec
+                )
+        test = f"grading.check({task!r}, {fn or task})"
+        return shell.run_cell(test, store_history=True).error_in_exec
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def source_of(fn: Any) -> str:
+    """The source of a function defined in a test, dedented, to run as a notebook cell."""
+    import inspect
+    import textwrap
+
+    return textwrap.dedent(inspect.getsource(fn))

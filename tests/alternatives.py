@@ -2,11 +2,11 @@
 vectorised where they loop, other torch or NumPy operations, equivalent formulas.
 
 ``ALTERNATIVES[name]`` lists at least two for every graded task of exercises 2-10 (not 8b);
-``tests/test_grading_mistakes.py`` checks that each one passes :func:`rnncourse.grading.check`
-with the tripwires on, as a learner's answer would be checked. ``TRAINED_ALTERNATIVES[name]``
-lists two other ways to train each trained task's model (other architectures, other loops),
-which must pass :func:`rnncourse.grading.check_trained`. None of them calls a reference
-from ``rnncourse`` (each is written from the task's equations).
+``tests/test_grading_mistakes.py`` checks that each one passes :func:`rnncourse.grading.check`,
+and ``tests/grading/test_static.py`` that its source breaks no rule of its task.
+``TRAINED_ALTERNATIVES[name]`` lists two other ways to train each trained task's model (other
+architectures, other loops), which must pass :func:`rnncourse.grading.check_trained`. None of
+them calls a reference from ``rnncourse`` (each is written from the task's equations).
 """
 
 from __future__ import annotations

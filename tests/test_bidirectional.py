@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 import rnncourse
-from rnncourse.bidirectional import Bidirectional, bidirectional, unroll
+from rnncourse._recurrent import unroll
+from rnncourse.bidirectional import Bidirectional, run_bidirectional
 from rnncourse.gru import GRUCell, gru_cell
 from rnncourse.lstm import LSTMCell, lstm_cell
 from rnncourse.rnn import RNNCell, rnn_cell
@@ -111,13 +112,13 @@ def test_bidirectional_matches_torch_on_device(kind: str, device: torch.device) 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_functional_bidirectional_matches_torch(kind: str) -> None:
-    """Does bidirectional(cell_fn, ...) give torch's output and final states?"""
+    """Does run_bidirectional(cell_fn, ...) give torch's output and final states?"""
     ref = reference(kind)
     cell_fn = KINDS[kind][2]
     x = torch.randn(5, 3, H_IN, dtype=torch.float64)
     zeros = torch.zeros(3, H, dtype=torch.float64)
     state = (zeros, zeros) if kind == "lstm" else zeros
-    output, (final_fwd, final_bwd) = bidirectional(
+    output, (final_fwd, final_bwd) = run_bidirectional(
         cell_fn, x, params(ref, "_l0"), params(ref, "_l0_reverse"), state, state
     )
     expected_output, expected_final = ref(x)
@@ -181,10 +182,10 @@ def test_bidirectional_refuses_a_non_cell() -> None:
 
 
 def test_functional_bidirectional_wrong_rank_names_x() -> None:
-    """Does bidirectional() name x when the sequence is not (T, N, H_in)?"""
+    """Does run_bidirectional() name x when the sequence is not (T, N, H_in)?"""
     zeros = torch.zeros(2, H)
     with pytest.raises(ValueError, match=r"x: expected \(T, N, H_in\)"):
-        bidirectional(rnn_cell, torch.randn(5, H_IN), [], [], zeros, zeros)
+        run_bidirectional(rnn_cell, torch.randn(5, H_IN), [], [], zeros, zeros)
 
 
 class _FixedCell(nn.Module):

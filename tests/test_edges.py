@@ -12,7 +12,8 @@ import torch
 
 import rnncourse
 from rnncourse import seq2seq, topologies
-from rnncourse.bidirectional import Bidirectional, bidirectional, unroll
+from rnncourse._recurrent import unroll
+from rnncourse.bidirectional import Bidirectional, run_bidirectional
 from rnncourse.scan import MinGRU, min_gru_parallel, min_gru_sequential
 
 H_IN, H = 3, 4
@@ -103,10 +104,9 @@ def test_empty_sequence_is_refused_batch_first_and_unbatched(name: str) -> None:
     "call",
     [
         lambda x: unroll(rnncourse.GRUCell(H_IN, H), x),
-        lambda x: topologies.unroll(rnncourse.GRUCell(H_IN, H), x),
         lambda x: min_gru_parallel(x, torch.randn(H, H_IN), torch.randn(H, H_IN)),
         lambda x: min_gru_sequential(x, torch.randn(H, H_IN), torch.randn(H, H_IN)),
-        lambda x: bidirectional(
+        lambda x: run_bidirectional(
             rnncourse.rnn_cell,
             x,
             [torch.randn(H, H_IN), torch.randn(H, H)],
@@ -115,7 +115,7 @@ def test_empty_sequence_is_refused_batch_first_and_unbatched(name: str) -> None:
             torch.zeros(2, H),
         ),
     ],
-    ids=["bidirectional.unroll", "topologies.unroll", "min_gru_parallel", "min_gru_seq", "bidir"],
+    ids=["unroll", "min_gru_parallel", "min_gru_seq", "bidir"],
 )
 def test_empty_sequence_is_refused_by_the_functions(call) -> None:
     """Do the functional loops refuse T = 0 too, naming ``x``?"""

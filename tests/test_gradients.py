@@ -357,13 +357,12 @@ def test_clip_grad_value_np_matches_torch():
         clip_grad_value_np(np.zeros(3), 1.0)
 
 
-def test_clipping_names_follow_torch_and_old_names_stay():
-    """Do the in-place clippers carry torch's trailing underscore, with the old names aliased?"""
+def test_clipping_names_follow_torch():
+    """Do the in-place clippers carry torch's trailing underscore, under that one name only?"""
     from rnncourse import gradients
 
-    assert gradients.clip_grad_norm is gradients.clip_grad_norm_
-    assert gradients.clip_grad_value is gradients.clip_grad_value_
     assert {"clip_grad_norm_", "clip_grad_value_"} <= set(gradients.__all__)
+    assert not hasattr(gradients, "clip_grad_norm") and not hasattr(gradients, "clip_grad_value")
 
 
 @pytest.mark.parametrize(

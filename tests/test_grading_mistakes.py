@@ -20,11 +20,12 @@ import pytest
 import rnncourse.bptt
 import rnncourse.gradients
 from rnncourse import grading
+from rnncourse.grading import trained
 from tests._helpers import numgrad_shifted as _numgrad_shifted
 from tests.alternatives import ALTERNATIVES, TRAINED_ALTERNATIVES
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = [a for a in grading._ASSIGNMENTS if a != "ex08b_speech"]
+ASSIGNMENTS = [a for a in grading.ASSIGNMENTS if a != "ex08b_speech"]
 
 
 def _graded_calls(assignment: str) -> list[tuple[str, list | None, int]]:
@@ -54,8 +55,8 @@ MISTAKES = [(name, m.name) for name in TASKS for m in grading.spec(name).mistake
 
 
 def _failure(name, fn, cases, seed, **kwargs) -> str | None:
-    # the tripwires' switch is on the private entry point only
-    check = grading._check if "forbid_reference" in kwargs else grading.check
+    # a function from a module: no notebook cells to read
+    check = grading._check
     try:
         check(name, fn, cases=cases, seed=seed, **kwargs)
     except AssertionError as error:
@@ -88,7 +89,7 @@ def test_graded_cells_fail_and_name_every_mistake(name, mistake):
     s = grading.spec(name)
     chosen = next(m for m in s.mistakes if m.name == mistake)
     messages = [
-        _failure(name, chosen.variant, cases, seed, forbid_reference=False)
+        _failure(name, chosen.variant, cases, seed)
         for task, cases, seed in GRADED[TASKS[name]]
         if task == name
     ]
@@ -120,7 +121,7 @@ ALTERNATIVE_CASES = [(name, fn) for name, fns in ALTERNATIVES.items() for fn in 
 )
 def test_alternative_correct_answer_passes(name, fn):
     """Does a correct answer written in another style pass every graded cell of its task, the
-    default cases and another seed, with the tripwires on?"""
+    default cases and another seed?"""
     for task, cases, seed in GRADED[TASKS[name]]:
         if task == name:
             grading.check(name, fn, cases=cases, seed=seed)
@@ -133,7 +134,7 @@ TRAINED_CASES = [(name, fn) for name, fns in TRAINED_ALTERNATIVES.items() for fn
 
 def test_every_trained_task_has_two_alternative_answers():
     """Are there two other ways of training each trained task's model?"""
-    assert set(TRAINED_ALTERNATIVES) == set(grading._BENCHMARKS)
+    assert set(TRAINED_ALTERNATIVES) == set(trained._BENCHMARKS)
     assert all(len(fns) >= 2 for fns in TRAINED_ALTERNATIVES.values())
 
 
@@ -223,8 +224,8 @@ def test_each_contract_fails_the_answer_that_breaks_it(name, contract, fn, case,
     """Does an answer that breaks one stated contract (inputs left as they were, new arrays,
     float64, the zero case) fail the visible cell's check, saying which, while the reference
     with the same case passes?"""
-    grading._check(name, grading.spec(name)._reference, cases=[case], forbid_reference=False)
-    message = _failure(name, fn, [case], 0, forbid_reference=False)
+    grading._check(name, grading.spec(name)._reference, cases=[case])
+    message = _failure(name, fn, [case], 0)
     assert message is not None and said in message
     if not contract.startswith("boundary:"):
         assert "gives the right values but" in message
@@ -258,8 +259,7 @@ def test_boundary_cases_run_with_the_cells_own_cases():
     """Does a check with its own cases= also run the spec's boundary cases (so the visible
     cell of rel_error catches a missing zero guard), counting on from the given cases?"""
     assert _failure("rel_error", _rel_error_unguarded, [{"shape": (3, 4)}], 0) is not None
-    assert _failure("rel_error", rnncourse.bptt.rel_error, [{"shape": (3, 4)}], 0,
-                    forbid_reference=False) is None  # fmt: skip
+    assert _failure("rel_error", rnncourse.bptt.rel_error, [{"shape": (3, 4)}], 0) is None
 
 
 def test_rel_error_cases_separate_the_maxima():

@@ -29,9 +29,6 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# modules of the grading package that run in nbgrader's process (they need the extra)
-GRADING_NEEDS_EXTRA = {"rnncourse.grading.trusted"}
-
 
 def base_requirements() -> list[str]:
     """``[project] dependencies`` of pyproject.toml."""
@@ -168,11 +165,7 @@ def test_base_install_imports_every_chapter_module(learner_env: Path, tmp_path: 
         )
         for path in package.rglob("*.py")
     )
-    modules = [
-        name
-        for name in modules
-        if not name.startswith("rnncourse.instructor.") and name not in GRADING_NEEDS_EXTRA
-    ]
+    modules = [name for name in modules if not name.startswith("rnncourse.instructor.")]
     script = f"MODULES = {modules!r}\n{IMPORT_EVERYTHING}"
     result = run_in(learner_env, tmp_path, "python", "-c", script)
     assert result.returncode == 0, result.stderr

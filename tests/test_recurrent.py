@@ -56,7 +56,6 @@ def test_every_sequence_module_walks_time_through_unroll(name: str) -> None:
     model = make()
     x = torch.randn(5, 2, H_IN)
     assert _calls_of_unroll(lambda: model(x)) == expected
-    assert topologies.unroll is unroll and rnncourse.bidirectional.unroll is unroll
 
 
 def test_fused_lstm_is_the_one_exception() -> None:

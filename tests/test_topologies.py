@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from rnncourse._recurrent import unroll
 from rnncourse.topologies import (
     CELLS,
     EncoderDecoder,
@@ -19,7 +20,6 @@ from rnncourse.topologies import (
     init_state,
     make_cell,
     map_state,
-    unroll,
 )
 from tests.conftest import dtype_for, tolerances
 

@@ -1,11 +1,12 @@
 """Trusted checks: can anything in a notebook change a grade except what its functions return?
 
 The hook corpus (``tests/hooks/corpus.py``) is graded by plain ``nbgrader autograde`` with the
-course's configuration (:class:`rnncourse.grading.trusted.TrustedExecute`, real bubblewrap): every
-hook scores exactly what the honest wrong answers score. The hooks that rewrote grades when the
-test cells ran in the learner's kernel are graded that way too (``RNNCOURSE_UNTRUSTED_CHECKS=1``),
-to show that each is a real attack. Below them: the channel's decoding of hostile replies, the
-source checks, and the roles nbgrader's metadata gives cells.
+course's configuration (:class:`rnncourse.instructor.trusted.TrustedExecute`, real
+bubblewrap): every hook scores exactly what the honest wrong answers score. The hooks that
+rewrote grades when the test cells ran in the learner's kernel are graded that way too (stock
+nbgrader's ``Execute``, set up by the test), to show that each is a real attack. Below them:
+the channel's decoding of hostile replies, the source checks, and the roles nbgrader's
+metadata gives cells.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 
 from rnncourse import grading
 from rnncourse.grading import channel, static
-from rnncourse.grading.trusted import cell_role
+from rnncourse.instructor.trusted import cell_role
 from tests import _nbgrader
 from tests.hooks.corpus import ASSIGNMENT, HONEST_WRONG, HOOKS
 from tests.hostile import released_course
@@ -45,11 +46,23 @@ def trusted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return course, _graded_batch(course, HOOKS)
 
 
+#: Appended to the course's nbgrader_config.py: nbgrader's own Execute (sandboxed), so that the
+#: test cells run in the learner's kernel, after the learner's code, as in stock nbgrader.
+IN_KERNEL_CONFIG = """
+from rnncourse.instructor.sandbox import SandboxedExecute
+c.Autograde.autograde_preprocessors = [
+    SandboxedExecute if pp is Execute else pp for pp in Autograde.autograde_preprocessors.default()
+]
+"""
+
+
 @pytest.fixture(scope="module")
 def in_kernel(tmp_path_factory: pytest.TempPathFactory) -> dict:
     course = released_course(tmp_path_factory.mktemp("in-kernel") / "course")
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(IN_KERNEL_CONFIG)
     hooks = [HONEST_WRONG, *(h for h in HOOKS if h.worked_in_kernel)]
-    return _graded_batch(course, hooks, RNNCOURSE_UNTRUSTED_CHECKS="1")
+    return _graded_batch(course, hooks)
 
 
 def _outputs(course: Path, student: str) -> dict[str, list]:

@@ -22,6 +22,7 @@ import nbformat
 import torch
 
 from rnncourse import grading
+from rnncourse.grading import trained
 
 ROOT = Path(__file__).resolve().parents[1]
 _CALL = re.compile(r"check_trained\(\s*\"(\w+)\",\s*(\w+)(?:,\s*seed=(\d+))?\)")
@@ -62,7 +63,7 @@ def main() -> int:
     worst = float("inf")
     for path, name, fn_name, seed in trained_calls():
         namespace = namespaces.setdefault(path, solution_namespace(path))
-        train_args, _, _ = grading._BENCHMARKS[name].make_data(seed)
+        train_args, _, _ = trained._BENCHMARKS[name].make_data(seed)
         torch.manual_seed(seed)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # as check_trained trains

@@ -3,9 +3,7 @@
 The recurrent cells' inputs (:func:`_cell_inputs`, used by ``rnn_cell`` in exercise 2 and
 ``lstm_cell``, ``gru_cell`` in exercise 7), their default shapes and the pieces of their
 mistakes that recur (:data:`_BIAS_MISSING`, :func:`_identity`), and the GRU parameters, loops
-and module loading that the references of exercises 6, 8 and 9 are built from. A
-``rnncourse/_specs_<topic>.py`` module may import these too (``rnncourse.grading`` re-exports
-``_weights`` and ``_cell_inputs``).
+and module loading that the references of exercises 6, 8 and 9 are built from.
 """
 
 from __future__ import annotations
@@ -18,11 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnncourse.grading import _MODULES, Case, Inputs, _no_grad
+from rnncourse import gru as _gru
+from rnncourse.grading.specs import Case, Inputs
 
 _linear = F.linear
 _tanh, _sigmoid, _relu = torch.tanh, torch.sigmoid, torch.relu
-_gru_cell_fn = _MODULES["rnncourse.gru"].gru_cell
+_gru_cell_fn = _gru.gru_cell
 
 
 def _weights(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
@@ -89,7 +88,7 @@ def _strip(params: dict, suffix: str) -> dict:
 
 def _load(module: Any, values: Mapping[str, Any]) -> Any:
     """Copy ``values`` (parameter name -> tensor) into ``module``'s parameters."""
-    with _no_grad():
+    with torch.no_grad():
         for name, value in values.items():
             module.get_parameter(name).copy_(value)
     return module

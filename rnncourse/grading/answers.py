@@ -9,13 +9,13 @@ forgotten, four gates instead of three, ``e`` for ``2``). Messages never show th
 only the learner's and the tolerance. A name still ``None`` (the released answer cell starts
 ``name = None``) is "not implemented yet".
 
-In trusted grading (:mod:`rnncourse.grading.trusted`) the test cell reads the name from the
+In trusted grading (:mod:`rnncourse.instructor.trusted`) the test cell reads the name from the
 learner's kernel over the data channel, so only the number crosses; a function or an object
 bound to it arrives as a proxy and fails as "expected a number".
 
 Registering one, in the assignment's spec module::
 
-    _add_answer(Answer(
+    register_answer(Answer(
         "rho",                                          # the name the learner binds
         lambda: float(torch.linalg.eigvals(W).abs().max()),  # the right value, computed here
         atol=0.005,                                     # accepted within +-0.005
@@ -27,26 +27,18 @@ and in the notebook's graded cell: ``grading.check_answer("rho", rho)``.
 
 from __future__ import annotations
 
-import builtins
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from typing import cast as _cast
 
 import numpy as np
 import torch
 
-from rnncourse.grading import Mistake, _fail, _passed, _verify_namespace
+from rnncourse.grading.specs import Mistake
+from rnncourse.grading.verdict import fail, passed
 
-__all__ = ["Answer", "check_answer", "answer", "answer_names"]
-
-_isinstance, _type, _float, _abs = builtins.isinstance, builtins.type, builtins.float, builtins.abs
-_len = builtins.len
-_Tensor, _ndarray, _np_generic = torch.Tensor, np.ndarray, np.generic
-_isfinite = math.isfinite
-_getframe = sys._getframe
+__all__ = ["Answer", "answer", "answer_names", "check_answer", "register_answer"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +67,7 @@ class Answer:
 _ANSWERS: dict[str, Answer] = {}
 
 
-def _add_answer(a: Answer) -> None:
+def register_answer(a: Answer) -> None:
     _ANSWERS[a.name] = a
 
 
@@ -95,28 +87,28 @@ def _number(value: Any) -> float | str:
     """The learner's value as a float, or a description of why it is not a number."""
     if value is None:
         return "None"
-    if _isinstance(value, bool | np.bool_):
+    if isinstance(value, bool | np.bool_):
         return "a bool"
-    if _isinstance(value, int | float):
-        return _float(value)
-    if _isinstance(value, _np_generic) and value.dtype.kind in "iuf":
-        return _float(value)
-    if _isinstance(value, _Tensor | _ndarray) and _type(value) in (_Tensor, _ndarray):
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, np.generic) and value.dtype.kind in "iuf":
+        return float(value)
+    if isinstance(value, torch.Tensor | np.ndarray) and type(value) in (torch.Tensor, np.ndarray):
         if value.dtype in (torch.bool, np.bool_) or tuple(value.shape) not in ((), (1,)):
             return f"an array of shape {tuple(value.shape)}"
-        if _isinstance(value, _Tensor):
+        if isinstance(value, torch.Tensor):
             if value.is_complex():
                 return "a complex tensor"
-            return _float(value.detach().cpu().reshape(()).item())
+            return float(value.detach().cpu().reshape(()).item())
         if value.dtype.kind not in "iuf":
             return f"an array of dtype {value.dtype}"
-        return _float(value.reshape(()).item())
-    kind = getattr(value, "type_name", None) or _type(value).__name__  # a Remote names its type
+        return float(value.reshape(()).item())
+    kind = getattr(value, "type_name", None) or type(value).__name__  # a Remote names its type
     return f"an object of type {kind}"
 
 
 def _close(a: float, b: float, atol: float, rtol: float) -> bool:
-    return _abs(a - b) <= atol + rtol * _abs(b)
+    return abs(a - b) <= atol + rtol * abs(b)
 
 
 def _tolerance(a: Answer, expected: float) -> str:
@@ -144,32 +136,29 @@ def check_answer(name: str, value: Any) -> None:
         ppl_from_bpc passes: 3.73213 is right.
     """
     __tracebackhide__ = True
-    frame = _getframe(1)
-    _verify_namespace(frame.f_globals if frame is not None else None)
     a = answer(name)
     got = _number(value)
     if got == "None":
-        _fail(f"{name} is not implemented yet (it is None): set it to your number.",
+        fail(f"{name} is not implemented yet (it is None): set it to your number.",
               kind="not-implemented")  # fmt: skip
-    if not _isinstance(got, float):
-        _fail(f"{name}: expected a number, got {got}.")
-    got = _cast(float, got)  # a float from here on (the captured isinstance does not narrow)
-    if not _isfinite(got):
-        _fail(f"{name}: expected a finite number, got {got}.")
+    if not isinstance(got, float):
+        fail(f"{name}: expected a number, got {got}.")
+    if not math.isfinite(got):
+        fail(f"{name}: expected a finite number, got {got}.")
     if a.integer and got != int(got):
-        _fail(f"{name} is a count, a whole number; got {got:g}.")
-    expected = _float(a.expected())
+        fail(f"{name} is a count, a whole number; got {got:g}.")
+    expected = float(a.expected())
     if _close(got, expected, a.atol, a.rtol):
-        _passed(f"{name} passes: {got:g} is right.")
+        passed(f"{name} passes: {got:g} is right.")
         return
     hints = []
     for mistake in a.mistakes:
-        if mistake.hint not in hints and _close(got, _float(mistake.variant()), a.atol, a.rtol):
+        if mistake.hint not in hints and _close(got, float(mistake.variant()), a.atol, a.rtol):
             hints.append(mistake.hint)
     message = f"{name} = {got:g} is not right ({_tolerance(a, expected)})."
-    if _len(hints) == 1:
+    if len(hints) == 1:
         message += f"\n  Likely mistake: {hints[0]}"
     elif hints:
         listed = " | ".join(f"({i + 1}) {hint}" for i, hint in enumerate(hints))
         message += f"\n  Likely mistake: one of: {listed}"  # as check words it
-    _fail(message)
+    fail(message)

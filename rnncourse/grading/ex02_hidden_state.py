@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnncourse.grading import LIBRARY_CELLS, LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
 from rnncourse.grading._cells import (
     _BIAS_MISSING,
     _CELL_CASES,
@@ -19,6 +18,15 @@ from rnncourse.grading._cells import (
     _sigmoid,
     _tanh,
     _weights,
+)
+from rnncourse.grading.specs import (
+    LIBRARY_CELLS,
+    LIBRARY_LAYERS,
+    Case,
+    Inputs,
+    Mistake,
+    Spec,
+    register,
 )
 
 # -- vanilla RNN cell ---------------------------------------------------------------------------
@@ -117,7 +125,7 @@ def _count_variant(drop: str) -> Callable[..., int]:
 
 # -- the registry ------------------------------------------------------------------------------
 
-_register(
+register(
     Spec(
         "rnn_cell",
         "rnncourse.rnn.rnn_cell",
@@ -128,7 +136,7 @@ _register(
         forbidden_library=(*LIBRARY_CELLS, *LIBRARY_LAYERS),
     )
 )
-_register(
+register(
     Spec(
         "output_layer",
         _ref_output_layer,
@@ -164,7 +172,7 @@ _register(
         ),
     )
 )
-_register(
+register(
     Spec(
         "count_parameters",
         _ref_count_parameters,

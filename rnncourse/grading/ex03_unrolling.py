@@ -9,11 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnncourse.grading import _MODULES, LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
+from rnncourse import rnn as _rnn
 from rnncourse.grading._cells import _linear, _weights
-from rnncourse.grading.answers import Answer, _add_answer
-
-_rnn: Any = _MODULES.get("rnncourse.rnn")
+from rnncourse.grading.answers import Answer, register_answer
+from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
 
 
 def _ref_rnn_forward(x: torch.Tensor, h_0: torch.Tensor | None, params: dict):
@@ -129,7 +128,7 @@ def _last_hidden_inputs(rng: np.random.Generator, case: Case) -> Inputs:
 
 # -- the registry ------------------------------------------------------------------------------
 
-_register(
+register(
     Spec(
         "rnn_forward",
         _ref_rnn_forward,
@@ -195,7 +194,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )
-_register(
+register(
     Spec(
         "many_to_one",
         _ref_many_to_one,
@@ -233,7 +232,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )
-_register(
+register(
     Spec(
         "last_hidden",
         _ref_last_hidden,
@@ -303,7 +302,7 @@ def _stacked_wrong(kind: str) -> Callable[[], int]:
     return lambda: values[kind]
 
 
-_add_answer(
+register_answer(
     Answer(
         "stacked_params",
         _stacked_params_expected,

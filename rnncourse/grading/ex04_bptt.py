@@ -8,10 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from rnncourse.grading import _MODULES, Case, Inputs, Mistake, Spec, _register
+from rnncourse import bptt as _bptt
 from rnncourse.grading._cells import _weights
-
-_bptt: Any = _MODULES.get("rnncourse.bptt")
+from rnncourse.grading.specs import Case, Inputs, Mistake, Spec, register
 
 
 def _bptt_problem(rng: np.random.Generator, case: Case) -> tuple[dict, dict]:
@@ -186,7 +185,7 @@ def _rel_error_variant(kind: str) -> Callable[..., float]:
 
 # -- the registry ------------------------------------------------------------------------------
 
-_register(
+register(
     Spec(
         "numerical_gradient",
         "rnncourse.bptt.numerical_gradient",
@@ -240,7 +239,7 @@ _register(
         ),
     )
 )
-_register(
+register(
     Spec(
         "rel_error",
         "rnncourse.bptt.rel_error",
@@ -293,7 +292,7 @@ _BPTT_CASES = (
     {"T": 1, "N": 1, "H_in": 2, "H": 3, "H_out": 1},
     {"T": 3, "N": 2, "H_in": 2, "H": 3, "H_out": 2, "dy": True, "dh_T": True},
 )
-_register(
+register(
     Spec(
         "rnn_backward",
         "rnncourse.bptt.rnn_backward",
@@ -352,7 +351,7 @@ _register(
         forbidden=("rnncourse.bptt.truncated_bptt_grads",),
     )
 )
-_register(
+register(
     Spec(
         "truncated_bptt_grads",
         "rnncourse.bptt.truncated_bptt_grads",

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnncourse.grading import Case, Inputs, Mistake, Spec, _register
-from rnncourse.grading.answers import Answer, _add_answer
+from rnncourse.grading.answers import Answer, register_answer
+from rnncourse.grading.specs import Case, Inputs, Mistake, Spec, register
 
 
 def _jacobian_inputs(rng: np.random.Generator, case: Case) -> Inputs:
@@ -183,7 +183,7 @@ def _flag_variant(kind: str) -> Callable[..., Any]:
 
 # -- the registry ------------------------------------------------------------------------------
 
-_register(
+register(
     Spec(
         "jacobian_product",
         "rnncourse.gradients.jacobian_product",
@@ -236,7 +236,7 @@ _register(
         ),
     )
 )
-_register(
+register(
     Spec(
         "jacobian_norms",
         "rnncourse.gradients.jacobian_norms",
@@ -276,7 +276,7 @@ _register(
         forbidden=("rnncourse.gradients.jacobian_product",),
     )
 )
-_register(
+register(
     Spec(
         "clip_grad_norm_np",
         "rnncourse.gradients.clip_grad_norm_np",
@@ -337,7 +337,7 @@ _register(
         ),
     )
 )
-_register(
+register(
     Spec(
         "clip_grad_value_np",
         "rnncourse.gradients.clip_grad_value_np",
@@ -377,7 +377,7 @@ _register(
         ),
     )
 )
-_register(
+register(
     Spec(
         "flag_exploding",
         _ref_flag_exploding,
@@ -447,7 +447,7 @@ def _rho_wrong(kind: str) -> Callable[[], float]:
     return value
 
 
-_add_answer(
+register_answer(
     Answer(
         "rho",
         _rho_expected,

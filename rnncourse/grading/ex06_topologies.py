@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from rnncourse.grading import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
+import rnncourse.topologies as _topo
 from rnncourse.grading._cells import (
     _cell_args,
     _cell_values,
@@ -22,8 +21,7 @@ from rnncourse.grading._cells import (
     _tanh,
     _weights,
 )
-
-_topo = importlib.import_module("rnncourse.topologies")
+from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
 
 
 def _readout(params: dict) -> dict:
@@ -156,7 +154,7 @@ def _generate_variant(kind: str) -> Callable[..., Any]:
 
 
 _TOPO_FORBIDDEN = (
-    "rnncourse.topologies.unroll",
+    "rnncourse._recurrent.unroll",
     "rnncourse.topologies._generate",
     "rnncourse.topologies.ManyToManyAligned.forward",
     "rnncourse.topologies.ManyToOne.forward",
@@ -166,7 +164,7 @@ _TOPO_FORBIDDEN = (
     "torch.nn.GRU.forward",
 )
 
-_register(
+register(
     Spec(
         "tag_sequence",
         _ref_tag_sequence,
@@ -193,7 +191,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
-_register(
+register(
     Spec(
         "classify_sequences",
         _ref_classify_sequences,
@@ -223,7 +221,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
-_register(
+register(
     Spec(
         "generate",
         _ref_generate,

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
-from rnncourse.grading import (
-    _MODULES,
-    LIBRARY_CELLS,
-    LIBRARY_LAYERS,
-    Benchmark,
-    Mistake,
-    Spec,
-    _add_benchmark,
-    _as_array,
-    _default_rng,
-    _register,
-    _score,
-)
+import rnncourse.data as _data
+from rnncourse import lstm as _lstm
 from rnncourse.grading._cells import (
     _BIAS_MISSING,
     _CELL_CASES,
@@ -31,9 +20,11 @@ from rnncourse.grading._cells import (
     _sigmoid,
     _tanh,
 )
+from rnncourse.grading.compare import as_array
+from rnncourse.grading.specs import LIBRARY_CELLS, LIBRARY_LAYERS, Mistake, Spec, register
+from rnncourse.grading.trained import Benchmark, metric_score, register_benchmark
 
-_lstm_cell_fn = _MODULES["rnncourse.lstm"].lstm_cell
-_data = importlib.import_module("rnncourse.data")
+_lstm_cell_fn = _lstm.lstm_cell
 
 # -- LSTM and GRU cells (chapter 7) ----------------------------------------------------------------
 
@@ -226,7 +217,7 @@ _GRU_MORE_MISTAKES = (
 
 # -- the registry ------------------------------------------------------------------------------
 
-_register(
+register(
     Spec(
         "lstm_cell",
         "rnncourse.lstm.lstm_cell",
@@ -238,7 +229,7 @@ _register(
         forbidden_library=(*LIBRARY_CELLS, *LIBRARY_LAYERS),
     )
 )
-_register(
+register(
     Spec(
         "gru_cell",
         "rnncourse.gru.gru_cell",
@@ -257,17 +248,17 @@ _ADDING_T = 10
 
 
 def _adding_data(seed: int) -> tuple[tuple, torch.Tensor, torch.Tensor]:
-    x, y = _data.adding_problem(2000, _ADDING_T, seed=_default_rng([seed, 1]))
-    x_test, y_test = _data.adding_problem(1000, _ADDING_T, seed=_default_rng([seed, 2]))
+    x, y = _data.adding_problem(2000, _ADDING_T, seed=np.random.default_rng([seed, 1]))
+    x_test, y_test = _data.adding_problem(1000, _ADDING_T, seed=np.random.default_rng([seed, 2]))
     return (x, y), x_test, y_test
 
 
 def _always_one(x_test: torch.Tensor, y_test: torch.Tensor) -> float:
-    _, y = _as_array(y_test)
-    return _score("mse", y * 0 + 1.0, y)
+    _, y = as_array(y_test)
+    return metric_score("mse", y * 0 + 1.0, y)
 
 
-_add_benchmark(
+register_benchmark(
     Benchmark(
         "train_adding_model",
         _adding_data,

@@ -3,24 +3,23 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from rnncourse.grading import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
+import rnncourse._recurrent as _recurrent
+import rnncourse.bidirectional as _bidir
 from rnncourse.grading._cells import _cell_args, _gru_cell_fn, _gru_loop, _gru_params, _strip
 from rnncourse.grading.ex06_topologies import _classify_inputs
-
-_bidir = importlib.import_module("rnncourse.bidirectional")
+from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
 
 
 def _ref_reverse_gru(x: torch.Tensor, h_0: torch.Tensor, params: dict):
     # ←h_t = GRU(x_t, ←h_{t+1}) for t = T..1; output[t] = ←h_t, final state after x_1
     step = lambda x_t, h: _gru_cell_fn(x_t, h, *_cell_args(params))  # noqa: E731
-    return _bidir.unroll(step, x, h_0, reverse=True)
+    return _recurrent.unroll(step, x, h_0, reverse=True)
 
 
 def _reverse_inputs(rng: np.random.Generator, case: Case) -> Inputs:
@@ -57,8 +56,9 @@ def _ref_bidirectional_gru(x: torch.Tensor, params: dict):
     N, H = x.shape[1], params["weight_hh_l0"].shape[1]
     zeros = x.new_zeros(N, H)
     fwd, bwd = _cell_args(params, "_l0"), _cell_args(params, "_l0_reverse")
-    output, (h_f, h_b) = _bidir.bidirectional(_gru_cell_fn, x, fwd, bwd, zeros, zeros)
-    return output, torch.stack([h_f, h_b])  # (T, N, 2H), (2, N, H)
+    output, (h_f, h_b) = _bidir.run_bidirectional(_gru_cell_fn, x, fwd, bwd, zeros, zeros)
+    # (T, N, 2H), (2, N, H); a GRU's states are tensors, not (h, c) pairs
+    return output, torch.stack([h_f, h_b])  # type: ignore[list-item]
 
 
 def _bidir_inputs(rng: np.random.Generator, case: Case) -> Inputs:
@@ -136,15 +136,14 @@ def _padded_variant(kind: str) -> Callable[..., Any]:
 
 
 _BIDIR_FORBIDDEN = (
-    "rnncourse.bidirectional.bidirectional",
-    "rnncourse.bidirectional.unroll",
+    "rnncourse.bidirectional.run_bidirectional",
     "rnncourse.bidirectional.Bidirectional.forward",
-    "rnncourse.topologies.unroll",
+    "rnncourse._recurrent.unroll",
     "rnncourse.gru.GRU.forward",
     "torch.nn.GRU.forward",
 )
 
-_register(
+register(
     Spec(
         "reverse_gru",
         _ref_reverse_gru,
@@ -188,7 +187,7 @@ _BIDIR_MISTAKES = (
     Mistake("summed", "the two directions are added; y_t concatenates them, [→h_t; ←h_t] "
             "(2H features).", _bidir_variant("summed")),
 )  # fmt: skip
-_register(
+register(
     Spec(
         "bidirectional_gru",
         _ref_bidirectional_gru,
@@ -200,7 +199,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )
-_register(
+register(
     Spec(
         "bidirectional_gru_padded",
         _ref_bidirectional_gru_padded,

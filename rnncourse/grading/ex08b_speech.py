@@ -31,19 +31,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from rnncourse import ctc as _ctc
 from rnncourse import speech as _speech
-from rnncourse.grading import Benchmark, _add_benchmark, _register
+from rnncourse.grading.specs import Mistake, Spec, register
+from rnncourse.grading.trained import Benchmark, register_benchmark
 
-if TYPE_CHECKING:
-    from rnncourse.grading import Spec
-
-# the references, captured at import (the grading module snapshots this module's names)
+# the references
 _ref_forward = _ctc.ctc_forward_np
 _ref_loss_np = _ctc.ctc_loss_np
 _ref_greedy = _ctc.greedy_decode
@@ -651,67 +649,72 @@ _ERROR_RATE_CASES = (
 )
 
 
-def specs() -> list[Spec]:
-    """The graded functions of exercise 8b."""
-    from rnncourse.grading import Mistake, Spec
-
-    def mistakes(entries: tuple[tuple[str, str, Callable[..., Any]], ...]) -> tuple:
-        return tuple(Mistake(*entry) for entry in entries)
-
-    return [
-        Spec(
-            "ctc_forward_np",
-            _ref_forward,
-            _forward_inputs,
-            _FORWARD_CASES,
-            backend="numpy",
-            mistakes=mistakes(_FORWARD_MISTAKES),
-            forbidden=_CTC_LOSSES,
-        ),
-        Spec(
-            "ctc_loss",
-            _ref_ctc_loss,
-            _loss_inputs,
-            _LOSS_CASES,
-            backend="numpy",
-            mistakes=mistakes(_LOSS_MISTAKES),
-            forbidden=_CTC_LOSSES,
-        ),
-        Spec(
-            "greedy_decode",
-            _ref_greedy,
-            _greedy_inputs,
-            _GREEDY_CASES,
-            backend="numpy",
-            mistakes=mistakes(_GREEDY_MISTAKES),
-            forbidden=(
-                "rnncourse.ctc.greedy_decode",
-                "rnncourse.ctc._collapse",
-                "rnncourse.ctc.prefix_beam_search",
-            ),
-        ),
-        Spec(
-            "edit_distance",
-            _ref_edit_distance,
-            _edit_inputs,
-            _EDIT_CASES,
-            backend="python",
-            mistakes=mistakes(_EDIT_MISTAKES),
-        ),
-        Spec(
-            "error_rate",
-            _ref_error_rate,
-            _error_rate_inputs,
-            _ERROR_RATE_CASES,
-            backend="python",
-            mistakes=mistakes(_ERROR_RATE_MISTAKES),
-            forbidden=("rnncourse.ctc.edit_distance",),
-        ),
-    ]
+def _mistakes(entries: tuple[tuple[str, str, Callable[..., Any]], ...]) -> tuple:
+    return tuple(Mistake(*entry) for entry in entries)
 
 
-for _spec in specs():
-    _register(_spec)
+register(
+    Spec(
+        "ctc_forward_np",
+        _ref_forward,
+        _forward_inputs,
+        _FORWARD_CASES,
+        backend="numpy",
+        mistakes=_mistakes(_FORWARD_MISTAKES),
+        forbidden=_CTC_LOSSES,
+    )
+)
+
+register(
+    Spec(
+        "ctc_loss",
+        _ref_ctc_loss,
+        _loss_inputs,
+        _LOSS_CASES,
+        backend="numpy",
+        mistakes=_mistakes(_LOSS_MISTAKES),
+        forbidden=_CTC_LOSSES,
+    )
+)
+
+register(
+    Spec(
+        "greedy_decode",
+        _ref_greedy,
+        _greedy_inputs,
+        _GREEDY_CASES,
+        backend="numpy",
+        mistakes=_mistakes(_GREEDY_MISTAKES),
+        forbidden=(
+            "rnncourse.ctc.greedy_decode",
+            "rnncourse.ctc._collapse",
+            "rnncourse.ctc.prefix_beam_search",
+        ),
+    )
+)
+
+register(
+    Spec(
+        "edit_distance",
+        _ref_edit_distance,
+        _edit_inputs,
+        _EDIT_CASES,
+        backend="python",
+        mistakes=_mistakes(_EDIT_MISTAKES),
+    )
+)
+
+register(
+    Spec(
+        "error_rate",
+        _ref_error_rate,
+        _error_rate_inputs,
+        _ERROR_RATE_CASES,
+        backend="python",
+        mistakes=_mistakes(_ERROR_RATE_MISTAKES),
+        forbidden=("rnncourse.ctc.edit_distance",),
+    )
+)
 
 
 # -- trained model: a recogniser of spoken digit strings, on voices it never heard ------------
@@ -781,7 +784,7 @@ def _recognizer_advice(p: np.ndarray) -> str | None:
     return None
 
 
-_add_benchmark(
+register_benchmark(
     Benchmark(
         "train_recognizer",
         _recognizer_data,

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -12,12 +11,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnncourse.grading import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, _register
+import rnncourse.data as _data
+import rnncourse.seq2seq as _s2s
 from rnncourse.grading._cells import _cell_values, _gru_params, _like, _load, _weights
-from rnncourse.grading.answers import Answer, _add_answer
+from rnncourse.grading.answers import Answer, register_answer
+from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
 
-_s2s = importlib.import_module("rnncourse.seq2seq")
-_data = importlib.import_module("rnncourse.data")
 _BOS, _EOS, _PAD = _data.BOS, _data.EOS, _data.PAD
 
 
@@ -206,12 +205,12 @@ _S2S_FORBIDDEN = (
     "rnncourse.seq2seq.Seq2Seq.encode",
     "rnncourse.seq2seq.greedy_decode",
     "rnncourse.seq2seq.beam_search",
-    "rnncourse.topologies.unroll",
+    "rnncourse._recurrent.unroll",
     "rnncourse.gru.GRU.forward",
     "torch.nn.GRU.forward",
 )
 
-_register(
+register(
     Spec(
         "encode",
         _ref_encode,
@@ -237,7 +236,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
-_register(
+register(
     Spec(
         "decode_teacher_forced",
         _ref_decode_teacher_forced,
@@ -261,7 +260,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
-_register(
+register(
     Spec(
         "greedy_translate",
         _ref_greedy_translate,
@@ -448,7 +447,7 @@ def _encoder_params_wrong(gates: int = 3, biases: int = 2, embedding: bool = Tru
         H * input_size + H * H + biases * H)  # fmt: skip
 
 
-_register(
+register(
     Spec(
         "additive_attention",
         _ref_additive_attention,
@@ -477,7 +476,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
-_register(
+register(
     Spec(
         "beam_search",
         _ref_beam_search,
@@ -513,7 +512,7 @@ _register(
         forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
-_add_answer(
+register_answer(
     Answer(
         "encoder_params",
         _encoder_params_expected,

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -12,20 +11,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnncourse.grading import (
-    Benchmark,
-    Case,
-    Inputs,
-    Mistake,
-    Spec,
-    _add_benchmark,
-    _as_array,
-    _register,
-    _score,
-)
-from rnncourse.grading.answers import Answer, _add_answer
-
-_data = importlib.import_module("rnncourse.data")
+import rnncourse.data as _data
+from rnncourse.grading.answers import Answer, register_answer
+from rnncourse.grading.compare import as_array
+from rnncourse.grading.specs import Case, Inputs, Mistake, Spec, register
+from rnncourse.grading.trained import Benchmark, metric_score, register_benchmark
 
 
 def _ref_make_windows(series: torch.Tensor, window: int, horizon: int):
@@ -77,7 +67,7 @@ def _naive_variant(kind: str) -> Callable[..., Any]:
     return variant
 
 
-_register(
+register(
     Spec(
         "make_windows",
         _ref_make_windows,
@@ -103,7 +93,7 @@ _register(
         forbidden=("rnncourse.data.sliding_windows",),
     )
 )  # fmt: skip
-_register(
+register(
     Spec(
         "naive_forecast",
         _ref_naive_forecast,
@@ -143,12 +133,12 @@ def _sunspot_data(seed: int) -> tuple[tuple, torch.Tensor, torch.Tensor]:
 
 
 def _naive_mae(x_test: torch.Tensor, y_test: torch.Tensor) -> float:
-    _, x = _as_array(x_test)
-    _, y = _as_array(y_test)
-    return _score("mae", x[-1, :, 0][:, None] + y * 0, y)  # last value, repeated
+    _, x = as_array(x_test)
+    _, y = as_array(y_test)
+    return metric_score("mae", x[-1, :, 0][:, None] + y * 0, y)  # last value, repeated
 
 
-_add_benchmark(
+register_benchmark(
     Benchmark(
         "train_forecaster",
         _sunspot_data,
@@ -262,7 +252,7 @@ def _perplexity_variant(kind: str) -> Callable[..., Any]:
     return variant
 
 
-_register(
+register(
     Spec(
         "tempered_probs",
         _ref_tempered_probs,
@@ -282,7 +272,7 @@ _register(
         ),
     )
 )  # fmt: skip
-_register(
+register(
     Spec(
         "sample_next",
         _ref_sample_next,
@@ -302,7 +292,7 @@ _register(
         ),
     )
 )  # fmt: skip
-_register(
+register(
     Spec(
         "perplexity",
         _ref_perplexity,
@@ -342,7 +332,7 @@ def _ppl_expected() -> float:
     return float(torch.exp(nats))
 
 
-_add_answer(
+register_answer(
     Answer(
         "ppl_from_bpc",
         _ppl_expected,

@@ -6,7 +6,8 @@ comes back as data, anything else as a :class:`Remote`, a proxy that forwards ca
 calls, ``model.eval()``) to the worker. Each call has a time limit. A worker that fails, hangs,
 dies or answers with something the channel does not allow raises :class:`WorkerFailure`; an
 exception in the learner's code raises :class:`RemoteError`, named after the learner's
-exception type. :func:`rnncourse.grading.check` turns both into that task's verdict.
+exception type. :func:`rnncourse.grading.checks.invoke` turns both into one
+:class:`~rnncourse.grading.checks.CallFailed`, which the check words once.
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ class RemoteError(Exception):
     """An exception raised by the learner's code in the worker.
 
     Attributes:
-        kind: ``"error"``, ``"not-implemented"``, ``"calls-library"``, ``"calls-reference"``,
-            ``"exit"``, ``"name"`` or ``"unsendable"``.
+        kind: ``"error"``, ``"not-implemented"``, ``"exit"``, ``"name"`` or ``"unsendable"``.
         type_name: the learner's exception type (``"ValueError"``).
         message: its message.
     """
@@ -58,8 +58,6 @@ class Link(Protocol):
 
     def call(self, target: str | int, attr: str | None, args: tuple, kwargs: dict,
              **options: Any) -> Any: ...  # fmt: skip
-
-    def findings(self, spec_name: str) -> list[str]: ...
 
 
 class Remote:
@@ -86,7 +84,7 @@ class Remote:
         return self._link.call(self._target, None, args, kwargs)
 
     def call(self, args: tuple, kwargs: dict, **options: Any) -> Any:
-        """Call with the worker's call options (``guard``, ``build``, ``seed``, ...)."""
+        """Call with the worker's call options (``build``, ``seed``, ``threads``, ...)."""
         return self._link.call(self._target, None, args, kwargs, **options)
 
     def method(self, attr: str, *args: Any, **options: Any) -> Any:

@@ -10,12 +10,12 @@ Requests (decoded with :func:`rnncourse.grading.channel.decode`):
 
 - ``{"op": "get", "name": n}``: the value bound to ``n`` in the notebook (data, or a handle);
 - ``{"op": "call", "target": n or handle id, "attr": a or None, "args": (...), "kwargs": {...},
-  "guard": spec name or None, "build": recipe or None, "seed": s or None, "threads": k or None,
-  "no_grad": bool, "return_args": bool}``: call the function (or the method ``a`` of a
-  handle). ``build`` = ``{"spec", "seed", "index", "case", "device"}`` builds the arguments
-  here with :func:`rnncourse.grading._build`, for inputs that cannot travel (a closure ``f``
-  over the array it nudges). ``guard`` runs the call under the spec's reference and library
-  tripwires, a second line behind the grader's source checks. ``return_args`` answers
+  "build": recipe or None, "seed": s or None, "threads": k or None, "no_grad": bool,
+  "return_args": bool}``: call the function (or the method ``a`` of a handle), as
+  :func:`rnncourse.grading.checks.invoke` calls it locally. ``build`` = ``{"spec", "seed",
+  "index", "case", "device"}`` builds the arguments here with
+  :func:`rnncourse.grading.specs.build_inputs`, for inputs that cannot travel (a closure ``f``
+  over the array it nudges). ``return_args`` answers
   ``{"result", "args", "kwargs"}``, the arguments as the call left them, in the same message
   (so an argument returned as the result arrives as the same object).
 """
@@ -55,15 +55,9 @@ def _resolve(value: Any) -> Any:
 
 
 def _error(error: BaseException) -> dict[str, Any]:
-    from rnncourse import grading
-
     kind = "error"
     if isinstance(error, NotImplementedError):
         kind = "not-implemented"
-    elif isinstance(error, grading._CallsLibrary):
-        kind = "calls-library"
-    elif isinstance(error, grading._CallsReference):
-        kind = "calls-reference"
     elif isinstance(error, SystemExit):
         kind = "exit"
     elif isinstance(error, NameError):
@@ -73,9 +67,8 @@ def _error(error: BaseException) -> dict[str, Any]:
 
 
 def _call(request: dict[str, Any], namespace: dict[str, Any]) -> Any:
-    import torch
-
-    from rnncourse import grading
+    from rnncourse.grading.checks import _local
+    from rnncourse.grading.specs import build_inputs, spec
 
     target = request["target"]
     if isinstance(target, str):
@@ -84,44 +77,31 @@ def _call(request: dict[str, Any], namespace: dict[str, Any]) -> Any:
         fn = namespace[target]
     else:
         fn = _HANDLES[target]
-    if request.get("attr"):
-        fn = getattr(fn, request["attr"])
     recipe = request.get("build")
     if recipe is not None:
-        s = grading.spec(recipe["spec"])
-        args, kwargs = grading._build(s, recipe["seed"], recipe["index"], recipe["case"],
-                                      recipe["device"])  # fmt: skip
+        args, kwargs = build_inputs(
+            spec(recipe["spec"]), recipe["seed"], recipe["index"], recipe["case"], recipe["device"]
+        )
     else:
         args, kwargs = _resolve(request.get("args", ())), _resolve(request.get("kwargs", {}))
-    forbidden: frozenset = frozenset()
-    library: tuple[str, ...] = ()
-    if request.get("guard"):
-        s = grading.spec(request["guard"])
-        forbidden, library = s._forbidden_codes, s.forbidden_library
-    if request.get("seed") is not None:
-        torch.manual_seed(request["seed"])
-    threads = torch.get_num_threads()
-    if request.get("threads"):
-        torch.set_num_threads(request["threads"])
     args, kwargs = tuple(args), dict(kwargs)
-    try:
-        with torch.no_grad() if request.get("no_grad") else _Nothing():
-            result = grading._call_guarded(fn, args, kwargs, forbidden, library)
-    finally:
-        torch.set_num_threads(threads)
+    result = _local(
+        fn,
+        args,
+        kwargs,
+        attr=request.get("attr"),
+        seed=request.get("seed"),
+        threads=request.get("threads"),
+        no_grad=bool(request.get("no_grad")),
+    )
     if not request.get("return_args"):
         return result
     # the arguments as the call left them, for the grader's contract checks (functions stay)
-    return {"result": result, "args": tuple(None if callable(a) else a for a in args),
-            "kwargs": {k: None if callable(v) else v for k, v in kwargs.items()}}  # fmt: skip
-
-
-class _Nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
+    return {
+        "result": result,
+        "args": tuple(None if callable(a) else a for a in args),
+        "kwargs": {k: None if callable(v) else v for k, v in kwargs.items()},
+    }
 
 
 def serve(request_text: str, nonce: str) -> None:
@@ -144,8 +124,15 @@ def serve(request_text: str, nonce: str) -> None:
         try:
             text = encode({"ok": value}, keep=_keep)
         except (TypeError, ValueError) as error:
-            text = encode({"error": {"kind": "unsendable", "type": type(error).__name__,
-                                     "message": str(error)[:4000]}})  # fmt: skip
+            text = encode(
+                {
+                    "error": {
+                        "kind": "unsendable",
+                        "type": type(error).__name__,
+                        "message": str(error)[:4000],
+                    }
+                }
+            )
     except (Exception, SystemExit) as error:
         text = encode({"error": _error(error)})
     display({MIME: {"nonce": nonce, "text": text}}, raw=True)

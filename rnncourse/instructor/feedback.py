@@ -27,7 +27,8 @@ from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 from traitlets.config import Config
 
-__all__ = ["FeedbackExporter", "FeedbackSummary", "TEMPLATE", "TEMPLATE_DIR", "summary_rows"]
+__all__ = ["FeedbackExporter", "FeedbackSummary", "HideTestCode", "TEMPLATE", "TEMPLATE_DIR",
+           "summary_rows"]  # fmt: skip
 
 #: The feedback template's name and the folder that holds it.
 TEMPLATE = "rnncourse_feedback"
@@ -89,6 +90,23 @@ def summary_html(rows: list[dict[str, Any]]) -> str:
         + "".join(body)
         + "</tbody></table></div>"
     )
+
+
+class HideTestCode(Preprocessor):
+    """Replace the traceback of every error in a graded cell by ``ename: evalue``.
+
+    Feedback shows results, not test code: tracebacks quote the failing source lines (nbgrader's
+    ``ClearHiddenTests`` removes the hidden tests themselves).
+    """
+
+    enabled = True  # nbconvert preprocessors are off unless enabled
+
+    def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+            for output in cell.get("outputs", []):
+                if output.output_type == "error":
+                    output.traceback = [f"{output.ename}: {output.evalue}"]
+        return cell, resources
 
 
 class FeedbackSummary(Preprocessor):

@@ -3,7 +3,7 @@
 Every submission of ``ex02_hidden_state`` here gives the **honest wrong answers** below (scored 0
 on every task) plus one hook. Before trusted checks (the test cells ran in the learner's kernel,
 after the learner's code) the hooks marked ``worked_in_kernel`` gave these wrong answers marks;
-graded by :class:`rnncourse.grading.trusted.TrustedExecute` every one of them must score no more
+graded by :class:`rnncourse.instructor.trusted.TrustedExecute` every one of them must score no more
 than the honest wrong answers. ``tests/test_trusted.py`` grades them all with plain
 ``nbgrader autograde``.
 

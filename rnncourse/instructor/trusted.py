@@ -14,16 +14,16 @@ use it. It executes the notebook once, cell by cell:
   (``rnn_cell``) is looked up in the worker (:mod:`rnncourse.grading.remote`): data comes back
   as data, a function or a model as a proxy whose calls travel over the data-only channel
   (:mod:`rnncourse.grading.channel`), each with the cell time limit;
-- before a check of a from-scratch task, the answer cells' source is read here
-  (:mod:`rnncourse.grading.static`).
+- before a test cell runs, the source of the learner's cells that the tasks it checks can
+  reach is read here (:func:`rnncourse.grading.static.findings`); a task whose code reaches
+  what it may not is refused without running it.
 
 The verdict goes into the test cell's outputs (an ``error`` output with the diagnosis, or no
 error), which nbgrader's ``SaveAutoGrades`` scores and ``generate_feedback`` shows. A worker
 that dies, hangs or answers garbage fails the task that was waiting for it; the worker is then
-restarted and the learner's cells so far run again, so the next tasks are graded. Grading
-without this (``trusted = False``, ``RNNCOURSE_UNTRUSTED_CHECKS=1``) runs the test cells in the
-kernel like plain nbgrader, for comparison; the notebook records which way it was graded in
-``metadata.rnncourse.trusted_checks``.
+restarted and the learner's cells so far run again, so the next tasks are graded. Each test
+cell records its verdict as data (``metadata.rnncourse.verdict``: passed, kind, and what the
+kind needs), which ``rnncourse report`` and ``audit`` read.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import io
-import os
 import re
 import secrets
 import traceback
@@ -39,20 +38,15 @@ from typing import Any
 
 import nbformat
 from nbclient.exceptions import DeadKernelError
-from traitlets import Bool
 
-from rnncourse.grading import channel, remote, static
+from rnncourse.grading import channel, remote, specs, static, verdict
+from rnncourse.grading.checks import task_findings
 from rnncourse.grading.worker import MIME
 from rnncourse.instructor.sandbox import SandboxedExecute
 
-__all__ = ["TrustedExecute", "cell_role", "trusted_disabled"]
+__all__ = ["TrustedExecute", "cell_role", "checked_tasks"]
 
 _BUILTINS = frozenset(vars(builtins))
-
-
-def trusted_disabled() -> bool:
-    """Whether ``RNNCOURSE_UNTRUSTED_CHECKS=1`` asks for in-kernel test cells."""
-    return os.environ.get("RNNCOURSE_UNTRUSTED_CHECKS", "") not in ("", "0")
 
 
 def cell_role(cell: Any) -> str:
@@ -96,7 +90,6 @@ class _Link:
         self.answers: list[tuple[str, str]] = []  # (how the learner finds it, source)
         self.unparsed: list[tuple[str, str, str]] = []  # (label, why, source): ran nothing
         self.roots: set[str] = set()  # the names the test cell being run reads
-        self.findings_seen: list[str] = []
         self.dead: str | None = None
 
     # -- requests --------------------------------------------------------------------------
@@ -176,16 +169,6 @@ class _Link:
             message["args"], message["kwargs"] = (), {}
         return self._request(message, what)
 
-    def findings(self, spec_name: str) -> list[str]:
-        from rnncourse import grading
-
-        s = grading.spec(spec_name)
-        reference = [p for p in (s.reference, *s.forbidden) if isinstance(p, str)]
-        self.findings_seen = static.findings(
-            self.answers, reference=reference, library=s.forbidden_library, roots=self.roots
-        )
-        return self.findings_seen
-
 
 def _device_ok(device: str) -> bool:
     import torch
@@ -196,20 +179,16 @@ def _device_ok(device: str) -> bool:
 class TrustedExecute(SandboxedExecute):
     """nbgrader's ``Execute``, with learner code in the sandboxed worker and checks here."""
 
-    trusted = Bool(True, help="run graded test cells in the grader, not the kernel").tag(
-        config=True
-    )
-
     def preprocess(self, nb: Any, resources: Any, *args: Any, **kwargs: Any) -> Any:
-        self._trusted = self.trusted and not trusted_disabled()
         self._link = _Link(self)
         self._namespace = _Namespace(self._link)
         self._replay: list[str] = []
-        nb.metadata.setdefault("rnncourse", {})["trusted_checks"] = self._trusted
+        self._findings: list[str] = []
+        nb.metadata.setdefault("rnncourse", {})["trusted_checks"] = True
         return super().preprocess(nb, resources, *args, **kwargs)
 
     def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
-        if not self._trusted or cell.cell_type != "code":
+        if cell.cell_type != "code":
             return super().preprocess_cell(cell, resources, index)
         role = cell_role(cell)
         if role == "test":
@@ -278,15 +257,16 @@ class TrustedExecute(SandboxedExecute):
     def _run_trusted(self, cell: Any, index: int) -> None:
         out = io.StringIO()
         outputs = []
-        verdict: dict[str, Any] = {"passed": True}
+        record: dict[str, Any] = {"passed": True}
         try:
             code = compile(cell.source, f"<test cell {index + 1}>", "exec")
             self._link.roots = _reads(cell.source) - set(self._namespace) - _BUILTINS
-            _last_pass()[0] = None  # a new cell: its passing checks say so again
+            self._refuse(cell.source)
+            verdict.LAST_PASS[0] = None  # a new cell: its passing checks say so again
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
                 exec(code, self._namespace)  # noqa: S102
         except Exception as error:
-            verdict = self._verdict(error)
+            record = self._verdict(error)
             ename = "AssertionError" if isinstance(error, AssertionError) else type(error).__name__
             message = str(error) if isinstance(error, AssertionError | NameError) else (
                 f"{remote.type_name(error)}: {error}")  # fmt: skip
@@ -297,30 +277,58 @@ class TrustedExecute(SandboxedExecute):
             outputs.insert(0, nbformat.v4.new_output("stream", name="stdout", text=text))
         cell.outputs = outputs
         cell.execution_count = None
-        cell.metadata.setdefault("rnncourse", {})["verdict"] = verdict
+        cell.metadata.setdefault("rnncourse", {})["verdict"] = record
+
+    def _refuse(self, source: str) -> None:
+        """Fail the cell, unrun, if a from-scratch task it checks reaches what it may not."""
+        for name in checked_tasks(source):
+            s = specs.spec(name)
+            problems = task_findings(s, self._link.answers, self._link.roots)
+            if problems:
+                self._findings = problems
+                verdict.fail(verdict.refusal(name, problems), kind="refused", task=name)
 
     def _verdict(self, error: Exception) -> dict[str, Any]:
         """What the report reads of a failed test: why, and where in the learner's cells."""
         kind = getattr(error, "rnncourse_verdict", None)
-        verdict: dict[str, Any] = {"passed": False, "kind": kind or "error"}
+        record: dict[str, Any] = {"passed": False, "kind": kind or "error"}
+        if getattr(error, "rnncourse_task", None):
+            record["task"] = error.rnncourse_task  # type: ignore[attr-defined]
+        if getattr(error, "rnncourse_mistakes", ()):
+            record["mistakes"] = list(error.rnncourse_mistakes)  # type: ignore[attr-defined]
         if isinstance(error, NameError):
-            verdict["kind"] = "not-defined"
+            record["kind"] = "not-defined"
             name = getattr(error, "name", None) or ""
-            verdict["name"] = name
+            record["name"] = name
             word = re.escape(name)
             defines = re.compile(rf"^\s*(def|class)\s+{word}\b|^\s*{word}\s*=", re.MULTILINE)
             for label, why, source in self._link.unparsed:
                 if name and defines.search(source):
-                    verdict.update(kind="did-not-parse", cell=label, why=why)
+                    record.update(kind="did-not-parse", cell=label, why=why)
         elif kind == "refused":
-            verdict["findings"] = self._link.findings_seen
-        return verdict
+            record["findings"] = self._findings
+        return record
 
 
-def _last_pass() -> list:
-    from rnncourse import grading
+def checked_tasks(source: str) -> list[str]:
+    """The registered tasks a test cell checks with :func:`rnncourse.grading.check`: the
+    constant first argument of each ``check(...)`` call, in order, once each."""
+    import ast
 
-    return grading._LAST_PASS
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        func = node.func
+        called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        first = node.args[0]
+        if (
+            called == "check"
+            and isinstance(first, ast.Constant)
+            and first.value in specs.spec_names()
+        ):
+            names.append(first.value)
+    return list(dict.fromkeys(names))
 
 
 def _reads(source: str) -> set[str]:
@@ -341,8 +349,6 @@ def _reads(source: str) -> set[str]:
 
 def _error_output(ename: str, evalue: str) -> Any:
     """An error output whose traceback is the verdict as the learner's kernel shows it."""
-    from rnncourse.grading import verdict_lines
-
     return nbformat.v4.new_output(
-        "error", ename=ename, evalue=evalue, traceback=verdict_lines(ename, evalue)
+        "error", ename=ename, evalue=evalue, traceback=verdict.verdict_lines(ename, evalue)
     )
