@@ -17,7 +17,8 @@ import pytest
 
 from rnncourse import grading
 from rnncourse.grading import static
-from rnncourse.grading.trusted import cell_role
+from rnncourse.grading.checks import forbidden_paths, task_findings
+from rnncourse.instructor.trusted import cell_role
 from tests import _nbgrader
 from tests.alternatives import ALTERNATIVES
 from tests.delegation import corpus
@@ -26,10 +27,14 @@ from tests.delegation.corpus import ROUTES, Route
 _LABEL = re.compile(r'^(the cell that begins ".*"|an empty cell), line \d+: .+')
 
 
+def _findings(cells: list[tuple[str, str]], task: str, roots: set[str]) -> list[str]:
+    """What the grader finds in ``cells`` for ``task`` (its references and kernels)."""
+    return task_findings(grading.spec(task), cells, roots)
+
+
 def _task(name: str) -> dict:
     s = grading.spec(name)
-    reference = [p for p in (s.reference, *s.forbidden) if isinstance(p, str)]
-    return {"reference": reference, "library": s.forbidden_library}
+    return {"reference": forbidden_paths(s), "library": s.forbidden_library}
 
 
 def _learner_cells(nb) -> list[tuple[str, str]]:
@@ -50,7 +55,7 @@ def _submission(route: Route):
 def test_route_is_refused(route: Route) -> None:
     """Is each delegation refused, with the cell, the line and the construct named?"""
     cells = _learner_cells(_submission(route))
-    problems = static.findings(cells, roots={route.task}, **_task(route.task))
+    problems = _findings(cells, route.task, {route.task})
     assert problems, route.what
     assert all(_LABEL.match(p) for p in problems), problems
 
@@ -62,7 +67,7 @@ def test_route_spares_the_other_tasks(route: Route) -> None:
     others = {task for _, task in corpus.TESTS[route.assignment].values()} - {route.task}
     for task in others - set(corpus.BLANK[route.assignment]):
         if grading.spec(task).forbidden_library:
-            assert static.findings(cells, roots={task}, **_task(task)) == [], task
+            assert _findings(cells, task, {task}) == [], task
 
 
 def _setup(assignment: str) -> str:
@@ -82,7 +87,7 @@ def test_route_is_a_real_delegation(route: Route) -> None:
         exec(_setup(route.assignment), namespace)  # noqa: S102
         for source in (route.source, route.helper or ""):
             exec(source, namespace)  # noqa: S102
-        grading._check(route.task, namespace[route.task], forbid_reference=False)
+        grading._check(route.task, namespace[route.task])  # without reading the source
     finally:
         sys.setprofile(profiler)
 
@@ -127,7 +132,7 @@ def test_alternatives_pass(name: str) -> None:
 
 
 def _roots(test_source: str, setup: set[str]) -> set[str]:
-    from rnncourse.grading.trusted import _reads
+    from rnncourse.instructor.trusted import _reads
 
     return _reads(test_source) - setup - set(dir(__builtins__))
 
