@@ -23,24 +23,20 @@ c.CourseDirectory.release_directory = "exercises"
 
 # Per-cell execution limit (seconds) for autograde and validate. A learner's infinite loop is
 # interrupted after this long, that cell records an error and scores 0, and grading goes on.
-# nbgrader 0.9 reads it from its Execute preprocessor; older versions from nbconvert's
-# ExecutePreprocessor, so both are set. Tests shorten it with RNNCOURSE_CELL_TIMEOUT.
-CELL_TIMEOUT = int(os.environ.get("RNNCOURSE_CELL_TIMEOUT", "60"))
-c.Execute.timeout = CELL_TIMEOUT
-c.ExecutePreprocessor.timeout = CELL_TIMEOUT
+# One run can change it on the command line, as any setting here: `nbgrader autograde ex02
+# --Execute.timeout=120` (`rnncourse autograde --cell-timeout 120` passes exactly that).
+c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
-c.ExecutePreprocessor.interrupt_on_timeout = True
 # Kernel start-up and the last outputs of a cell can lag on a busy 2-core machine; nbgrader
 # treats a late output as an error, so be generous (these are not the learner's time limit).
 c.Execute.startup_timeout = 120
 c.Execute.iopub_timeout = 30
-c.ExecutePreprocessor.iopub_timeout = 30
 
 # Grading sandbox: every kernel that autogrades a submission runs under bubblewrap (no network, no
 # files but the submission's own copy, limits; see rnncourse/instructor/sandbox.py). nbgrader's
 # Execute preprocessor is replaced by a subclass whose kernel manager starts the kernel in the
 # sandbox; `nbgrader validate` keeps the ordinary kernel, so learners need no sandbox. Grading
-# refuses when the sandbox cannot start; RNNCOURSE_NO_SANDBOX=1 (`rnncourse autograde
+# refuses when the sandbox cannot start; --SandboxedExecute.sandbox=False (`rnncourse autograde
 # --no-sandbox`) grades unsandboxed, knowingly, and the notebook records it.
 from nbgrader.converters import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
@@ -54,12 +50,13 @@ from rnncourse.instructor.trusted import TrustedExecute  # noqa: E402
 c.Autograde.autograde_preprocessors = [
     TrustedExecute if pp is Execute else pp for pp in Autograde.autograde_preprocessors.default()
 ]
-# Limits of each sandboxed kernel (per process); raise them for heavier assignments.
-c.SandboxedKernelManager.memory_mb = int(os.environ.get("RNNCOURSE_SANDBOX_MEMORY_MB", "6144"))
-c.SandboxedKernelManager.processes = int(os.environ.get("RNNCOURSE_SANDBOX_PROCESSES", "512"))
+# Limits of each sandboxed kernel (per process), the same whichever command grades; raise them
+# for heavier assignments (`rnncourse autograde --memory-mb` sets memory_mb for one run).
+c.SandboxedKernelManager.memory_mb = 6144
+c.SandboxedKernelManager.processes = 512
 c.SandboxedKernelManager.file_size_mb = 256
 c.SandboxedKernelManager.cpu_seconds = 3600
-c.SandboxedKernelManager.disk_mb = int(os.environ.get("RNNCOURSE_SANDBOX_DISK_MB", "512"))
+c.SandboxedKernelManager.disk_mb = 512
 
 # What a blank answer looks like in the released notebooks.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -8,9 +8,10 @@ notebook makes (torch, ``rnncourse.grading``), to show what dominates one submis
 Both gradebooks are compared at the end (they must be identical). A third copy is graded with
 ``--jobs N`` and the sandbox off, so that seconds per submission sandboxed and unsandboxed are
 measured side by side in one run (the issue's aim: at most 1.1x). A fourth copy is graded with
-``--jobs N`` the way it was before trusted checks (the test cells in the learner's kernel,
-``RNNCOURSE_UNTRUSTED_CHECKS=1``), so that the cost of trusted checks (the default: test cells in
-the grader, the learner's functions called over the channel) is measured too (aim: at most 1.3x).
+``--jobs N`` the way stock nbgrader grades (its ``Execute``, sandboxed: the test cells in the
+learner's kernel, which the learner's code can rewrite), so that the cost of trusted checks (test
+cells in the grader, the learner's functions called over the channel) is measured too (aim: at
+most 1.3x).
 
 Usage::
 
@@ -40,6 +41,15 @@ WRONG = (
     "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
     "    return torch.tanh(x @ weight_ih.T + bias_ih + bias_hh)  # forgets h\n"
 )
+
+
+#: Appended to a copy's nbgrader_config.py: stock nbgrader's Execute, sandboxed.
+STOCK_EXECUTE = """
+from rnncourse.instructor.sandbox import SandboxedExecute
+c.Autograde.autograde_preprocessors = [
+    SandboxedExecute if pp is Execute else pp for pp in Autograde.autograde_preprocessors.default()
+]
+"""
 
 
 def kernel_startup(repeats: int, code: str) -> float:
@@ -74,17 +84,11 @@ def timed_batch(
     jobs: int,
     timeout: float,
     sandbox: bool = True,
-    trusted: bool = True,
 ) -> float:
-    if not trusted:
-        os.environ["RNNCOURSE_UNTRUSTED_CHECKS"] = "1"  # read by every nbgrader process started
     start = time.perf_counter()
-    try:
-        outcomes = ag.autograde(
-            course, assignment, jobs=jobs, timeout=timeout, progress=True, sandbox=sandbox
-        )
-    finally:
-        os.environ.pop("RNNCOURSE_UNTRUSTED_CHECKS", None)
+    outcomes = ag.autograde(
+        course, assignment, jobs=jobs, timeout=timeout, progress=True, sandbox=sandbox
+    )
     wall = time.perf_counter() - start
     bad = [o for o in outcomes if o.status != ag.GRADED]
     if bad:
@@ -112,15 +116,15 @@ def main() -> None:
         shutil.copytree(base, open_copy)
         in_kernel_copy = Path(tmp) / "in-kernel"
         shutil.copytree(base, in_kernel_copy)
+        with open(in_kernel_copy / "nbgrader_config.py", "a") as config:
+            config.write(STOCK_EXECUTE)
 
         bare = kernel_startup(args.kernel_repeats, "")
         loaded = kernel_startup(args.kernel_repeats, "import torch\nfrom rnncourse import grading")
         seq = timed_batch(base, args.assignment, 1, args.timeout)
         par = timed_batch(parallel, args.assignment, args.jobs, args.timeout)
         unsandboxed = timed_batch(open_copy, args.assignment, args.jobs, args.timeout, False)
-        in_kernel = timed_batch(
-            in_kernel_copy, args.assignment, args.jobs, args.timeout, trusted=False
-        )
+        in_kernel = timed_batch(in_kernel_copy, args.assignment, args.jobs, args.timeout)
         same_in_kernel = _nbgrader.scores(base, args.assignment) == _nbgrader.scores(
             in_kernel_copy, args.assignment
         )
@@ -147,7 +151,7 @@ def main() -> None:
     print(f"--jobs {args.jobs}, unsandboxed:  {unsandboxed / n:6.2f} s per submission")
     print(f"sandbox cost: {par / unsandboxed:.2f}x (aim <= 1.1x); same scores: {same_open}")
     print(f"--jobs {args.jobs}, trusted checks (default): {par / n:6.2f} s per submission")
-    print(f"--jobs {args.jobs}, test cells in the kernel: {in_kernel / n:6.2f} s per submission")
+    print(f"--jobs {args.jobs}, stock nbgrader Execute:  {in_kernel / n:6.2f} s per submission")
     print(
         f"trusted-checks cost: {par / in_kernel:.2f}x (aim <= 1.3x); same scores: {same_in_kernel}"
     )

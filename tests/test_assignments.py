@@ -170,17 +170,20 @@ def test_exercises_match_generate_assignment(tmp_path):
         )
 
 
-def test_timeout_is_configured_from_the_environment(monkeypatch):
-    """Does nbgrader_config.py set the cell timeout for both Execute and ExecutePreprocessor?"""
+def test_limits_are_traitlets_in_the_config(monkeypatch):
+    """Does nbgrader_config.py set the cell timeout and the sandbox's limits as traitlets only
+    (no environment switch changes them)?"""
     from traitlets.config import Config
 
-    monkeypatch.setenv("RNNCOURSE_CELL_TIMEOUT", "7")
+    monkeypatch.setenv("RNNCOURSE_CELL_TIMEOUT", "7")  # the old switch: ignored
+    monkeypatch.setenv("RNNCOURSE_SANDBOX_MEMORY_MB", "7")
     config = Config()
     spec = importlib.util.spec_from_file_location("nbgrader_config", ROOT / "nbgrader_config.py")
     module = importlib.util.module_from_spec(spec)
     module.get_config = lambda: config
     spec.loader.exec_module(module)
-    assert config.Execute.timeout == 7 and config.ExecutePreprocessor.timeout == 7
+    assert config.Execute.timeout == 60 and config.Execute.interrupt_on_timeout
+    assert config.SandboxedKernelManager.memory_mb == 6144
     assert config.CourseDirectory.source_directory == "solutions"
     assert config.CourseDirectory.release_directory == "exercises"
 
@@ -222,7 +225,7 @@ def test_tampered_submissions_earn_nothing_for_the_wrong_answer(tmp_path):
             nb = with_answer(nb, grade_id, answer_source(solution, grade_id))
         submit(course, student, EX02, with_answer(nb, "rnn_cell", source))
     start = time.perf_counter()
-    nbgrader(course, "autograde", EX02, check=False, RNNCOURSE_CELL_TIMEOUT=str(CELL_TIMEOUT))
+    nbgrader(course, "autograde", EX02, f"--Execute.timeout={CELL_TIMEOUT}", check=False)
     elapsed = time.perf_counter() - start
     got = scores(course, EX02)
     assert set(got) == set(TAMPERED)

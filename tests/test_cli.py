@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from rnncourse import grading
 from rnncourse.instructor import audit, report
 from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor.cli import build_parser, format_table, main
@@ -57,16 +58,28 @@ def test_defaults() -> None:
     import os
 
     args = build_parser().parse_args(["autograde", "ex02"])
-    assert (args.jobs, args.timeout, args.memory_mb, args.force) == (
+    assert (args.jobs, args.timeout, args.memory_mb, args.cell_timeout, args.force) == (
         os.cpu_count(),
         600.0,
-        4096,
+        None,  # nbgrader_config.py's, the same as plain nbgrader's
+        None,
         False,
     )
     args = build_parser().parse_args(
         ["autograde", "ex02", "-j", "3", "--student", "a", "--student", "b"]
     )
     assert (args.jobs, args.student) == (3, ["a", "b"])
+
+
+def test_limits_pass_through_as_nbgrader_traitlets() -> None:
+    """Do --no-sandbox, --memory-mb and --cell-timeout become the traitlets nbgrader_config.py
+    sets, given to nbgrader on its command line (nothing through the environment)?"""
+    assert ag.nbgrader_options() == []
+    assert ag.nbgrader_options(sandbox=False, memory_mb=2048, cell_timeout=7.5) == [
+        "--SandboxedExecute.sandbox=False",
+        "--SandboxedKernelManager.memory_mb=2048",
+        "--Execute.timeout=7.5",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -371,20 +384,18 @@ def test_audit_command_writes_csv(empty_course: Path, capsys: pytest.CaptureFixt
 
 
 def test_parse_mistakes() -> None:
-    """Are 'Likely mistake' lines read from graded cells' error outputs, and only there?"""
-    message = (
-        "rnn_cell is wrong for rnn_cell(x=(3, 4), ...) on cpu:\n  max error 0.5\n"
-        "  Likely mistake: the hidden state is ignored."
-    )
+    """Are recognised mistakes read from the verdict recorded on graded cells, and only there,
+    with the hint the task registers for each id (whatever the message's words)?"""
     graded = nbformat.v4.new_code_cell("grading.check(...)")
     graded.metadata["nbgrader"] = {"grade": True, "grade_id": "test_a", "points": 1}
-    graded.outputs = [
-        nbformat.v4.new_output("error", ename="AssertionError", evalue=message, traceback=[])
-    ]
+    verdict = {"passed": False, "kind": "wrong", "task": "rnn_cell", "mistakes": ["hidden-ignored"]}
+    graded.metadata["rnncourse"] = {"verdict": verdict}
+    graded.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="reworded")]
     ungraded = nbformat.v4.new_code_cell("x")
-    ungraded.outputs = list(graded.outputs)
+    ungraded.metadata["rnncourse"] = graded.metadata["rnncourse"]
     nb = nbformat.v4.new_notebook(cells=[graded, ungraded])
-    assert report.parse_mistakes(nb) == [("test_a", "rnn_cell", "the hidden state is ignored.")]
+    hint = next(m.hint for m in grading.spec("rnn_cell").mistakes if m.name == "hidden-ignored")
+    assert report.parse_mistakes(nb) == [("test_a", "rnn_cell", hint)]
 
 
 def test_write_report_files(tmp_path: Path) -> None:

@@ -38,8 +38,8 @@ def batch(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module) -> Path:
     solution = _nbgrader.read(_nbgrader.solution_path(ASSIGNMENT))
     for hostile in CORPUS:
         hostile.build(release, solution, course / "submitted" / hostile.student / ASSIGNMENT)
-    monkeypatch_module.setenv("RNNCOURSE_CELL_TIMEOUT", CELL_TIMEOUT)
     argv = ["--course", str(course), "autograde", ASSIGNMENT, "--jobs", "2", "--no-progress"]
+    argv += ["--cell-timeout", CELL_TIMEOUT]
     argv += ["--timeout", WALL_TIMEOUT, "--memory-mb", str(MEMORY_MB)]
     assert main(argv) == 0
     return course

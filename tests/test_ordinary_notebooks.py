@@ -63,12 +63,14 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     release = _nbgrader.read(_nbgrader.release_path(ASSIGNMENT, course))
     for case in CASES:
         _nbgrader.submit(course, case.student, ASSIGNMENT, notebook(case, release, solution))
+    with open(course / "nbgrader_config.py", "a") as config:  # the cell limit, the nbgrader way
+        config.write(f"\nc.Execute.timeout = {CELL_TIMEOUT}\n")
     other = tmp / "course-rnncourse"
     shutil.copytree(course, other)
 
     # plain nbgrader grades one notebook at a time, Validate too: they run side by side, then
     # rnncourse autograde with two jobs
-    env = _nbgrader.release.nbgrader_env(RNNCOURSE_CELL_TIMEOUT=str(CELL_TIMEOUT))
+    env = _nbgrader.release.nbgrader_env()
     paths = [str(course / "submitted" / c.student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
              for c in CASES]  # fmt: skip
     validating = subprocess.Popen(
@@ -83,10 +85,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert autograde.returncode == 0 and validating.returncode == 0, autograde.stderr[-2000:]
     results = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     (tmp / "validate.json").write_text(json.dumps(results))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RNNCOURSE_CELL_TIMEOUT", str(CELL_TIMEOUT))
-        argv = ["--course", str(other), "autograde", ASSIGNMENT, "--jobs", "2", "--no-progress"]
-        assert main(argv) == 0
+    argv = ["--course", str(other), "autograde", ASSIGNMENT, "--jobs", "2", "--no-progress"]
+    assert main(argv) == 0
     return {"nbgrader": course, "rnncourse": other, "validate": tmp / "validate.json"}
 
 

@@ -43,8 +43,9 @@ from tests.hostile.corpus import ASSIGNMENT, FULL, ZERO, _answers
 
 pytestmark = pytest.mark.slow
 
-#: Limits small enough that the fork bomb and the disk filler hit them quickly.
-LIMITS = {"RNNCOURSE_SANDBOX_PROCESSES": "128", "RNNCOURSE_SANDBOX_DISK_MB": "64"}
+#: Limits small enough that the fork bomb and the disk filler hit them quickly, added to the
+#: course's nbgrader_config.py (both ways of grading read it).
+LIMITS = "\nc.SandboxedKernelManager.processes = 128\nc.SandboxedKernelManager.disk_mb = 64\n"
 SURVIVORS = [e for e in CORPUS if e.survives]
 LEAKS = ("### BEGIN HIDDEN TESTS", "### BEGIN SOLUTION", OTHER_MARKER, SECRET_VALUE, NOTES_TEXT)
 
@@ -112,11 +113,12 @@ def batch(request, tmp_path_factory: pytest.TempPathFactory):
     _build_batch(course, home, listener.port)
     bob = course / "submitted" / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     digest = _digest(bob)
-    env = {"HOME": str(home), SECRET_ENV: SECRET_VALUE, **LIMITS}
+    env = {"HOME": str(home), SECRET_ENV: SECRET_VALUE}
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(LIMITS)
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        mp.delenv(sandbox.NO_SANDBOX_ENV, raising=False)
         if request.param == "rnncourse":
             argv = ["--course", str(course), "autograde", ASSIGNMENT, "--jobs", "2"]
             assert main([*argv, "--no-progress", "--timeout", "300"]) == 0
@@ -243,7 +245,6 @@ def small_course(tmp_path: Path) -> Path:
 def no_bwrap(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     env = {"RNNCOURSE_BWRAP": "/nonexistent/bwrap"}
     monkeypatch.setenv("RNNCOURSE_BWRAP", env["RNNCOURSE_BWRAP"])
-    monkeypatch.delenv(sandbox.NO_SANDBOX_ENV, raising=False)
     sandbox.unavailable_reason.cache_clear()
     yield env
     sandbox.unavailable_reason.cache_clear()
@@ -292,7 +293,8 @@ def test_reason_names_the_fix(no_bwrap) -> None:
     """Does the refusal say what to install and how to go on without?"""
     reason = sandbox.unavailable_reason()
     assert reason is not None
-    assert "apt-get install bubblewrap" in reason and "RNNCOURSE_NO_SANDBOX=1" in reason
+    assert "apt-get install bubblewrap" in reason
+    assert "--no-sandbox" in reason and "--SandboxedExecute.sandbox=False" in reason
 
 
 def test_command_binds_no_course_file(tmp_path: Path) -> None:

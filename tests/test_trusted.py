@@ -36,7 +36,7 @@ def _graded_batch(course: Path, hooks, **env: str) -> dict[str, dict[str, float]
     solution = _nbgrader.read(_nbgrader.solution_path(ASSIGNMENT))
     for hook in hooks:
         hook.build(release, solution, course / "submitted" / hook.student / ASSIGNMENT)
-    _nbgrader.nbgrader(course, "autograde", ASSIGNMENT, RNNCOURSE_CELL_TIMEOUT=CELL_TIMEOUT, **env)
+    _nbgrader.nbgrader(course, "autograde", ASSIGNMENT, f"--Execute.timeout={CELL_TIMEOUT}", **env)
     return _nbgrader.scores(course, ASSIGNMENT)
 
 

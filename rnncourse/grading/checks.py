@@ -78,6 +78,7 @@ def _local(
 ) -> Any:
     """Call ``fn`` (or its method ``attr``) here, warnings silenced (stderr zeroes an nbgrader
     cell); ``seed`` seeds torch first, ``threads`` limits torch's threads for the call."""
+    __tracebackhide__ = True  # the learner's traceback starts in their own code
     previous = torch.get_num_threads()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import fcntl
 import json
 import os
 import re
@@ -46,6 +45,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "GRADED",
@@ -203,11 +203,24 @@ def _already_graded(course: Path, assignment: str, student: str, status: dict) -
 # ---------------------------------------------------------------------------------------------
 
 
-def _worker_command(assignment: str, student: str, memory_mb: int | None, lock: Path) -> list[str]:
-    memory = ["--memory-mb", str(memory_mb)] if memory_mb else []
+def nbgrader_options(
+    *, sandbox: bool = True, memory_mb: int | None = None, cell_timeout: float | None = None
+) -> list[str]:
+    """The traitlets ``rnncourse autograde``'s options set, as nbgrader command-line options:
+    they override ``nbgrader_config.py`` for this run only, exactly as typing them after
+    ``nbgrader autograde`` would."""
+    options = [] if sandbox else ["--SandboxedExecute.sandbox=False"]
+    if memory_mb:
+        options.append(f"--SandboxedKernelManager.memory_mb={memory_mb}")
+    if cell_timeout:
+        options.append(f"--Execute.timeout={cell_timeout:g}")
+    return options
+
+
+def _worker_command(assignment: str, student: str, lock: Path, options: list[str]) -> list[str]:
     return [
         sys.executable, "-m", "rnncourse.instructor.autograde_parallel", "--lock", str(lock),
-        *memory, "--", "autograde", assignment, "--student", student, "--force",
+        "--", "autograde", assignment, "--student", student, "--force", *options,
     ]  # fmt: skip
 
 
@@ -262,21 +275,17 @@ def grade_one(
     student: str,
     *,
     timeout: float | None,
-    memory_mb: int | None,
+    memory_mb: int | None = None,
     sandbox: bool = True,
+    cell_timeout: float | None = None,
 ) -> Outcome:
     """Autograde one submission in a worker process; never raises for the learner's sake."""
-    from rnncourse.instructor.sandbox import NO_SANDBOX_ENV
-
     logfile = course / LOG_DIR / assignment / f"{student}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     tools_on_path()
     env = dict(os.environ)
-    if sandbox:
-        env.pop(NO_SANDBOX_ENV, None)
-    else:
-        env[NO_SANDBOX_ENV] = "1"
-    cmd = _worker_command(assignment, student, memory_mb, course / f"{GRADEBOOK}.lock")
+    options = nbgrader_options(sandbox=sandbox, memory_mb=memory_mb, cell_timeout=cell_timeout)
+    cmd = _worker_command(assignment, student, course / f"{GRADEBOOK}.lock", options)
     start = time.perf_counter()
     with open(logfile, "w") as log:
         proc = subprocess.Popen(
@@ -310,7 +319,8 @@ def autograde(
     jobs: int | None = None,
     students: Sequence[str] | None = None,
     timeout: float | None = 600.0,
-    memory_mb: int | None = 4096,
+    memory_mb: int | None = None,
+    cell_timeout: float | None = None,
     force: bool = False,
     progress: bool = True,
     sandbox: bool = True,
@@ -323,7 +333,10 @@ def autograde(
         jobs: submissions graded at once; ``os.cpu_count()`` if ``None``.
         students: only these students (default: every ``submitted/*/<assignment>``).
         timeout: wall-time limit per submission, in seconds (``None``: no limit).
-        memory_mb: address-space limit per submission in MiB (``None``: no limit).
+        memory_mb: address-space limit of each grading kernel in MiB
+            (``SandboxedKernelManager.memory_mb``; ``None``: the configured one, which
+            ``nbgrader autograde`` uses too).
+        cell_timeout: seconds per cell (``Execute.timeout``; ``None``: the configured one).
         force: re-grade submissions that are already graded.
         progress: show a tqdm progress bar on stderr.
         sandbox: run every kernel in the grading sandbox (see
@@ -380,7 +393,8 @@ def autograde(
                 timeout=timeout,
                 memory_mb=memory_mb,
                 sandbox=sandbox,
-            )  # fmt: skip
+                cell_timeout=cell_timeout,
+            )
             for s in todo
         ]
         for future in as_completed(futures):
@@ -406,36 +420,9 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 
 
-class _ProcessLock:
-    """A re-entrant (within this process) exclusive ``flock`` on a file shared by all workers."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.depth = 0
-        self.waited = 0.0  # seconds spent waiting for other workers, reported at exit
-        self.fd: int | None = None
-        self.guard = threading.RLock()
-
-    def acquire(self) -> None:
-        self.guard.acquire()
-        if self.depth == 0:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            start = time.perf_counter()
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-            self.waited += time.perf_counter() - start
-        self.depth += 1
-
-    def release(self) -> None:
-        self.depth -= 1
-        if self.depth == 0 and self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-        self.guard.release()
-
-
-def _serialize_gradebook(lock: _ProcessLock) -> None:
-    """Hold ``lock`` from the opening of each nbgrader Gradebook session until its close."""
+def _serialize_gradebook(lock: Any) -> None:
+    """Hold ``lock`` (a re-entrant :class:`filelock.FileLock` shared by every worker) from the
+    opening of each nbgrader Gradebook session until its close."""
     from nbgrader import api
 
     original_init, original_close = api.Gradebook.__init__, api.Gradebook.close
@@ -463,7 +450,7 @@ def _serialize_gradebook(lock: _ProcessLock) -> None:
 
 
 def _worker_main(argv: list[str]) -> None:
-    """``python -m rnncourse.instructor.autograde_parallel --lock PATH [--memory-mb M] -- ARGS``.
+    """``python -m rnncourse.instructor.autograde_parallel --lock PATH -- ARGS``.
 
     ``ARGS`` are nbgrader's.
     """
@@ -471,19 +458,12 @@ def _worker_main(argv: list[str]) -> None:
 
     parser = argparse.ArgumentParser(prog="rnncourse.instructor.autograde_parallel")
     parser.add_argument("--lock", required=True)
-    parser.add_argument("--memory-mb", type=int, default=None)
     parser.add_argument("nbgrader_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    if args.memory_mb:
-        import resource
+    from filelock import FileLock
 
-        limit = args.memory_mb << 20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # inherited by the kernel
-    lock = _ProcessLock(args.lock)
+    lock = FileLock(args.lock, thread_local=False)  # re-entrant: nbgrader nests its sessions
     _serialize_gradebook(lock)
-    import atexit
-
-    atexit.register(lambda: print(f"[rnncourse] gradebook lock waits: {lock.waited:.3f} s"))
     from nbgrader.apps.nbgraderapp import NbGraderApp
 
     nb_args = [a for a in args.nbgrader_args if a != "--"]

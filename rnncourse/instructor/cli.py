@@ -107,8 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="wall-time limit per submission in seconds (default: 600)",
     )  # fmt: skip
     grade.add_argument(
-        "--memory-mb", type=_positive_int, default=4096,
-        help="address-space limit per submission in MiB (default: 4096)",
+        "--memory-mb", type=_positive_int, default=None,
+        help="address-space limit of each grading kernel in MiB (SandboxedKernelManager."
+        "memory_mb; default: nbgrader_config.py's, 6144)",
+    )  # fmt: skip
+    grade.add_argument(
+        "--cell-timeout", type=_positive_float, default=None,
+        help="seconds per cell (Execute.timeout; default: nbgrader_config.py's, 60)",
     )  # fmt: skip
     grade.add_argument("--force", action="store_true", help="re-grade graded submissions too")
     grade.add_argument(
@@ -165,7 +170,8 @@ def _regrade(args: argparse.Namespace) -> int:
         return 0
     changes, outcomes = regrade.preview(
         args.course, args.assignment, jobs=args.jobs, timeout=args.timeout,
-        memory_mb=args.memory_mb, progress=not args.no_progress, sandbox=not args.no_sandbox,
+        memory_mb=args.memory_mb, cell_timeout=args.cell_timeout, progress=not args.no_progress,
+        sandbox=not args.no_sandbox,
     )  # fmt: skip
     print(format_table(["student", "old", "new", "changed tasks"], regrade.format_changes(changes)))
     trouble = [o for o in outcomes if o.status in (ag.FAILED, ag.TIMED_OUT)]
@@ -189,6 +195,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         students=args.student,
         timeout=args.timeout,
         memory_mb=args.memory_mb,
+        cell_timeout=args.cell_timeout,
         force=args.force,
         progress=not args.no_progress,
         sandbox=not args.no_sandbox,

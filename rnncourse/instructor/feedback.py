@@ -45,13 +45,19 @@ def _question(source: str, fallback: str) -> str:
 
 
 def summary_rows(nb: Any) -> list[dict[str, Any]]:
-    """One row per graded test cell: task, anchor, score, points, passed, diagnosis."""
+    """One row per graded test cell: task, anchor, score, points, passed, diagnosis.
+
+    Passed or failed is the verdict the trusted grader recorded on the cell
+    (``metadata.rnncourse.verdict``) where there is one; the diagnosis is its message."""
     rows = []
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.get("cell_type") != "code" or not meta.get("grade") or meta.get("solution"):
             continue
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        verdict = cell.get("metadata", {}).get("rnncourse", {}).get("verdict")  # the grader's
+        if verdict is not None:
+            errors = errors if not verdict.get("passed") else []
         points = float(meta.get("points", 0) or 0)
         score = meta.get("score")  # nbgrader's GetGrades sets it for feedback; else: all or none
         score = float(score) if score is not None else (0.0 if errors else points)

@@ -2,9 +2,10 @@
 
 Instructor tooling behind ``rnncourse report`` (see :mod:`rnncourse.instructor.cli`). Scores come
 from nbgrader's gradebook (the single source of truth); the diagnosed mistakes from the
-``Likely mistake: ...`` lines that :func:`rnncourse.grading.check` puts in the failing test
-cells' outputs of the autograded notebooks; the failed and timed-out runs from the status file
-written by :mod:`rnncourse.instructor.autograde_parallel`.
+verdict the trusted grader records on each failing test cell of the autograded notebooks
+(``metadata.rnncourse.verdict``: the task and the ids of its recognised mistakes, whose hints
+come from the task's registered :class:`~rnncourse.grading.Mistake`); the failed and
+timed-out runs from the status file written by :mod:`rnncourse.instructor.autograde_parallel`.
 
 Files written to ``out`` (default ``reports/<assignment>/``):
 
@@ -50,8 +51,6 @@ from rnncourse.instructor.autograde_parallel import (
 __all__ = ["TaskStats", "Report", "build_report", "write_report", "parse_mistakes", "failures"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_MISTAKE = re.compile(r"Likely mistake: (.+)")
-_FUNCTION = re.compile(r"(\w+) is wrong for ")
 
 
 @dataclass
@@ -108,21 +107,26 @@ def _text_of_errors(cell) -> str:
 
 
 def parse_mistakes(notebook) -> list[tuple[str, str, str]]:
-    """``(grade_id, function, hint)`` for each graded cell whose output names a likely mistake.
+    """``(grade_id, function, hint)`` for each recognised mistake a graded cell's verdict names.
 
     Args:
         notebook: an autograded notebook (an ``nbformat`` node or a dict).
     """
+    from rnncourse.grading import spec
+
     found = []
     for cell in notebook["cells"]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if not meta.get("grade") or cell.get("cell_type") != "code":
             continue
-        text = _text_of_errors(cell)
-        hint = _MISTAKE.search(text)
-        if hint:
-            function = _FUNCTION.search(text)
-            found.append((meta["grade_id"], function.group(1) if function else "", hint.group(1)))
+        verdict = cell.get("metadata", {}).get("rnncourse", {}).get("verdict", {})
+        task = verdict.get("task")
+        try:
+            hints = {m.name: m.hint for m in spec(task).mistakes} if task else {}
+        except KeyError:  # a task this version of the course no longer registers
+            hints = {}
+        for mistake in verdict.get("mistakes", []):
+            found.append((meta["grade_id"], task, hints.get(mistake, mistake)))
     return found
 
 

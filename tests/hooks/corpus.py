@@ -152,15 +152,12 @@ def output_layer(h, weight_hy, bias_y):
     return _Boom()
 """
 GARBAGE = """
-import re
-from IPython.display import display
-def _send_garbage(nonce):
+import rnncourse.grading.worker as _worker
+from IPython.display import display as _display
+def _send_garbage(request, nonce):
     text = '{"body": [1, {"$array": 9}], "arrays": ["AAAA"]}'
-    display({"application/vnd.rnncourse.reply+json": {"nonce": nonce, "text": text}}, raw=True)
-def _garbage(lines):
-    found = re.search(r"serve\\(.*, '([0-9a-f]+)'\\)", "".join(lines))
-    return [f"_send_garbage({found.group(1)!r})\\n"] if found else lines
-get_ipython().input_transformers_post.append(_garbage)
+    _display({"application/vnd.rnncourse.reply+json": {"nonce": nonce, "text": text}}, raw=True)
+_worker.serve = _send_garbage
 """
 # output_layer is not a from-scratch task: its answer may import os (a from-scratch answer that
 # does is refused before it is called, see tests/delegation)

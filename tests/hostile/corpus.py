@@ -5,7 +5,7 @@ instructor's answers, and states the exact score nbgrader must give each graded 
 autograde run must end, and which audit categories must flag it. ``tests/test_hostile.py`` grades
 them all in one parallel batch next to a good submission.
 
-The batch runs with a short per-cell timeout (``RNNCOURSE_CELL_TIMEOUT``), a wall-time limit per
+The batch runs with a short per-cell timeout (``--cell-timeout``), a wall-time limit per
 submission and an address-space limit (see :data:`MEMORY_MB`).
 """
 
