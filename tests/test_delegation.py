@@ -32,7 +32,7 @@ def _graded(tmp: Path, assignment: str) -> tuple[Path, dict[str, dict[str, float
         nb = corpus.notebook(assignment, release, solution, route)
         _nbgrader.submit(course, route.student if route else corpus.HONEST, assignment, nb)
     _nbgrader.submit(course, BLANK, assignment, release)
-    _nbgrader.nbgrader(course, "autograde", assignment, RNNCOURSE_CELL_TIMEOUT=CELL_TIMEOUT)
+    _nbgrader.nbgrader(course, "autograde", assignment, f"--Execute.timeout={CELL_TIMEOUT}")
     return course, _nbgrader.scores(course, assignment)
 
 
