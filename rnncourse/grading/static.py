@@ -24,6 +24,34 @@ defined fails with Python's ``NameError``, as it would in Jupyter). From the nam
 not reached, a helper the answer calls is. A statement that can rebind names out of sight
 (``globals()``, ``exec``, a magic that loads code) is reached from everywhere.
 
+**From-scratch tasks are read by construction, not by listing tricks.** For a task whose spec
+forbids torch's recurrent kernels (``forbidden_library``) and whose test names are known
+(``roots``), the code the task reaches must also keep to what an answer written from the
+equations needs (:func:`findings` says which rule each finding breaks):
+
+- it imports only the modules of :data:`ALLOWED_MODULES` (torch and its functional, linear
+  algebra and init modules, NumPy, ``math``, ``functools``, ``itertools``, ``collections``,
+  ``typing``, ``dataclasses``, ``operator``, ...) and, of ``rnncourse``, only the constants of
+  ``rnncourse.data`` (``BOS``, ``EOS``, ``PAD``);
+- a path through a module (``torch.nn.functional.linear``) goes only through allowed modules,
+  never through a private name (``torch._VF``, ``torch._C``), a name of :data:`DENIED_NAMES`
+  (``torch.ops``, ``torch.load``, ``operator.attrgetter``, ...) or a recurrent kernel or layer
+  the task forbids (``torch.lstm_cell``, ``nn.LSTMCell``, ``torch.quantized_gru_cell``,
+  ``nn.RNNBase``, ...): any name with ``rnn``, ``lstm`` or ``gru`` in it, except the cells a
+  layer-only task leaves allowed;
+- a module is never a value (``T = torch``, ``f(torch)``, ``[np]``) and its attributes are never
+  assigned, so every use of a module is a path the rule above reads;
+- the names it reads that no cell defines are safe builtins (:data:`SAFE_BUILTINS`) or names the
+  notebook's setup gives (:data:`PROVIDED`); ``getattr``/``hasattr`` only with a constant name;
+  no other reflection (``vars``, ``globals``, ``eval``, ``dir``, ``__import__``, IPython's
+  ``Out``/``_`` ...), no dunder attribute but ``__init__`` and no attribute of
+  :data:`FRAME_ATTRS` (``gen.gi_frame.f_globals``), even through a constant ``getattr``.
+
+What a task forbids by name (its reference, its ``forbidden`` list, torch's kernels, the
+grader, the hooks) is found in every statement read, for every task; the table of those
+targets is :data:`LIBRARY_CLASSES`, :data:`TORCH_INTERNALS` and :data:`TORCH_RECURRENT`, which
+``rnncourse audit`` uses too.
+
 Each finding names the cell, the line and the construct. Examples::
 
     >>> findings([("cell 3", "import importlib\\nx = 1")], reference=(), library=())
@@ -41,10 +69,27 @@ Each finding names the cell, the line and the construct. Examples::
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Sequence
+import importlib
+import inspect
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 
-__all__ = ["findings", "unparsed", "cell_label", "LIBRARY_CLASSES"]
+__all__ = [
+    "findings",
+    "unparsed",
+    "cell_label",
+    "LIBRARY_CLASSES",
+    "TORCH_INTERNALS",
+    "TORCH_RECURRENT",
+    "ALLOWED_MODULES",
+    "DENIED_NAMES",
+    "FRAME_ATTRS",
+    "SAFE_BUILTINS",
+    "PROVIDED",
+]
 
 #: torch.nn classes whose forward runs torch's recurrent kernels, per kernel name.
 LIBRARY_CLASSES = {
@@ -57,6 +102,70 @@ LIBRARY_CLASSES = {
     "lstm": ("LSTM",),
     "gru": ("GRU",),
 }
+#: torch's internals, through which every kernel can be reached by another name.
+TORCH_INTERNALS = frozenset({"_VF", "_C", "ops", "_ops"})
+#: torch's recurrent layers and ``_VF``: what ``rnncourse audit`` flags in a solution cell.
+TORCH_RECURRENT = frozenset({c for classes in LIBRARY_CLASSES.values() for c in classes} | {"_VF"})
+
+# -- what the code of a from-scratch task may reach ---------------------------------------------
+
+#: Modules a from-scratch answer may import and reach (a module path must stay inside these).
+ALLOWED_MODULES = frozenset(
+    {
+        "torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.linalg",
+        "torch.fft", "torch.special", "torch.autograd", "numpy", "numpy.linalg", "numpy.random",
+        "math", "cmath", "functools", "itertools", "collections", "collections.abc", "typing",
+        "dataclasses", "operator", "numbers", "enum", "abc", "copy", "heapq", "bisect",
+        "statistics", "fractions", "random", "__future__", "rnncourse.data",
+    }
+)  # fmt: skip
+#: Modules of which only constants (``BOS``, ``EOS``, ``PAD``: upper-case names) may be used.
+CONSTANTS_ONLY = frozenset({"rnncourse.data"})
+#: Names that no path through an allowed module may take: torch's internals and operator
+#: registries, loaders (a pickle runs code), and attribute access by a computed name.
+DENIED_NAMES = TORCH_INTERNALS | frozenset(
+    {
+        "library", "classes", "hub", "load", "loads", "save", "compile", "fromfile", "memmap",
+        "attrgetter", "methodcaller", "get_type_hints", "ForwardRef", "evaluate_forward_ref",
+        "get_device_module",
+    }
+)  # fmt: skip
+#: Attributes of any object that reach frames, code or raw memory, and through them every
+#: global of the notebook (``gen.gi_frame.f_globals["torch"]``).
+FRAME_ATTRS = frozenset(
+    {
+        "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame",
+        "ag_code", "tb_frame", "tb_next", "f_globals", "f_locals", "f_builtins", "f_back",
+        "f_code", "co_consts", "co_names", "ctypes",
+    }
+)  # fmt: skip
+#: A name of a recurrent kernel, layer or module (``lstm_cell``, ``GRU``, ``quantized_rnn_...``).
+_RECURRENT = re.compile(r"rnn|lstm|gru", re.IGNORECASE)
+#: Builtins a from-scratch answer may name. ``getattr`` and ``hasattr`` are read separately
+#: (allowed with a constant name, as ``x.name`` is).
+SAFE_BUILTINS = frozenset(
+    {
+        "abs", "all", "any", "bool", "callable", "chr", "classmethod", "complex", "dict",
+        "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash", "int",
+        "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next",
+        "object", "ord", "pow", "print", "property", "range", "repr", "reversed", "round",
+        "set", "slice", "sorted", "staticmethod", "str", "sum", "super", "tuple", "type", "zip",
+        "NotImplemented", "Ellipsis", "Exception", "ArithmeticError", "AssertionError",
+        "AttributeError", "IndexError", "KeyError", "LookupError", "NotImplementedError",
+        "OverflowError", "RuntimeError", "StopIteration", "TypeError", "ValueError",
+        "ZeroDivisionError",
+    }
+)  # fmt: skip
+#: Names the course's setup cells give the notebooks, and the module each is (``None``: a
+#: function or a constant the instructor gives).
+PROVIDED: Mapping[str, str | None] = {
+    "np": "numpy", "numpy": "numpy", "torch": "torch", "nn": "torch.nn",
+    "F": "torch.nn.functional", "math": "math", "grading": "rnncourse.grading",
+    "rnn_cell": None, "gru_cell": None, "init_params": None, "rnn_forward": None,
+    "PAD": None, "BOS": None, "EOS": None,
+}  # fmt: skip
+_REFLECTIVE = {"getattr", "hasattr"}
+_DUNDERS_OK = {"__init__"}
 _DYNAMIC_CALLS = {"exec", "eval", "compile", "__import__", "get_ipython", "globals", "vars",
                   "locals", "setattr", "delattr", "breakpoint"}  # fmt: skip
 _MODULES = {"importlib", "ctypes", "builtins", "gc", "marshal", "types", "inspect", "cffi"}
@@ -460,6 +569,7 @@ def findings(
     reference: Sequence[str],
     library: Sequence[str],
     roots: Iterable[str] | None = None,
+    provided: Mapping[str, str | None] | None = None,
 ) -> list[str]:
     """What the code a task runs does that the task does not allow.
 
@@ -472,6 +582,13 @@ def findings(
         library: torch's recurrent kernels the task forbids (``"lstm_cell"``, ...).
         roots: the names the task's test reads (``{"rnn_cell"}``); only the statements that
             can change what they are are read. ``None`` reads every statement (the audit).
+        provided: the names the notebook's setup binds and the module each is (``None``: not
+            a module); :data:`PROVIDED` by default.
+
+    With ``library`` (a from-scratch task) and ``roots`` both given, the statements read must
+    also keep to the allowlist of the module docstring; its findings come after those that
+    name the reference, a kernel or a construct that hides them, and a line found by both is
+    reported once.
     """
     names = {path.rpartition(".")[2] for path in reference}
     modules = {path.rpartition(".")[0] for path in reference}
@@ -489,6 +606,7 @@ def findings(
     aliases = _aliases(s.node for s in stmts)
     chosen = stmts if roots is None else _reachable(stmts, set(roots), aliases)
     found: list[str] = []
+    seen: set[tuple[str, int]] = set()
     for stmt in chosen:
         problems = [(line, p) for line, p in stmt.magics]
         for node in ast.walk(stmt.node):
@@ -496,6 +614,13 @@ def findings(
             if problem:
                 problems.append((getattr(node, "lineno", 0), problem))
         found += [f"{stmt.label}, line {line}: {p}" for line, p in sorted(problems)]
+        seen |= {(stmt.label, line) for line, _ in problems}
+    if library and roots is not None:
+        policy = _Policy(chosen, set(library), aliases, PROVIDED if provided is None else provided)
+        for stmt, line, problem in policy.findings():
+            if (stmt.label, line) not in seen:
+                seen.add((stmt.label, line))
+                found.append(f"{stmt.label}, line {line}: {problem}")
     return found
 
 
@@ -558,3 +683,230 @@ def _reaches(
             f"{m.rpartition('.')[2]}.{attr}") for m in modules):  # fmt: skip
         return f"uses {path}, the reference"
     return None
+
+
+# -- the allowlist of a from-scratch task ------------------------------------------------------
+
+
+def _module(path: str) -> ModuleType | None:
+    """The module ``path`` names, if it is one that the allowlist can start from."""
+    if path in sys.modules:
+        return sys.modules[path]
+    if path in ALLOWED_MODULES or any(m.startswith(f"{path}.") for m in ALLOWED_MODULES):
+        try:
+            return importlib.import_module(path)
+        except ImportError:
+            return None
+    return None
+
+
+def _allowed_module(name: str) -> bool:
+    """Whether the module ``name`` is allowed, or holds allowed ones (``rnncourse``)."""
+    return name in ALLOWED_MODULES or any(m.startswith(f"{name}.") for m in ALLOWED_MODULES)
+
+
+class _Policy:
+    """What the statements a from-scratch task reaches use beyond its allowlist."""
+
+    def __init__(
+        self,
+        stmts: list[_Statement],
+        library: set[str],
+        aliases: dict[str, str],
+        provided: Mapping[str, str | None],
+    ) -> None:
+        self.stmts = stmts
+        kernels = set(LIBRARY_CLASSES) - library
+        self.permitted = kernels | {
+            c for k, classes in LIBRARY_CLASSES.items() for c in classes
+            if not any(c in LIBRARY_CLASSES[f] for f in library)
+        }  # fmt: skip
+        outer = [n for s in stmts for n in [s.node, *_inner(s.node, into_functions=False)]]
+        imports = (ast.Import, ast.ImportFrom)
+        self.bound = _bound_here(outer)
+        assigned = _bound_here(n for n in outer if not isinstance(n, imports))
+        # the names that are modules: imported ones and, if no cell binds them, the setup's
+        self.modules: dict[str, str] = {
+            k: v for k, v in provided.items() if v and k not in self.bound
+        }
+        for node in outer:
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.asname is None:
+                        root = a.name.split(".")[0]
+                        self.modules[root] = root
+        self.modules.update(aliases)
+        for name in assigned:
+            if name not in aliases:
+                self.modules.pop(name, None)
+        self.provided = provided
+
+    def findings(self) -> list[tuple[_Statement, int, str]]:
+        found = []
+        for stmt in self.stmts:
+            problems = self._statement(stmt)
+            found += [(stmt, line, p) for line, p in sorted(set(problems))]
+        return found
+
+    def _statement(self, stmt: _Statement) -> list[tuple[int, str]]:
+        problems: list[tuple[int, str]] = []
+        parents = {id(c): n for n in ast.walk(stmt.node) for c in ast.iter_child_nodes(n)}
+        for name in sorted(stmt.reads - self.bound):
+            if name in SAFE_BUILTINS or name in _REFLECTIVE or name in self.provided:
+                continue
+            lines = [n.lineno for n in ast.walk(stmt.node)
+                     if isinstance(n, ast.Name) and n.id == name]  # fmt: skip
+            problems.append((min(lines, default=stmt.node.lineno), self._unknown(name)))
+        for node in ast.walk(stmt.node):
+            line = getattr(node, "lineno", stmt.node.lineno)
+            problem = self._node(node, parents)
+            if problem:
+                problems.append((line, problem))
+        return problems
+
+    @staticmethod
+    def _unknown(name: str) -> str:
+        if name in ("__builtins__", "__import__"):
+            return f"uses {name}, which reaches every builtin"
+        if name in ("Out", "_", "__", "___", "In") or name.startswith(("_i", "_o")):
+            return f"uses {name}, IPython's record of other cells"
+        return (
+            f"uses {name}, which none of your cells defines and which is not among the "
+            "builtins a from-scratch answer may use"
+        )
+
+    def _node(self, node: ast.AST, parents: dict[int, ast.AST]) -> str | None:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                problem = self._path(a.name, imported=True)
+                if problem:
+                    return problem
+            return None
+        if isinstance(node, ast.ImportFrom):
+            if node.level or not node.module:
+                return "a relative import, which a from-scratch answer may not use"
+            if not _allowed_module(node.module):
+                return f"imports from {node.module}, a module a from-scratch answer may not use"
+            for a in node.names:
+                if a.name == "*":
+                    return f"imports * from {node.module}: name what you import"
+                problem = self._path(f"{node.module}.{a.name}", imported=True)
+                if problem:
+                    return problem
+            return None
+        if isinstance(node, ast.Attribute) and _hidden(node.attr):
+            return f"uses the attribute {node.attr}"
+        if isinstance(node, ast.Name) and node.id in _REFLECTIVE and node.id not in self.bound:
+            call = parents.get(id(node))
+            if not (isinstance(call, ast.Call) and call.func is node and _constant_name(call)):
+                return f"{node.id} with a computed name"
+            name = call.args[1].value  # type: ignore[attr-defined]
+            return f"uses the attribute {name}, through {node.id}" if _hidden(name) else None
+        if isinstance(node, ast.Name | ast.Attribute | ast.Call) and not self._continues(
+            node, parents
+        ):
+            path = self._resolve(node)
+            if path is None:
+                return None
+            if isinstance(node.ctx if hasattr(node, "ctx") else None, ast.Store | ast.Del):
+                return f"changes {path}, an attribute of a module"
+            problem = self._path(path, imported=False)
+            if problem:
+                return problem
+            if isinstance(self._object(path), ModuleType):
+                return f"uses the module {path} as a value; write {path}.<name> where you need it"
+        return None
+
+    def _continues(self, node: ast.AST, parents: dict[int, ast.AST]) -> bool:
+        """Whether ``node`` is the owner in a longer path (``torch`` in ``torch.nn``)."""
+        parent = parents.get(id(node))
+        if isinstance(parent, ast.Attribute) and parent.value is node:
+            return True
+        return (
+            isinstance(parent, ast.Call)
+            and isinstance(parent.func, ast.Name)
+            and parent.func.id in _REFLECTIVE
+            and bool(parent.args)
+            and parent.args[0] is node
+            and _constant_name(parent)
+        )
+
+    def _resolve(self, node: ast.AST) -> str | None:
+        """The dotted path ``node`` names if it starts at a module, else None."""
+        if isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in _REFLECTIVE
+                    and node.args and _constant_name(node)):  # fmt: skip
+                return None
+            owner = self._resolve(node.args[0])
+            return f"{owner}.{node.args[1].value}" if owner else None  # type: ignore[attr-defined]
+        if isinstance(node, ast.Attribute):
+            owner = self._resolve(node.value)
+            return f"{owner}.{node.attr}" if owner else None
+        if isinstance(node, ast.Name):
+            return self.modules.get(node.id)
+        return None
+
+    def _object(self, path: str) -> object:
+        parts = path.split(".")
+        obj: object = _module(parts[0])
+        for part in parts[1:]:
+            if not isinstance(obj, ModuleType):
+                return None
+            try:
+                obj = inspect.getattr_static(obj, part)
+            except AttributeError:
+                return None
+        return obj
+
+    def _path(self, path: str, *, imported: bool) -> str | None:  # noqa: C901
+        """What ``path`` (``torch.nn.functional.linear``) goes through that is not allowed."""
+        verb = "imports" if imported else "uses"
+        parts = path.split(".")
+        obj: object = _module(parts[0])
+        if not _allowed_module(parts[0]) or obj is None:
+            return f"{verb} {path}: {parts[0]} is not a module a from-scratch answer may use"
+        here = parts[0]
+        for part in parts[1:]:
+            owner, here = here, f"{here}.{part}"
+            if part.startswith("_"):
+                return f"{verb} {here}, a private name of {owner}"
+            if part in DENIED_NAMES:
+                return f"{verb} {here}, which a from-scratch answer may not use"
+            if not isinstance(obj, ModuleType):
+                if _RECURRENT.search(part) and part not in self.permitted:
+                    return f"{verb} {here}, a recurrent kernel or layer"
+                return None  # an attribute of a class or function: the dunder rule reads it
+            if obj.__name__ in CONSTANTS_ONLY and not part.isupper():
+                return f"{verb} {here}: only the constants of {owner} may be used"
+            home = obj.__name__
+            try:
+                obj = inspect.getattr_static(obj, part)
+            except AttributeError:
+                obj = _module(here) if _allowed_module(here) else None
+                if obj is None:
+                    return f"{verb} {here}, which {owner} does not define"
+            if isinstance(obj, ModuleType):
+                if not _allowed_module(obj.__name__):
+                    return f"{verb} {here}, a module a from-scratch answer may not use"
+            elif home not in ALLOWED_MODULES:
+                return f"{verb} {here}: {owner} is not a module a from-scratch answer may use"
+            elif _RECURRENT.search(part) and part not in self.permitted:
+                return f"{verb} {here}, a recurrent kernel or layer this task asks you to write"
+        return None
+
+
+def _hidden(attr: str) -> bool:
+    """Whether an attribute reaches what a from-scratch answer may not: a dunder (but
+    ``__init__``), a frame, code or raw memory."""
+    dunder = attr.startswith("__") and attr.endswith("__") and attr not in _DUNDERS_OK
+    return dunder or attr in FRAME_ATTRS
+
+
+def _constant_name(call: ast.Call) -> bool:
+    """Whether ``getattr(x, "name")``/``hasattr`` has a constant name (and no default)."""
+    return (
+        len(call.args) == 2
+        and not call.keywords
+        and isinstance(call.args[1], ast.Constant)
+        and isinstance(call.args[1].value, str)
+    )

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnncourse.grading import static
+
 __all__ = ["Flag", "audit_notebook", "audit_assignment", "CATEGORIES"]
 
 CATEGORIES = (
@@ -65,8 +67,9 @@ PROTECTED = frozenset(
 PROTECTED_MODULES = frozenset({"numpy", "torch", "rnncourse", "builtins", "math", "sys", "scipy"})
 #: Attribute names that rebind error display.
 TRACEBACK_ATTRS = frozenset({"showtraceback", "showsyntaxerror", "excepthook", "set_custom_exc"})
-#: torch's own recurrent layers, the references the exercises compare with.
-TORCH_RECURRENT = frozenset({"RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "_VF"})
+#: torch's own recurrent layers, the references the exercises compare with: the grader's table
+#: (:data:`rnncourse.grading.static.TORCH_RECURRENT`), so that the two never disagree.
+TORCH_RECURRENT = static.TORCH_RECURRENT
 #: Calls that read or list files; their path argument is checked.
 FILE_CALLS = frozenset(
     {

@@ -159,7 +159,9 @@ def _send_garbage(request, nonce):
     _display({"application/vnd.rnncourse.reply+json": {"nonce": nonce, "text": text}}, raw=True)
 _worker.serve = _send_garbage
 """
-EXIT_MID_CALL = "import os\ndef rnn_cell(*args, **kwargs):\n    os._exit(1)\n"
+# output_layer is not a from-scratch task: its answer may import os (a from-scratch answer that
+# does is refused before it is called, see tests/delegation)
+EXIT_MID_CALL = "import os\ndef output_layer(*args, **kwargs):\n    os._exit(1)\n"
 HANG_MID_CALL = "def rnn_cell(*args, **kwargs):\n    while True:\n        pass\n"
 
 #: Correct answers, used where a hook must be seen to cost only its own tasks.
@@ -200,8 +202,10 @@ HOOKS: tuple[Hook, ...] = (
          _wrong_with(UNSENDABLE), ZERO),
     Hook("garbage", "answers the grader's requests with garbage on the channel",
          _wrong_with(GARBAGE), ZERO),
-    Hook("exit_mid_call", "rnn_cell kills the worker (os._exit) when it is called; the other "
-         "answers are right", _notebook(rnn_cell=EXIT_MID_CALL, **RIGHT), scores(0, 0, 2, 2)),
+    Hook("exit_mid_call", "output_layer kills the worker (os._exit) when it is called; the "
+         "other answers are right",
+         _notebook(output_layer=EXIT_MID_CALL, count_parameters=RIGHT["count_parameters"]),
+         scores(2, 1, 0, 2)),
     Hook("hang_mid_call", "rnn_cell never returns; the other answers are right",
          _notebook(rnn_cell=HANG_MID_CALL, **RIGHT), scores(0, 0, 2, 2)),
 )  # fmt: skip
