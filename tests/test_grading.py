@@ -50,7 +50,8 @@ def rnn_forward(x, h_0, params):
     h = x.new_zeros(x.shape[1], params["weight_hh"].shape[0]) if h_0 is None else h_0
     states = []
     for x_t in x:
-        h = torch.rnn_tanh_cell(x_t, h, *(params[k] for k in rnncourse.bptt.PARAM_NAMES[:4]))
+        weights = (params[k] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        h = torch.rnn_tanh_cell(x_t, h, *weights)
         states.append(h)
     return torch.stack(states), h
 

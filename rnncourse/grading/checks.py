@@ -21,8 +21,9 @@ import ast
 import contextlib
 import inspect
 import sys
+import types
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 import torch
@@ -180,9 +181,10 @@ def source_findings(s: Spec, fn: Any) -> list[str]:
     """What the learner's own cells do that task ``s`` does not allow, read in their kernel.
 
     The cells are the kernel's history (IPython's ``In``), read by :func:`task_findings` from
-    the names bound to ``fn``; outside IPython (a test calling :func:`check` on a module's
-    function) there are no cells and no findings. The trusted grader reads the notebook's
-    cells with :func:`task_findings` too.
+    the names bound to ``fn``. The setup cell (the one that imports ``grading``) is the
+    instructor's: its names count as given, as the trusted grader, which knows the setup cells
+    from nbgrader, counts them. Outside IPython (a test calling :func:`check` on a module's
+    function) there are no cells and no findings.
     """
     shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
     namespace: dict[str, Any] = getattr(shell, "user_ns", None) or {}
@@ -190,17 +192,59 @@ def source_findings(s: Spec, fn: Any) -> list[str]:
     if not history:
         return []
     roots = {k for k, v in namespace.items() if v is fn and not k.startswith("_")}
-    cells = [(static.cell_label(source), source) for source in history if source]
-    return task_findings(s, cells, roots or {s.name})
+    cells, given = [], set()
+    for source in history:
+        if not source:
+            continue
+        if _is_setup(source):
+            given |= _bound_names(source)
+        else:
+            cells.append((static.cell_label(source), source))
+    provided = {name: _module_name(namespace.get(name)) for name in given}
+    return task_findings(s, cells, roots or {s.name}, provided)
 
 
-def task_findings(s: Spec, cells: Sequence[tuple[str, str]], roots: set[str]) -> list[str]:
+def provided_names(namespace: Mapping[str, Any]) -> dict[str, str | None]:
+    """``name -> module`` (``None``: not a module) of what the instructor's setup bound."""
+    return {k: _module_name(v) for k, v in namespace.items() if not k.startswith("__")}
+
+
+def _module_name(value: Any) -> str | None:
+    return value.__name__ if isinstance(value, types.ModuleType) else None
+
+
+def _is_setup(source: str) -> bool:
+    """The course's setup cell: it imports ``grading`` at top level."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return any(
+        isinstance(node, ast.ImportFrom) and node.module == "rnncourse"
+        and any(a.name == "grading" and a.asname is None for a in node.names)
+        for node in body
+    )  # fmt: skip
+
+
+def _bound_names(source: str) -> set[str]:
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        else:
+            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                      and isinstance(n.ctx, ast.Store)}  # fmt: skip
+    return names
+
+
+def task_findings(s: Spec, cells: Sequence[tuple[str, str]], roots: set[str],
+                  provided: Mapping[str, str | None] | None = None) -> list[str]:  # fmt: skip
     """What the code that task ``s``'s names (``roots``) reach in ``cells`` does that ``s``
     does not allow (:func:`rnncourse.grading.static.findings`), leaving out definitions that a
-    later cell replaced before anything used them (a first try corrected below)."""
-    return static.findings(
-        current(cells), reference=forbidden_paths(s), library=s.forbidden_library, roots=roots
-    )
+    later cell replaced before anything used them (a first try corrected below). ``provided``:
+    the names the instructor's setup binds (:func:`provided_names`)."""
+    return static.findings(current(cells), reference=forbidden_paths(s),
+                           library=s.forbidden_library, roots=roots, provided=provided)  # fmt: skip
 
 
 def current(cells: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

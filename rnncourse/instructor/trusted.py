@@ -40,7 +40,7 @@ import nbformat
 from nbclient.exceptions import DeadKernelError
 
 from rnncourse.grading import channel, remote, specs, static, verdict
-from rnncourse.grading.checks import task_findings
+from rnncourse.grading.checks import provided_names, task_findings
 from rnncourse.grading.worker import MIME
 from rnncourse.instructor.sandbox import SandboxedExecute
 
@@ -291,7 +291,8 @@ class TrustedExecute(SandboxedExecute):
         """Fail the cell, unrun, if a from-scratch task it checks reaches what it may not."""
         for name in checked_tasks(source):
             s = specs.spec(name)
-            problems = task_findings(s, self._link.answers, self._link.roots)
+            given = provided_names(dict(self._namespace))  # the setup cells' names
+            problems = task_findings(s, self._link.answers, self._link.roots, given)
             if problems:
                 self._findings = problems
                 verdict.fail(verdict.refusal(name, problems), kind="refused", task=name)
