@@ -612,9 +612,7 @@ def test_loop_tasks_refuse_library_layers_but_allow_cells():
     cell = "import torch\n" + source_of(_torch_gru) + "\n" + source_of(tag_sequence)
     verdict = kernel_check("tag_sequence", cell)
     assert "torch.nn.GRU" in str(verdict)
-    loop = kernel_check(
-        "rnn_forward", "import rnncourse.bptt\nimport torch\n" + source_of(rnn_forward)
-    )
+    loop = kernel_check("rnn_forward", "import torch\n" + source_of(rnn_forward))
     assert loop is None  # torch.rnn_tanh_cell inside the learner's loop
 
 
