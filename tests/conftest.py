@@ -61,7 +61,7 @@ BOOK_MODULES = frozenset({"test_book.py", "test_site.py"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``pytest -n N --dist loadgroup`` (``make test``), keep each slow module's tests on
+    """Under ``pytest -n N --dist loadgroup`` (pytest-xdist), keep each slow module's tests on
     one worker, so that its module-scoped fixtures (a course graded end to end, a built book)
     run once; fast tests spread over the workers one by one."""
     for item in items:
