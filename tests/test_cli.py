@@ -278,7 +278,15 @@ PATTERNS = [
     ("import sys\nsys.excepthook = print", "traceback"),
     ("import os\nos._exit(0)", "exit"),
     ("def rnn_cell(x, h:\n    np.allclose = 1", "rebinding"),  # does not parse: regex
-    ("%%time\nget_ipython().showtraceback = None", "traceback"),  # magics blanked
+    ("%%time\nget_ipython().showtraceback = None", "traceback"),  # read as the kernel runs it
+    ("%time np.allclose = print", "rebinding"),
+    # aliases are followed, as the grader's scanner follows them
+    ("import subprocess as sp\nsp.run(['cat', '/etc/passwd'])", "file-access"),
+    ("from os import system as run\nrun('ls')", "file-access"),
+    ("from torch import nn as layers\ncell = layers.LSTMCell(3, 4)", "imports-reference"),
+    ("from torch.nn import GRU", "imports-reference"),
+    ("cell = getattr(torch.nn, 'LSTM')(3, 4)", "imports-reference"),
+    ("from torch import testing as t\nt.assert_close = print", "rebinding"),
 ]
 
 

@@ -81,6 +81,9 @@ __all__ = [
     "findings",
     "unparsed",
     "cell_label",
+    "parse",
+    "import_aliases",
+    "path_of",
     "LIBRARY_CLASSES",
     "TORCH_INTERNALS",
     "TORCH_RECURRENT",
@@ -298,7 +301,7 @@ class _Magics(ast.NodeTransformer):
         return ast.copy_location(ast.Constant(None), node)
 
 
-def _parse(source: str) -> tuple[ast.Module, list[tuple[int, str]]] | None:
+def parse(source: str) -> tuple[ast.Module, list[tuple[int, str]]] | None:
     """The cell as the kernel runs it, and the magics it may not use; None if it cannot run."""
     try:
         tree = ast.parse(_transform(source))
@@ -366,7 +369,7 @@ def _bound_here(nodes: Iterable[ast.AST]) -> set[str]:
     return names
 
 
-def _aliases(stmts: Iterable[ast.AST]) -> dict[str, str]:
+def import_aliases(stmts: Iterable[ast.AST]) -> dict[str, str]:
     """``name -> module path`` of every import that binds a name: ``import sys as s`` gives
     ``{"s": "sys"}``, ``from rnncourse import rnn as R`` gives ``{"R": "rnncourse.rnn"}``."""
     found: dict[str, str] = {}
@@ -382,16 +385,16 @@ def _aliases(stmts: Iterable[ast.AST]) -> dict[str, str]:
     return found
 
 
-def _path(node: ast.AST, aliases: dict[str, str]) -> str | None:
+def path_of(node: ast.AST, aliases: dict[str, str]) -> str | None:
     """The dotted path ``node`` reaches, through import aliases and ``getattr(x, "name")``."""
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             and node.func.id == "getattr" and len(node.args) >= 2
             and isinstance(node.args[1], ast.Constant)
             and isinstance(node.args[1].value, str)):  # fmt: skip
-        owner = _path(node.args[0], aliases)
+        owner = path_of(node.args[0], aliases)
         return f"{owner}.{node.args[1].value}" if owner else None
     if isinstance(node, ast.Attribute):
-        owner = _path(node.value, aliases)
+        owner = path_of(node.value, aliases)
         return f"{owner}.{node.attr}" if owner else None
     if isinstance(node, ast.Name):
         return aliases.get(node.id, node.id)
@@ -407,7 +410,7 @@ def _dynamic(node: ast.AST, aliases: dict[str, str]) -> bool:
         if node.func.id == "getattr" and len(node.args) >= 2:
             return not isinstance(node.args[1], ast.Constant)
     if isinstance(node, ast.Attribute | ast.Call):
-        path = _path(node, aliases) or ""
+        path = path_of(node, aliases) or ""
         head, _, attr = path.rpartition(".")
         if (head == "sys" and attr in _SYS_ATTRS) or path in _HOOKS:
             return True
@@ -595,7 +598,7 @@ def findings(
     classes = {c for kernel in library for c in LIBRARY_CLASSES.get(kernel, ())}
     stmts: list[_Statement] = []
     for label, source in cells:
-        parsed = _parse(source)
+        parsed = parse(source)
         if parsed is None:
             continue
         tree, magics = parsed
@@ -603,7 +606,7 @@ def findings(
             end = getattr(node, "end_lineno", None) or getattr(node, "lineno", 0)
             own = [(line, p) for line, p in magics if node.lineno <= line <= end]
             stmts.append(_Statement(label, node, own))
-    aliases = _aliases(s.node for s in stmts)
+    aliases = import_aliases(s.node for s in stmts)
     chosen = stmts if roots is None else _reachable(stmts, set(roots), aliases)
     found: list[str] = []
     seen: set[tuple[str, int]] = set()
@@ -649,7 +652,7 @@ def _problem(
         if node.func.id == "getattr" and len(node.args) >= 2:
             if not isinstance(node.args[1], ast.Constant):
                 return "uses getattr with a computed name"
-            path = _path(node, aliases)
+            path = path_of(node, aliases)
             return (
                 _reaches(path, path.rpartition(".")[2], names, modules, library, classes)
                 if path
@@ -660,7 +663,7 @@ def _problem(
     if isinstance(node, ast.Attribute):
         if node.attr in _DUNDERS:
             return f"uses the attribute {node.attr}"
-        path = _path(node, aliases) or ""
+        path = path_of(node, aliases) or ""
         return _reaches(path, node.attr, names, modules, library, classes)
     return None
 

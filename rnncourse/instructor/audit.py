@@ -2,8 +2,10 @@
 
 Instructor tooling behind ``rnncourse audit`` (see :mod:`rnncourse.instructor.cli`). A flag is a
 prompt for a human to read the notebook, never a grade change. Each code cell a learner could have
-written is parsed with :mod:`ast` (IPython ``%magic`` / ``!shell`` lines are blanked first); a cell
-that does not parse is searched with regular expressions instead. Locked cells are compared with the
+written is read with the grader's own scanner (:mod:`rnncourse.grading.static`): as the kernel
+runs it (``%time stmt`` is ``stmt``), with import aliases followed (``import numpy.testing as t``
+makes ``t.assert_allclose = ...`` a rebinding of numpy); a cell that does not parse is searched
+with regular expressions instead. Locked cells are compared with the
 released notebook through nbgrader's own checksums (:func:`nbgrader.utils.compute_checksum`).
 
 Categories:
@@ -56,15 +58,13 @@ CATEGORIES = (
     "refused",
 )
 
-#: Names whose attributes a learner has no business assigning (module aliases the notebooks use).
-PROTECTED = frozenset(
-    {
-        "np", "numpy", "torch", "F", "nn", "grading", "_grading", "rnncourse", "builtins",
-        "__builtins__", "math", "sys", "scipy", "testing",
-    }
-)  # fmt: skip
-#: Modules whose submodules, imported under any alias, are protected too.
-PROTECTED_MODULES = frozenset({"numpy", "torch", "rnncourse", "builtins", "math", "sys", "scipy"})
+#: Modules whose attributes a learner has no business assigning, under any name they are imported
+#: as (the scanner follows aliases: ``import numpy.testing as npt`` makes ``npt`` numpy's).
+PROTECTED_MODULES = frozenset(
+    {"numpy", "torch", "rnncourse", "builtins", "__builtins__", "math", "sys", "scipy"}
+)
+#: The names the notebooks' setup cell binds to modules (``np``, ``F``, ``grading``, ...).
+SETUP = {name: module for name, module in static.PROVIDED.items() if module}
 #: Attribute names that rebind error display.
 TRACEBACK_ATTRS = frozenset({"showtraceback", "showsyntaxerror", "excepthook", "set_custom_exc"})
 #: torch's own recurrent layers, the references the exercises compare with: the grader's table
@@ -104,145 +104,77 @@ class Flag:
 
 
 # ---------------------------------------------------------------------------------------------
-# code patterns
+# code patterns, read with the grader's scanner (rnncourse.grading.static)
 # ---------------------------------------------------------------------------------------------
 
 
-def _dotted(node: ast.AST) -> str | None:
-    """``a.b.c`` for a Name/Attribute chain (calls in between give ``a.b().c``), else None."""
-    parts = []
-    while True:
-        if isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
+def _suspicious(value: object) -> bool:
+    return isinstance(value, str) and (
+        value.startswith(("/", "~")) or "../" in value or value == ".."
+    )
+
+
+def _hits(tree: ast.Module, solution_cell: bool) -> Iterator[tuple[ast.AST, str]]:  # noqa: C901
+    """``(node, category)`` for each suspicious construct of a parsed cell."""
+    aliases = {**SETUP, **static.import_aliases(tree.body)}
+
+    def path(node: ast.AST) -> str:
+        return static.path_of(node, aliases) or ""
+
+    def protected(node: ast.AST) -> bool:
+        dotted = path(node)
+        return dotted.split(".")[0] in PROTECTED_MODULES or dotted.endswith("__dict__")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            modules += [f"{node.module}.{a.name}" for a in getattr(node, "names", [])
+                        if isinstance(node, ast.ImportFrom) and node.module]  # fmt: skip
+            if solution_cell and any(m.split(".")[0] == "rnncourse" for m in modules):
+                yield node, "imports-reference"
+            if any(m.split(".")[0] == "builtins" for m in modules):
+                yield node, "rebinding"
+            if solution_cell and any(m.startswith("torch.") and m.rpartition(".")[2]
+                                     in TORCH_RECURRENT for m in modules):  # fmt: skip
+                yield node, "imports-reference"
+        elif isinstance(node, ast.Attribute | ast.Subscript | ast.Name):
+            store = isinstance(node.ctx, ast.Store | ast.Del)
+            if store and not isinstance(node, ast.Name) and protected(node.value):
+                yield node, "rebinding"
+            if store and isinstance(node, ast.Name) and node.id == "__builtins__":
+                yield node, "rebinding"
+            if isinstance(node, ast.Attribute):
+                if node.attr in TRACEBACK_ATTRS:
+                    yield node, "traceback"
+                if node.attr == "__dict__" and protected(node.value):
+                    yield node, "rebinding"
+                if (
+                    solution_cell
+                    and node.attr in TORCH_RECURRENT
+                    and path(node).startswith("torch.")
+                ):
+                    yield node, "imports-reference"
         elif isinstance(node, ast.Call):
-            parts.append("()")
-            node = node.func
-        elif isinstance(node, ast.Name):
-            parts.append(node.id)
-            return ".".join(reversed(parts)).replace(".()", "()")
-        else:
-            return None
-
-
-def _root(dotted: str) -> str:
-    return dotted.split(".")[0].split("(")[0]
-
-
-def _is_suspicious_path(value: str) -> bool:
-    return value.startswith(("/", "~")) or "../" in value or value == ".."
-
-
-class _Finder(ast.NodeVisitor):
-    """Collects ``(line, category)`` pairs for one cell."""
-
-    def __init__(self, solution_cell: bool, protected: set[str]) -> None:
-        self.solution_cell = solution_cell
-        self.protected = protected
-        self.hits: list[tuple[int, str]] = []
-
-    def hit(self, node: ast.AST, category: str) -> None:
-        self.hits.append((getattr(node, "lineno", 0), category))
-
-    # rebinding: np.allclose = ..., del torch.x, torch.testing.assert_close += ...
-    def _target(self, target: ast.AST) -> None:
-        if isinstance(target, ast.Tuple | ast.List):
-            for element in target.elts:
-                self._target(element)
-            return
-        if isinstance(target, ast.Attribute | ast.Subscript):
-            dotted = _dotted(target.value if isinstance(target, ast.Subscript) else target)
-            if dotted is None:
-                return
-            if _root(dotted) in self.protected or dotted.endswith("__dict__"):
-                self.hit(target, "rebinding")
-            if isinstance(target, ast.Attribute) and target.attr in TRACEBACK_ATTRS:
-                self.hit(target, "traceback")
-        elif isinstance(target, ast.Name) and target.id in {"__builtins__"}:
-            self.hit(target, "rebinding")
-
-    def visit_Assign(self, node: ast.Assign) -> None:
-        for target in node.targets:
-            self._target(target)
-        self.generic_visit(node)
-
-    def visit_AugAssign(self, node: ast.AugAssign) -> None:
-        self._target(node.target)
-        self.generic_visit(node)
-
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
-        self._target(node.target)
-        self.generic_visit(node)
-
-    def visit_Delete(self, node: ast.Delete) -> None:
-        for target in node.targets:
-            self._target(target)
-        self.generic_visit(node)
-
-    def visit_Import(self, node: ast.Import) -> None:
-        for alias in node.names:
-            self._import(node, alias.name)
-            if alias.name.split(".")[0] in PROTECTED_MODULES:
-                # `import numpy.testing as npt` protects npt; `import torch.nn` protects torch
-                self.protected.add(alias.asname or alias.name.split(".")[0])
-        self.generic_visit(node)
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        module = node.module or ""
-        self._import(node, module)
-        if module.split(".")[0] in PROTECTED_MODULES:
-            # `from torch import testing`: a module (or function) that grading relies on
-            self.protected.update(alias.asname or alias.name for alias in node.names)
-        self.generic_visit(node)
-
-    def _import(self, node: ast.AST, module: str) -> None:
-        if self.solution_cell and (module == "rnncourse" or module.startswith("rnncourse.")):
-            self.hit(node, "imports-reference")
-        if module == "builtins":
-            self.hit(node, "rebinding")
-
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        if node.attr in TRACEBACK_ATTRS:
-            self.hit(node, "traceback")
-        if node.attr in TORCH_RECURRENT and self.solution_cell:
-            dotted = _dotted(node) or ""
-            if _root(dotted) in {"torch", "nn"}:
-                self.hit(node, "imports-reference")
-        if node.attr == "__dict__":
-            dotted = _dotted(node.value) or ""
-            if _root(dotted) in self.protected:
-                self.hit(node, "rebinding")
-        self.generic_visit(node)
-
-    def visit_Call(self, node: ast.Call) -> None:
-        dotted = _dotted(node.func) or ""
-        name = dotted.rsplit(".", 1)[-1]
-        first = node.args[0] if node.args else None
-        first_root = _root(_dotted(first) or "") if first is not None else ""
-        if name in {"setattr", "delattr"} and first_root in self.protected:
-            self.hit(node, "rebinding")
-        if name == "vars" and first_root in self.protected:
-            self.hit(node, "rebinding")
-        if name in {"import_module", "__import__"} and isinstance(first, ast.Constant):
-            if str(first.value).split(".")[0] == "rnncourse" and self.solution_cell:
-                self.hit(node, "imports-reference")
-        if name in FILE_CALLS and any(
-            isinstance(a, ast.Constant)
-            and isinstance(a.value, str)
-            and _is_suspicious_path(a.value)
-            for a in node.args
-        ):
-            self.hit(node, "file-access")
-        if name in SHELL_CALLS and _root(dotted) in {"os", "subprocess"}:
-            self.hit(node, "file-access")
-        parts = tuple(dotted.split("."))
-        if parts[-2:] in EXIT_CALLS or dotted in {"exit", "quit"}:
-            self.hit(node, "exit")
-        self.generic_visit(node)
-
-    def visit_Constant(self, node: ast.Constant) -> None:
-        if isinstance(node.value, str) and "../" in node.value:
-            self.hit(node, "file-access")
+            dotted = path(node.func)
+            name = dotted.rpartition(".")[2]
+            first = node.args[0] if node.args else None
+            if name in {"setattr", "delattr", "vars"} and first is not None and protected(first):
+                yield node, "rebinding"
+            if (solution_cell and name in {"import_module", "__import__"}
+                    and isinstance(first, ast.Constant)
+                    and str(first.value).split(".")[0] == "rnncourse"):  # fmt: skip
+                yield node, "imports-reference"
+            if name in FILE_CALLS and any(isinstance(a, ast.Constant) and _suspicious(a.value)
+                                          for a in node.args):  # fmt: skip
+                yield node, "file-access"
+            if name in SHELL_CALLS and dotted.split(".")[0] in {"os", "subprocess"}:
+                yield node, "file-access"
+            if tuple(dotted.split("."))[-2:] in EXIT_CALLS or dotted in {"exit", "quit"}:
+                yield node, "exit"
+            if solution_cell and name in TORCH_RECURRENT and dotted.startswith("torch."):
+                yield node, "imports-reference"  # getattr(torch.nn, "LSTM")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "../" in node.value:
+            yield node, "file-access"
 
 
 _REGEXES = {
@@ -256,18 +188,6 @@ _REGEXES = {
     "traceback": re.compile(r"showtraceback|showsyntaxerror|excepthook|set_custom_exc"),
     "exit": re.compile(r"\bos\._exit\b|\bsys\.exit\b|^\s*(exit|quit)\s*\("),
 }
-
-
-def _blank_magics(source: str) -> str:
-    """IPython-only lines (``%time``, ``!ls``) become ``pass`` so the cell parses as Python."""
-    lines = []
-    for line in source.splitlines():
-        stripped = line.lstrip()
-        if stripped.startswith(("%", "!")):
-            lines.append(line[: len(line) - len(stripped)] + "pass")
-        else:
-            lines.append(line)
-    return "\n".join(lines)
 
 
 def scan_source(source: str, solution_cell: bool = True) -> list[tuple[int, str, str]]:
@@ -284,9 +204,8 @@ def scan_source(source: str, solution_cell: bool = True) -> list[tuple[int, str,
         [(1, 'rebinding', 'np.allclose = lambda *a, **k: True')]
     """
     lines = source.splitlines()
-    try:
-        tree = ast.parse(_blank_magics(source))
-    except SyntaxError:
+    parsed = static.parse(source)
+    if parsed is None:
         hits = []
         for number, text in enumerate(lines, 1):
             for category, regex in _REGEXES.items():
@@ -295,9 +214,10 @@ def scan_source(source: str, solution_cell: bool = True) -> list[tuple[int, str,
                 if regex.search(text):
                     hits.append((number, category))
     else:
-        finder = _Finder(solution_cell, set(PROTECTED))
-        finder.visit(tree)
-        hits = finder.hits
+        hits = [
+            (getattr(node, "lineno", 0), category)
+            for node, category in _hits(parsed[0], solution_cell)
+        ]
     out = []
     for number, category in sorted(set(hits)):
         text = lines[number - 1].strip() if 0 < number <= len(lines) else ""
