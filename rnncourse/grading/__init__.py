@@ -55,22 +55,8 @@ from rnncourse.grading.specs import (
 from rnncourse.grading.trained import Benchmark, benchmark_score, check_trained
 from rnncourse.grading.verdict import VERDICT_KINDS, verdict_lines
 
-#: The assignments, by their folder in ``solutions/``.
-ASSIGNMENTS = tuple(
-    module.__name__.rpartition(".")[2]
-    for module in (
-        ex02_hidden_state,
-        ex03_unrolling,
-        ex04_bptt,
-        ex05_gradients,
-        ex06_topologies,
-        ex07_lstm_gru,
-        ex08_bidirectional,
-        ex08b_speech,
-        ex09_seq2seq,
-        ex10_applications,
-    )
-)
+#: The assignments, by their folder in ``solutions/``: the modules imported above.
+ASSIGNMENTS = tuple(sorted(name for name in dir() if name.startswith("ex")))
 
 __all__ = [
     "ASSIGNMENTS",

@@ -14,8 +14,8 @@ probabilities to underflow, empty targets, input lengths shorter than ``T``, pat
 
 Every mistake below is ``(name, hint, variant)``, the variant with the reference's signature;
 :func:`grading.check` names the mistake whose variant reproduces the learner's answer. The
-grading package imports this module while it loads (it is in ``_ASSIGNMENTS``), and this
-module registers :func:`specs` at the end.
+grading package imports this module while it loads (it is in ``ASSIGNMENTS``), and this
+module registers its specs at the end.
 
 Example::
 

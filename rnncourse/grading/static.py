@@ -401,31 +401,34 @@ def path_of(node: ast.AST, aliases: dict[str, str]) -> str | None:
     return None
 
 
-def _dynamic(node: ast.AST, aliases: dict[str, str]) -> bool:
-    """Whether ``node`` can rebind names, hook every call or reach code out of this check's
-    sight."""
+def _hiding(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    """What ``node`` uses that can rebind names, hook every call or reach code out of this
+    check's sight, or ``None``."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         if node.func.id in _DYNAMIC_CALLS:
-            return True
+            return f"uses {node.func.id}"
         if node.func.id == "getattr" and len(node.args) >= 2:
-            return not isinstance(node.args[1], ast.Constant)
+            if not isinstance(node.args[1], ast.Constant):
+                return "uses getattr with a computed name"
     if isinstance(node, ast.Attribute | ast.Call):
         path = path_of(node, aliases) or ""
         head, _, attr = path.rpartition(".")
         if (head == "sys" and attr in _SYS_ATTRS) or path in _HOOKS:
-            return True
+            return f"uses {path}"
     if isinstance(node, ast.Attribute) and node.attr in _DUNDERS:
-        return True
+        return f"uses the attribute {node.attr}"
     if isinstance(node, ast.Name) and node.id == "__builtins__":
-        return True
+        return "uses __builtins__"
     if isinstance(node, ast.Import | ast.ImportFrom):
         modules = [a.name for a in node.names]
         if isinstance(node, ast.ImportFrom) and node.module:
-            modules.append(node.module)
+            modules = [node.module, *modules]
             if node.module == "sys":
                 modules += [f"sys.{a.name}" for a in node.names]
-        return any(m.split(".")[0] in _MODULES or m in _SYS_PATHS for m in modules)
-    return False
+        for module in modules:
+            if module.split(".")[0] in _MODULES or module in _SYS_PATHS:
+                return f"imports {module}"
+    return None
 
 
 @dataclass
@@ -451,7 +454,7 @@ def _effects(
     effects: set[str] = set()
     calls: set[str] = set()
     for node in nodes:
-        if _dynamic(node, aliases):
+        if _hiding(node, aliases):
             effects.add(_WILD)
         if isinstance(node, ast.Global):
             effects.update(node.names)
@@ -630,41 +633,33 @@ def findings(
 def _problem(
     node: ast.AST, names: set, modules: set, library: set, classes: set, aliases: dict[str, str]
 ) -> str | None:
+    hidden = _hiding(node, aliases)
+    if hidden or isinstance(node, ast.Name):
+        return hidden or (f"uses {node.id}" if node.id == "_VF" else None)  # type: ignore[attr-defined]
     if isinstance(node, ast.Import | ast.ImportFrom):
         targets = [a.name for a in node.names]
         module = node.module if isinstance(node, ast.ImportFrom) else None
         for name in [module, *targets] if module else targets:
-            if name and (name.split(".")[0] in _MODULES or name.startswith("rnncourse.grading")):
+            if name and name.startswith("rnncourse.grading"):
                 return f"imports {name}"
         if module is not None:
             if module in modules and set(targets) & names:
                 return f"imports {module}.{sorted(set(targets) & names)[0]}, the reference"
             if module == "rnncourse" and "grading" in targets:
                 return "imports rnncourse.grading"
-            if module == "sys" and set(targets) & _SYS_ATTRS:
-                return f"imports sys.{sorted(set(targets) & _SYS_ATTRS)[0]}"
             if module.startswith("torch") and set(targets) & (library | classes | {"_VF"}):
                 return f"imports {module}.{sorted(set(targets) & (library | classes | {'_VF'}))[0]}"
         return None
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        if node.func.id in _DYNAMIC_CALLS:
-            return f"uses {node.func.id}"
-        if node.func.id == "getattr" and len(node.args) >= 2:
-            if not isinstance(node.args[1], ast.Constant):
-                return "uses getattr with a computed name"
-            path = path_of(node, aliases)
-            return (
-                _reaches(path, path.rpartition(".")[2], names, modules, library, classes)
-                if path
-                else None
-            )
-    if isinstance(node, ast.Name) and node.id in ("__builtins__", "_VF"):
-        return f"uses {node.id}"
-    if isinstance(node, ast.Attribute):
-        if node.attr in _DUNDERS:
-            return f"uses the attribute {node.attr}"
+    if isinstance(node, ast.Attribute):  # `[torch][0].lstm_cell` has no path, but an attr
         path = path_of(node, aliases) or ""
         return _reaches(path, node.attr, names, modules, library, classes)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+        path = path_of(node, aliases)
+        return (
+            _reaches(path, path.rpartition(".")[2], names, modules, library, classes)
+            if path
+            else None
+        )
     return None
 
 
@@ -672,8 +667,6 @@ def _reaches(
     path: str, attr: str, names: set, modules: set, library: set, classes: set
 ) -> str | None:
     """What a use of ``path`` (ending in ``attr``) reaches that the task does not allow."""
-    if (path.startswith("sys.") and attr in _SYS_ATTRS) or path in _HOOKS:
-        return f"uses {path}"
     if path.endswith(".grading") and "rnncourse" in path:
         return f"uses {path}"
     if attr == "_VF" or path.startswith(("torch.ops", "torch._C")):
