@@ -12,7 +12,7 @@ import torch
 from rnncourse import rnn as _rnn
 from rnncourse.grading._cells import _linear, _weights
 from rnncourse.grading.answers import Answer, register_answer
-from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
+from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Spec, mistakes, register
 
 
 def _ref_rnn_forward(x: torch.Tensor, h_0: torch.Tensor | None, params: dict):
@@ -139,136 +139,64 @@ register(
             {"T": 3, "N": 2, "H_in": 3, "H": 4, "h_0": False},
         ),
         outputs=("output", "h_n"),
-        mistakes=(
-            Mistake(
-                "not-carried",
-                "the hidden state is not carried between steps: "
-                "step t must start from h_{t-1}, not from h_0.",
-                _forward_variant("not-carried"),
-            ),
-            Mistake(
-                "shifted",
-                "output is shifted by one step: output[t] is the state "
-                "*after* reading x[t] (h_1..h_T), not before.",
-                _forward_variant("shifted"),
-            ),
-            Mistake(
-                "h_n-first",
-                "h_n is the state after the *last* step.",
-                _forward_variant("h_n-first"),
-            ),
-            Mistake(
-                "reversed",
-                "the sequence is read backwards: t runs 0, 1, ..., T-1.",
-                _forward_variant("reversed"),
-            ),
-            Mistake(
-                "h0-ignored",
-                "the given initial state h_0 is ignored: start from it, and from zeros only "
-                "when h_0 is None.",
-                _forward_variant("h0-ignored"),
-            ),
-            Mistake(
-                "last-skipped",
-                "the last step is missing: the loop runs over all T steps, t = 0, ..., T-1.",
-                _forward_variant("last-skipped"),
-            ),
-            Mistake(
-                "x0-every-step",
-                "every step reads x[0]; step t reads its own input x[t].",
-                _forward_variant("x0-every-step"),
-            ),
-            Mistake(
-                "outputs-swapped",
-                "the outputs are in the wrong order: rnn_forward returns (output, h_n).",
-                _forward_variant("outputs-swapped"),
-            ),
-            Mistake(
-                "h-squashed-again",
-                "the states are squashed twice: the cell already applies tanh; store its "
-                "result as it is.",
-                _forward_variant("h-squashed-again"),
-            ),
-        ),
+        mistakes=mistakes(_forward_variant, {
+            "not-carried": "the hidden state is not carried between steps: step t must start from "
+                           "h_{t-1}, not from h_0.",
+            "shifted": "output is shifted by one step: output[t] is the state *after* reading "
+                       "x[t] (h_1..h_T), not before.",
+            "h_n-first": "h_n is the state after the *last* step.",
+            "reversed": "the sequence is read backwards: t runs 0, 1, ..., T-1.",
+            "h0-ignored": "the given initial state h_0 is ignored: start from it, and from zeros "
+                          "only when h_0 is None.",
+            "last-skipped": "the last step is missing: the loop runs over all T steps, t = 0, "
+                            "..., T-1.",
+            "x0-every-step": "every step reads x[0]; step t reads its own input x[t].",
+            "outputs-swapped": "the outputs are in the wrong order: rnn_forward returns (output, "
+                               "h_n).",
+            "h-squashed-again": "the states are squashed twice: the cell already applies tanh; "
+                                "store its result as it is.",
+        }),
         forbidden=("rnncourse.rnn.RNN.forward", "torch.nn.RNN.forward"),
         forbidden_library=LIBRARY_LAYERS,
     )
-)
+)  # fmt: skip
 register(
     Spec(
         "many_to_one",
         _ref_many_to_one,
         _many_to_one_inputs,
         ({"T": 4, "N": 3, "H_in": 3, "H": 5, "H_out": 2},),
-        mistakes=(
-            Mistake(
-                "first",
-                "the readout uses the first hidden state; many-to-one reads the last one, h_T.",
-                _many_to_one_variant("first"),
-            ),
-            Mistake(
-                "mean",
-                "the readout averages the hidden states; it reads h_T only.",
-                _many_to_one_variant("mean"),
-            ),
-            Mistake("no-bias", "the bias b_y is missing.", _many_to_one_variant("no-bias")),
-            Mistake(
-                "tanh-readout",
-                "the readout is linear, y = W_hy h_T + b_y: no tanh on top of it.",
-                _many_to_one_variant("tanh-readout"),
-            ),
-            Mistake(
-                "h0-ignored",
-                "the given initial state h_0 is ignored: pass it on to the loop.",
-                _many_to_one_variant("h0-ignored"),
-            ),
-            Mistake(
-                "sum",
-                "the readout sums the hidden states; it reads h_T only.",
-                _many_to_one_variant("sum"),
-            ),
-        ),
+        mistakes=mistakes(_many_to_one_variant, {
+            "first": "the readout uses the first hidden state; many-to-one reads the last one, "
+                     "h_T.",
+            "mean": "the readout averages the hidden states; it reads h_T only.",
+            "no-bias": "the bias b_y is missing.",
+            "tanh-readout": "the readout is linear, y = W_hy h_T + b_y: no tanh on top of it.",
+            "h0-ignored": "the given initial state h_0 is ignored: pass it on to the loop.",
+            "sum": "the readout sums the hidden states; it reads h_T only.",
+        }),
         forbidden=("rnncourse.rnn.RNN.forward", "torch.nn.RNN.forward"),
         forbidden_library=LIBRARY_LAYERS,
     )
-)
+)  # fmt: skip
 register(
     Spec(
         "last_hidden",
         _ref_last_hidden,
         _last_hidden_inputs,
         ({"T": 5, "N": 4, "H": 3}, {"T": 3, "N": 2, "H": 2}),
-        mistakes=(
-            Mistake(
-                "ignored",
-                "the lengths are ignored: a sequence of length L ends at "
-                "output[L - 1], not at the last padded step.",
-                _last_hidden_variant("ignored"),
-            ),
-            Mistake(
-                "off-by-one",
-                "off by one: a sequence of length L ends at index L - 1.",
-                _last_hidden_variant("off-by-one"),
-            ),
-            Mistake(
-                "first",
-                "this is the first step; take the last *valid* step.",
-                _last_hidden_variant("first"),
-            ),
-            Mistake(
-                "no-batch-index",
-                "output[lengths - 1] picks every sequence's step for every sequence (N × N "
-                "states); index the batch too: output[lengths - 1, torch.arange(N)].",
-                _last_hidden_variant("no-batch-index"),
-            ),
-            Mistake(
-                "off-by-two",
-                "off by two: a sequence of length L ends at index L - 1, not L - 2.",
-                _last_hidden_variant("off-by-two"),
-            ),
-        ),
+        mistakes=mistakes(_last_hidden_variant, {
+            "ignored": "the lengths are ignored: a sequence of length L ends at output[L - 1], "
+                       "not at the last padded step.",
+            "off-by-one": "off by one: a sequence of length L ends at index L - 1.",
+            "first": "this is the first step; take the last *valid* step.",
+            "no-batch-index": "output[lengths - 1] picks every sequence's step for every sequence "
+                              "(N × N states); index the batch too: output[lengths - 1, "
+                              "torch.arange(N)].",
+            "off-by-two": "off by two: a sequence of length L ends at index L - 1, not L - 2.",
+        }),
     )
-)
+)  # fmt: skip
 
 
 # -- conceptual question: the parameters of a stacked RNN ---------------------------------------
@@ -307,17 +235,14 @@ register_answer(
         "stacked_params",
         _stacked_params_expected,
         integer=True,
-        mistakes=(
-            Mistake("second-layer-input", "the second layer reads the first layer's states, "
-                    "so its W_ih is H x H, not H x H_in.", _stacked_wrong("second-layer-input")),
-            Mistake("one-bias", "every layer has two biases, b_ih and b_hh (H each).",
-                    _stacked_wrong("one-bias")),
-            Mistake("no-biases", "the biases b_ih and b_hh of each layer are parameters too.",
-                    _stacked_wrong("no-biases")),
-            Mistake("one-layer", "count both layers: each has its own W_ih, W_hh, b_ih, b_hh.",
-                    _stacked_wrong("one-layer")),
-            Mistake("times-T", "the weights are shared across the T steps: the count does not "
-                    "depend on the sequence length.", _stacked_wrong("times-T")),
-        ),
+        mistakes=mistakes(_stacked_wrong, {
+            "second-layer-input": "the second layer reads the first layer's states, so its W_ih "
+                                  "is H x H, not H x H_in.",
+            "one-bias": "every layer has two biases, b_ih and b_hh (H each).",
+            "no-biases": "the biases b_ih and b_hh of each layer are parameters too.",
+            "one-layer": "count both layers: each has its own W_ih, W_hh, b_ih, b_hh.",
+            "times-T": "the weights are shared across the T steps: the count does not depend on "
+                       "the sequence length.",
+        }),
     )
 )  # fmt: skip

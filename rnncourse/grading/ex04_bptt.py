@@ -10,7 +10,7 @@ import numpy as np
 
 from rnncourse import bptt as _bptt
 from rnncourse.grading._cells import _weights
-from rnncourse.grading.specs import Case, Inputs, Mistake, Spec, register
+from rnncourse.grading.specs import Case, Inputs, Spec, mistakes, register
 
 
 def _bptt_problem(rng: np.random.Generator, case: Case) -> tuple[dict, dict]:
@@ -195,50 +195,22 @@ register(
         contracts=("unchanged-inputs",),
         atol=1e-7,
         rtol=1e-6,
-        mistakes=(
-            Mistake(
-                "forward",
-                "this is a forward difference (f(θ+ε) - f(θ))/ε; the "
-                "central difference (f(θ+ε) - f(θ-ε))/(2ε) is much more accurate.",
-                _numgrad_variant("forward"),
-            ),
-            Mistake(
-                "one-eps",
-                "divide the central difference by 2ε, not ε.",
-                _numgrad_variant("one-eps"),
-            ),
-            Mistake(
-                "no-restore",
-                "each entry must be restored to its old value after nudging it.",
-                _numgrad_variant("no-restore"),
-            ),
-            Mistake(
-                "nudges-copy",
-                "every entry is zero: f reads the array param itself, so nudge param in "
-                "place; a copy you nudge is never seen by f.",
-                _numgrad_variant("nudges-copy"),
-            ),
-            Mistake(
-                "backward",
-                "this is a backward difference (f(θ) - f(θ-ε))/ε; the central difference "
-                "evaluates f at θ+ε and at θ-ε.",
-                _numgrad_variant("backward"),
-            ),
-            Mistake(
-                "minus-not-nudged",
-                "the second evaluation is at θ itself: set the entry to old - ε before "
-                "calling f the second time.",
-                _numgrad_variant("minus-not-nudged"),
-            ),
-            Mistake(
-                "eps-ignored",
-                "the argument eps is ignored: nudge by the eps the caller passes (the default "
-                "1e-6 only applies when none is given).",
-                _numgrad_variant("eps-ignored"),
-            ),
-        ),
+        mistakes=mistakes(_numgrad_variant, {
+            "forward": "this is a forward difference (f(θ+ε) - f(θ))/ε; the central difference "
+                       "(f(θ+ε) - f(θ-ε))/(2ε) is much more accurate.",
+            "one-eps": "divide the central difference by 2ε, not ε.",
+            "no-restore": "each entry must be restored to its old value after nudging it.",
+            "nudges-copy": "every entry is zero: f reads the array param itself, so nudge param "
+                           "in place; a copy you nudge is never seen by f.",
+            "backward": "this is a backward difference (f(θ) - f(θ-ε))/ε; the central difference "
+                        "evaluates f at θ+ε and at θ-ε.",
+            "minus-not-nudged": "the second evaluation is at θ itself: set the entry to old - ε "
+                                "before calling f the second time.",
+            "eps-ignored": "the argument eps is ignored: nudge by the eps the caller passes (the "
+                           "default 1e-6 only applies when none is given).",
+        }),
     )
-)
+)  # fmt: skip
 register(
     Spec(
         "rel_error",
@@ -250,43 +222,21 @@ register(
         boundary_cases=({"shape": (2, 3), "zeros": True},),
         atol=1e-12,
         rtol=1e-6,
-        mistakes=(
-            Mistake(
-                "elementwise",
-                "use one scale for the whole array: max|a - b| "
-                "divided by max(|a| + |b|), not an element-wise ratio.",
-                _rel_error_variant("elementwise"),
-            ),
-            Mistake(
-                "scale-a", "the scale is max(|a| + |b|), not max|a|.", _rel_error_variant("scale-a")
-            ),
-            Mistake(
-                "sum-of-maxima",
-                "the scale is the largest |a_i| + |b_i| of one entry i, not max|a| + max|b| "
-                "(the two maxima may sit at different entries).",
-                _rel_error_variant("sum-of-maxima"),
-            ),
-            Mistake(
-                "norms",
-                "this divides vector norms (‖a - b‖ / (‖a‖ + ‖b‖)); the task's formula uses "
-                "maxima of absolute values.",
-                _rel_error_variant("norms"),
-            ),
-            Mistake(
-                "no-abs",
-                "the absolute values are missing: a difference or a sum of opposite signs "
-                "must count by its size, |a_i - b_i| and |a_i| + |b_i|.",
-                _rel_error_variant("no-abs"),
-            ),
-            Mistake(
-                "nan-at-zero",
-                "two all-zero arrays give 0 / 0 = nan; the task asks for 0.0 there (guard "
-                "the denominator).",
-                _rel_error_variant("nan-at-zero"),
-            ),
-        ),
+        mistakes=mistakes(_rel_error_variant, {
+            "elementwise": "use one scale for the whole array: max|a - b| divided by max(|a| + "
+                           "|b|), not an element-wise ratio.",
+            "scale-a": "the scale is max(|a| + |b|), not max|a|.",
+            "sum-of-maxima": "the scale is the largest |a_i| + |b_i| of one entry i, not max|a| + "
+                             "max|b| (the two maxima may sit at different entries).",
+            "norms": "this divides vector norms (‖a - b‖ / (‖a‖ + ‖b‖)); the task's formula uses "
+                     "maxima of absolute values.",
+            "no-abs": "the absolute values are missing: a difference or a sum of opposite signs "
+                      "must count by its size, |a_i - b_i| and |a_i| + |b_i|.",
+            "nan-at-zero": "two all-zero arrays give 0 / 0 = nan; the task asks for 0.0 there "
+                           "(guard the denominator).",
+        }),
     )
-)
+)  # fmt: skip
 _BPTT_CASES = (
     {"T": 4, "N": 2, "H_in": 3, "H": 4, "H_out": 2},
     {"T": 1, "N": 1, "H_in": 2, "H": 3, "H_out": 1},
@@ -300,57 +250,26 @@ register(
         _BPTT_CASES,
         outputs=("grads", "dh"),
         backend="numpy",
-        mistakes=(
-            Mistake(
-                "not-accumulated",
-                "gradients are not accumulated over time: the "
-                "weights are shared by every step, so dL/dW sums the contributions "
-                "of all steps (+=, not =).",
-                _bptt_variant("not-accumulated"),
-            ),
-            Mistake(
-                "no-recurrence",
-                "the gradient does not flow back through time: "
-                "dL/dh_t also receives W_hhᵀ dL/da_{t+1} from the next step.",
-                _bptt_variant("no-recurrence"),
-            ),
-            Mistake(
-                "tanh-of-pre",
-                "the tanh derivative is 1 - h_t² (h_t = tanh(a_t)), not 1 - a_t².",
-                _bptt_variant("tanh-of-pre"),
-            ),
-            Mistake(
-                "h-not-h-prev",
-                "dL/dW_hh pairs dL/da_t with the previous state h_{t-1}, not h_t.",
-                _bptt_variant("h-not-h-prev"),
-            ),
-            Mistake(
-                "bias-mean",
-                "the bias gradients are averaged over the batch; the loss is summed over the "
-                "batch, so every gradient is a sum over the batch and over time.",
-                _bptt_variant("bias-mean"),
-            ),
-            Mistake(
-                "dh-is-dpre",
-                "dh[t] holds dL/da_t (after the tanh derivative); it is dL/dh_t, the gradient "
-                "reaching h_t through y_t and h_{t+1}, before the tanh derivative.",
-                _bptt_variant("dh-is-dpre"),
-            ),
-            Mistake(
-                "dy-ignored",
-                "a given dy is ignored: it replaces y_t - target_t as dL/dy_t.",
-                _bptt_variant("dy-ignored"),
-            ),
-            Mistake(
-                "dh_T-ignored",
-                "a given dh_T is ignored: it is what arrives at h_T from beyond the sequence, "
-                "where nothing arrives otherwise.",
-                _bptt_variant("dh_T-ignored"),
-            ),
-        ),
+        mistakes=mistakes(_bptt_variant, {
+            "not-accumulated": "gradients are not accumulated over time: the weights are shared "
+                               "by every step, so dL/dW sums the contributions of all steps (+=, "
+                               "not =).",
+            "no-recurrence": "the gradient does not flow back through time: dL/dh_t also receives "
+                             "W_hhᵀ dL/da_{t+1} from the next step.",
+            "tanh-of-pre": "the tanh derivative is 1 - h_t² (h_t = tanh(a_t)), not 1 - a_t².",
+            "h-not-h-prev": "dL/dW_hh pairs dL/da_t with the previous state h_{t-1}, not h_t.",
+            "bias-mean": "the bias gradients are averaged over the batch; the loss is summed over "
+                         "the batch, so every gradient is a sum over the batch and over time.",
+            "dh-is-dpre": "dh[t] holds dL/da_t (after the tanh derivative); it is dL/dh_t, the "
+                          "gradient reaching h_t through y_t and h_{t+1}, before the tanh "
+                          "derivative.",
+            "dy-ignored": "a given dy is ignored: it replaces y_t - target_t as dL/dy_t.",
+            "dh_T-ignored": "a given dh_T is ignored: it is what arrives at h_T from beyond the "
+                            "sequence, where nothing arrives otherwise.",
+        }),
         forbidden=("rnncourse.bptt.truncated_bptt_grads",),
     )
-)
+)  # fmt: skip
 register(
     Spec(
         "truncated_bptt_grads",
@@ -361,41 +280,20 @@ register(
             {"T": 4, "N": 1, "H_in": 2, "H": 2, "H_out": 1, "k": 3},
         ),
         backend="numpy",
-        mistakes=(
-            Mistake(
-                "full",
-                "the truncation is ignored: each L_t may flow back through at "
-                "most k hidden states.",
-                _truncated_variant("full"),
-            ),
-            Mistake(
-                "k+1",
-                "off by one: L_t reaches h_t, ..., h_{t-k+1}, which is k hidden states, not k + 1.",
-                _truncated_variant("k+1"),
-            ),
-            Mistake(
-                "k-1",
-                "off by one: L_t reaches h_t, ..., h_{t-k+1}, which is k hidden states, not k - 1.",
-                _truncated_variant("k-1"),
-            ),
-            Mistake(
-                "chunked",
-                "this cuts the sequence into chunks of k steps; here every "
-                "L_t looks back k steps from its own t.",
-                _truncated_variant("chunked"),
-            ),
-            Mistake(
-                "h0-missing",
-                "grads['h_0'] is zero: the losses L_t that reach step 1 (t < k) flow on into h_0.",
-                _truncated_variant("h0-missing"),
-            ),
-            Mistake(
-                "output-truncated",
-                "the output layer does not recur: dL/dW_hy and dL/db_y are the full sums over "
-                "all T steps.",
-                _truncated_variant("output-truncated"),
-            ),
-        ),
+        mistakes=mistakes(_truncated_variant, {
+            "full": "the truncation is ignored: each L_t may flow back through at most k hidden "
+                    "states.",
+            "k+1": "off by one: L_t reaches h_t, ..., h_{t-k+1}, which is k hidden states, not k "
+                   "+ 1.",
+            "k-1": "off by one: L_t reaches h_t, ..., h_{t-k+1}, which is k hidden states, not k "
+                   "- 1.",
+            "chunked": "this cuts the sequence into chunks of k steps; here every L_t looks back "
+                       "k steps from its own t.",
+            "h0-missing": "grads['h_0'] is zero: the losses L_t that reach step 1 (t < k) flow on "
+                          "into h_0.",
+            "output-truncated": "the output layer does not recur: dL/dW_hy and dL/db_y are the "
+                                "full sums over all T steps.",
+        }),
         forbidden=("rnncourse.bptt.rnn_backward", "rnncourse.bptt.chunked_bptt_grads"),
     )
-)
+)  # fmt: skip

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from rnncourse.grading.answers import Answer, register_answer
-from rnncourse.grading.specs import Case, Inputs, Mistake, Spec, register
+from rnncourse.grading.specs import Case, Inputs, Spec, mistakes, register
 
 
 def _jacobian_inputs(rng: np.random.Generator, case: Case) -> Inputs:
@@ -194,48 +194,22 @@ register(
             {"T": 2, "H": 2, "t": 1, "k": 1},
         ),
         contracts=("dtype:float64",),  # torch.eye(H, dtype=..., device=...) for t == k
-        mistakes=(
-            Mistake(
-                "no-derivative",
-                "the tanh derivative is missing: each step "
-                "contributes diag(1 - h_j²) W_hh, not W_hh alone.",
-                _jacobian_variant("no-derivative"),
-            ),
-            Mistake(
-                "reversed",
-                "the product is in the wrong order: the latest step is on "
-                "the left, D_t W_hh ... D_{k+1} W_hh.",
-                _jacobian_variant("reversed"),
-            ),
-            Mistake(
-                "transposed",
-                "W_hh is transposed: ∂h_j/∂h_{j-1} = diag(1 - h_j²) W_hh.",
-                _jacobian_variant("transposed"),
-            ),
-            Mistake(
-                "diag-right",
-                "diag(1 - h_j²) multiplies W_hh from the left (it scales rows, not columns).",
-                _jacobian_variant("diag-right"),
-            ),
-            Mistake(
-                "state-shifted",
-                "each step uses the derivative at the wrong state: D_j = diag(1 - h_j²) with "
-                "h_j = h[j - 1] (h[0] is h_1).",
-                _jacobian_variant("state-shifted"),
-            ),
-            Mistake(
-                "range-shifted",
-                "the product runs over the wrong steps: j = k + 1, ..., t (t - k factors).",
-                _jacobian_variant("range-shifted"),
-            ),
-            Mistake(
-                "sigmoid-derivative",
-                "h_j(1 - h_j) is the sigmoid's derivative; tanh's is 1 - h_j².",
-                _jacobian_variant("sigmoid-derivative"),
-            ),
-        ),
+        mistakes=mistakes(_jacobian_variant, {
+            "no-derivative": "the tanh derivative is missing: each step contributes diag(1 - "
+                             "h_j²) W_hh, not W_hh alone.",
+            "reversed": "the product is in the wrong order: the latest step is on the left, D_t "
+                        "W_hh ... D_{k+1} W_hh.",
+            "transposed": "W_hh is transposed: ∂h_j/∂h_{j-1} = diag(1 - h_j²) W_hh.",
+            "diag-right": "diag(1 - h_j²) multiplies W_hh from the left (it scales rows, not "
+                          "columns).",
+            "state-shifted": "each step uses the derivative at the wrong state: D_j = diag(1 - "
+                             "h_j²) with h_j = h[j - 1] (h[0] is h_1).",
+            "range-shifted": "the product runs over the wrong steps: j = k + 1, ..., t (t - k "
+                             "factors).",
+            "sigmoid-derivative": "h_j(1 - h_j) is the sigmoid's derivative; tanh's is 1 - h_j².",
+        }),
     )
-)
+)  # fmt: skip
 register(
     Spec(
         "jacobian_norms",
@@ -243,39 +217,20 @@ register(
         _jacobian_norms_inputs,
         ({"T": 5, "H": 3, "t": 4}, {"T": 3, "H": 2, "t": None, "ord": "fro"}),
         contracts=("dtype:float64",),
-        mistakes=(
-            Mistake(
-                "frobenius",
-                "ord=2 is the spectral norm (largest singular value), not the Frobenius norm.",
-                _jacobian_norms_variant("frobenius"),
-            ),
-            Mistake(
-                "reversed",
-                "entry k is ‖∂h_t/∂h_k‖, so norms[t] is the identity's "
-                "norm; yours are in reverse order.",
-                _jacobian_norms_variant("reversed"),
-            ),
-            Mistake(
-                "one-short",
-                "the array has t + 1 entries, k = 0, ..., t; the last one (k = t) is the "
-                "identity's norm.",
-                _jacobian_norms_variant("one-short"),
-            ),
-            Mistake(
-                "ord-ignored",
-                "the argument ord is ignored: pass it on to the matrix norm (ord='fro' is the "
-                "Frobenius norm).",
-                _jacobian_norms_variant("ord-ignored"),
-            ),
-            Mistake(
-                "tensor",
-                "the task asks for a NumPy float64 array, not a torch tensor.",
-                _jacobian_norms_variant("tensor"),
-            ),
-        ),
+        mistakes=mistakes(_jacobian_norms_variant, {
+            "frobenius": "ord=2 is the spectral norm (largest singular value), not the Frobenius "
+                         "norm.",
+            "reversed": "entry k is ‖∂h_t/∂h_k‖, so norms[t] is the identity's norm; yours are in "
+                        "reverse order.",
+            "one-short": "the array has t + 1 entries, k = 0, ..., t; the last one (k = t) is the "
+                         "identity's norm.",
+            "ord-ignored": "the argument ord is ignored: pass it on to the matrix norm (ord='fro' "
+                           "is the Frobenius norm).",
+            "tensor": "the task asks for a NumPy float64 array, not a torch tensor.",
+        }),
         forbidden=("rnncourse.gradients.jacobian_product",),
     )
-)
+)  # fmt: skip
 register(
     Spec(
         "clip_grad_norm_np",
@@ -291,52 +246,24 @@ register(
         backend="numpy",
         contracts=("unchanged-inputs", "new-output"),
         boundary_cases=({"max_norm": 1.0, "scale": 0.0},),  # all gradients zero: nothing to clip
-        mistakes=(
-            Mistake(
-                "by-value",
-                "this clips by value instead of by norm: scale every "
-                "gradient by the same factor min(1, max_norm / ‖g‖) so the direction "
-                "is kept.",
-                _clip_norm_variant("by-value"),
-            ),
-            Mistake(
-                "per-tensor",
-                "each gradient is clipped by its own norm; use the joint "
-                "norm of all gradients together.",
-                _clip_norm_variant("per-tensor"),
-            ),
-            Mistake(
-                "always",
-                "gradients whose joint norm is already below max_norm must "
-                "stay unchanged: the factor is min(1, max_norm / ‖g‖).",
-                _clip_norm_variant("always"),
-            ),
-            Mistake(
-                "norm-after",
-                "total_norm is the joint norm *before* clipping, not the norm of the clipped "
-                "gradients.",
-                _clip_norm_variant("norm-after"),
-            ),
-            Mistake(
-                "sum-of-norms",
-                "the joint norm is the p-norm of the per-gradient norms, "
-                "‖(‖g_1‖, ..., ‖g_m‖)‖_p, not their sum.",
-                _clip_norm_variant("sum-of-norms"),
-            ),
-            Mistake(
-                "outputs-swapped",
-                "the outputs are in the wrong order: clip_grad_norm_np returns "
-                "(clipped, total_norm).",
-                _clip_norm_variant("outputs-swapped"),
-            ),
-            Mistake(
-                "norm-type-ignored",
-                "norm_type is ignored: use the p-norm it names (inf: the largest absolute entry).",
-                _clip_norm_variant("norm-type-ignored"),
-            ),
-        ),
+        mistakes=mistakes(_clip_norm_variant, {
+            "by-value": "this clips by value instead of by norm: scale every gradient by the same "
+                        "factor min(1, max_norm / ‖g‖) so the direction is kept.",
+            "per-tensor": "each gradient is clipped by its own norm; use the joint norm of all "
+                          "gradients together.",
+            "always": "gradients whose joint norm is already below max_norm must stay unchanged: "
+                      "the factor is min(1, max_norm / ‖g‖).",
+            "norm-after": "total_norm is the joint norm *before* clipping, not the norm of the "
+                          "clipped gradients.",
+            "sum-of-norms": "the joint norm is the p-norm of the per-gradient norms, ‖(‖g_1‖, "
+                            "..., ‖g_m‖)‖_p, not their sum.",
+            "outputs-swapped": "the outputs are in the wrong order: clip_grad_norm_np returns "
+                               "(clipped, total_norm).",
+            "norm-type-ignored": "norm_type is ignored: use the p-norm it names (inf: the largest "
+                                 "absolute entry).",
+        }),
     )
-)
+)  # fmt: skip
 register(
     Spec(
         "clip_grad_value_np",
@@ -345,38 +272,18 @@ register(
         ({"clip_value": 0.5}, {"clip_value": 10.0, "scale": 0.1}),
         backend="numpy",
         contracts=("unchanged-inputs", "new-output"),
-        mistakes=(
-            Mistake(
-                "by-norm",
-                "this clips by norm instead of by value: clamp every entry "
-                "into [-c, c] on its own.",
-                _clip_value_variant("by-norm"),
-            ),
-            Mistake(
-                "one-sided",
-                "only the upper side is clamped; entries below -c must become -c.",
-                _clip_value_variant("one-sided"),
-            ),
-            Mistake(
-                "lower-only",
-                "only the lower side is clamped; entries above c must become c.",
-                _clip_value_variant("lower-only"),
-            ),
-            Mistake(
-                "sign-lost",
-                "the signs are lost: clamping keeps a negative entry negative (into [-c, c]), "
-                "it does not take its absolute value.",
-                _clip_value_variant("sign-lost"),
-            ),
-            Mistake(
-                "zero-floor",
-                "the interval is [-c, c]: negative entries stay negative, only those below -c "
-                "become -c.",
-                _clip_value_variant("zero-floor"),
-            ),
-        ),
+        mistakes=mistakes(_clip_value_variant, {
+            "by-norm": "this clips by norm instead of by value: clamp every entry into [-c, c] on "
+                       "its own.",
+            "one-sided": "only the upper side is clamped; entries below -c must become -c.",
+            "lower-only": "only the lower side is clamped; entries above c must become c.",
+            "sign-lost": "the signs are lost: clamping keeps a negative entry negative (into [-c, "
+                         "c]), it does not take its absolute value.",
+            "zero-floor": "the interval is [-c, c]: negative entries stay negative, only those "
+                          "below -c become -c.",
+        }),
     )
-)
+)  # fmt: skip
 register(
     Spec(
         "flag_exploding",
@@ -384,39 +291,19 @@ register(
         _flag_inputs,
         ({"R": 5, "T": 8}, {"R": 2, "T": 4, "threshold": 10.0}),
         backend="numpy",
-        mistakes=(
-            Mistake(
-                "nan-missed",
-                "runs whose norms became nan are not flagged: "
-                "nan > threshold is False, so test np.isfinite too.",
-                _flag_variant("nan-missed"),
-            ),
-            Mistake(
-                "last-only",
-                "only the last step is examined; a run explodes if any "
-                "step's norm is too large or not finite.",
-                _flag_variant("last-only"),
-            ),
-            Mistake(
-                "at-threshold",
-                "a norm exactly equal to the threshold is not an explosion: the task says "
-                "larger than threshold (>, not >=).",
-                _flag_variant("at-threshold"),
-            ),
-            Mistake(
-                "all-steps",
-                "a run is flagged only if every step is bad; one bad step is enough (any, not "
-                "all).",
-                _flag_variant("all-steps"),
-            ),
-            Mistake(
-                "inverted",
-                "the flags are inverted: True marks the runs that exploded.",
-                _flag_variant("inverted"),
-            ),
-        ),
+        mistakes=mistakes(_flag_variant, {
+            "nan-missed": "runs whose norms became nan are not flagged: nan > threshold is False, "
+                          "so test np.isfinite too.",
+            "last-only": "only the last step is examined; a run explodes if any step's norm is "
+                         "too large or not finite.",
+            "at-threshold": "a norm exactly equal to the threshold is not an explosion: the task "
+                            "says larger than threshold (>, not >=).",
+            "all-steps": "a run is flagged only if every step is bad; one bad step is enough "
+                         "(any, not all).",
+            "inverted": "the flags are inverted: True marks the runs that exploded.",
+        }),
     )
-)
+)  # fmt: skip
 
 
 # -- conceptual question: the spectral radius of a linear recurrence ----------------------------
@@ -452,27 +339,23 @@ register_answer(
         "rho",
         _rho_expected,
         atol=0.005,
-        mistakes=(
-            Mistake("largest-entry", "the largest entry of W does not decide the growth; the "
-                    "largest |eigenvalue| does: solve det(W - λI) = 0.",
-                    _rho_wrong("largest-entry")),
-            Mistake("largest-diagonal", "the diagonal holds the eigenvalues only of a "
-                    "triangular matrix; this W is not: solve det(W - λI) = 0.",
-                    _rho_wrong("largest-diagonal")),
-            Mistake("spectral-norm", "this is the largest singular value (the spectral norm), "
-                    "an upper bound on the growth per step; ρ is the largest |eigenvalue|.",
-                    _rho_wrong("spectral-norm")),
-            Mistake("row-sum", "the largest row sum bounds ρ from above; ρ itself is the "
-                    "largest |eigenvalue|.", _rho_wrong("row-sum")),
-            Mistake("column-sum", "the largest column sum bounds ρ from above; ρ itself is "
-                    "the largest |eigenvalue|.", _rho_wrong("column-sum")),
-            Mistake("trace", "the trace is the *sum* of the eigenvalues; ρ is the largest of "
-                    "their magnitudes.", _rho_wrong("trace")),
-            Mistake("determinant", "the determinant is the *product* of the eigenvalues; ρ is "
-                    "the largest of their magnitudes.", _rho_wrong("determinant")),
-            Mistake("smaller-eigenvalue", "this is the smaller eigenvalue; ρ is the largest "
-                    "|eigenvalue|, the one that decides the growth.",
-                    _rho_wrong("smaller-eigenvalue")),
-        ),
+        mistakes=mistakes(_rho_wrong, {
+            "largest-entry": "the largest entry of W does not decide the growth; the largest "
+                             "|eigenvalue| does: solve det(W - λI) = 0.",
+            "largest-diagonal": "the diagonal holds the eigenvalues only of a triangular matrix; "
+                                "this W is not: solve det(W - λI) = 0.",
+            "spectral-norm": "this is the largest singular value (the spectral norm), an upper "
+                             "bound on the growth per step; ρ is the largest |eigenvalue|.",
+            "row-sum": "the largest row sum bounds ρ from above; ρ itself is the largest "
+                       "|eigenvalue|.",
+            "column-sum": "the largest column sum bounds ρ from above; ρ itself is the largest "
+                          "|eigenvalue|.",
+            "trace": "the trace is the *sum* of the eigenvalues; ρ is the largest of their "
+                     "magnitudes.",
+            "determinant": "the determinant is the *product* of the eigenvalues; ρ is the largest "
+                           "of their magnitudes.",
+            "smaller-eigenvalue": "this is the smaller eigenvalue; ρ is the largest |eigenvalue|, "
+                                  "the one that decides the growth.",
+        }),
     )
 )  # fmt: skip

@@ -21,7 +21,7 @@ from rnncourse.grading._cells import (
     _tanh,
     _weights,
 )
-from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
+from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Spec, mistakes, register
 
 
 def _readout(params: dict) -> dict:
@@ -173,20 +173,17 @@ register(
             {"T": 5, "N": 3, "H_in": 3, "H": 4, "H_out": 2},
             {"T": 1, "N": 1, "H_in": 2, "H": 3, "H_out": 3},
         ),
-        mistakes=(
-            Mistake("shifted", "the outputs are shifted by one step: y_t reads h_t, the state "
-                    "*after* x_t, so y_1 already depends on x_1.", _tag_variant("shifted")),
-            Mistake("not-carried", "the hidden state is not carried: step t starts from "
-                    "h_{t-1}, not from h_0 = 0.", _tag_variant("not-carried")),
-            Mistake("reversed", "the sequence is read backwards; an aligned many-to-many "
-                    "network is causal and reads x_1, ..., x_T in order.",
-                    _tag_variant("reversed")),
-            Mistake("no-bias", "the readout bias b_y is missing.", _tag_variant("no-bias")),
-            Mistake("tanh-readout", "the readout is linear, y_t = W_hy h_t + b_y: no tanh on "
-                    "top of it.", _tag_variant("tanh-readout")),
-            Mistake("x0-every-step", "every step reads x_1; step t reads its own input x_t.",
-                    _tag_variant("x0-every-step")),
-        ),
+        mistakes=mistakes(_tag_variant, {
+            "shifted": "the outputs are shifted by one step: y_t reads h_t, the state *after* "
+                       "x_t, so y_1 already depends on x_1.",
+            "not-carried": "the hidden state is not carried: step t starts from h_{t-1}, not from "
+                           "h_0 = 0.",
+            "reversed": "the sequence is read backwards; an aligned many-to-many network is "
+                        "causal and reads x_1, ..., x_T in order.",
+            "no-bias": "the readout bias b_y is missing.",
+            "tanh-readout": "the readout is linear, y_t = W_hy h_t + b_y: no tanh on top of it.",
+            "x0-every-step": "every step reads x_1; step t reads its own input x_t.",
+        }),
         forbidden=_TOPO_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
     )
@@ -200,23 +197,20 @@ register(
             {"T": 6, "N": 4, "H_in": 3, "H": 4, "H_out": 2},
             {"T": 3, "N": 2, "H_in": 2, "H": 3, "H_out": 3},
         ),
-        mistakes=(
-            Mistake("ignored", "the lengths are ignored: a sequence of length L is classified "
-                    "from h_L, not from the state after the padding.",
-                    _classify_variant("ignored")),
-            Mistake("off-by-one", "off by one: the state after the last real step of a sequence "
-                    "of length L is output[L - 1].", _classify_variant("off-by-one")),
-            Mistake("mean", "the readout averages the hidden states; many-to-one reads the "
-                    "last valid one, h_L.", _classify_variant("mean")),
-            Mistake("first", "this reads the first hidden state; many-to-one reads the last "
-                    "valid one, h_L.", _classify_variant("first")),
-            Mistake("mean-with-padding", "the readout averages all T hidden states, padding "
-                    "included; many-to-one reads the last valid one, h_L.",
-                    _classify_variant("mean-with-padding")),
-            Mistake("tanh-readout", "the readout is linear, y = W_hy h_L + b_y: no tanh on top "
-                    "of it.", _classify_variant("tanh-readout")),
-            Mistake("no-bias", "the readout bias b_y is missing.", _classify_variant("no-bias")),
-        ),
+        mistakes=mistakes(_classify_variant, {
+            "ignored": "the lengths are ignored: a sequence of length L is classified from h_L, "
+                       "not from the state after the padding.",
+            "off-by-one": "off by one: the state after the last real step of a sequence of length "
+                          "L is output[L - 1].",
+            "mean": "the readout averages the hidden states; many-to-one reads the last valid "
+                    "one, h_L.",
+            "first": "this reads the first hidden state; many-to-one reads the last valid one, "
+                     "h_L.",
+            "mean-with-padding": "the readout averages all T hidden states, padding included; "
+                                 "many-to-one reads the last valid one, h_L.",
+            "tanh-readout": "the readout is linear, y = W_hy h_L + b_y: no tanh on top of it.",
+            "no-bias": "the readout bias b_y is missing.",
+        }),
         forbidden=_TOPO_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
     )
@@ -231,23 +225,20 @@ register(
             {"steps": 1, "N": 1, "H_in": 2, "H": 3, "H_out": 1},
             {"steps": 3, "N": 2, "H_in": 2, "H": 3, "H_out": 2, "teacher": True},
         ),
-        mistakes=(
-            Mistake("h0-no-tanh", "the initial state is h_0 = tanh(W_init x + b_init): the tanh is "
-                    "missing.", _generate_variant("h0-no-tanh")),
-            Mistake("no-feedback", "the outputs are not fed back: the input at step t is the "
-                    "previous output y_{t-1} (y_0 = 0).", _generate_variant("no-feedback")),
-            Mistake("teacher-ignored", "y_teacher is ignored: with teacher forcing the input at "
-                    "step t is y_teacher[t-1], not the model's own output.",
-                    _generate_variant("teacher-ignored")),
-            Mistake("teacher-leak", "step t reads y_teacher[t], the answer it must predict; it "
-                    "reads y_teacher[t-1] (and y_0 = 0 at the first step).",
-                    _generate_variant("teacher-leak")),
-            Mistake("h0-zeros", "the state starts from zeros, so x is never read: the initial "
-                    "state is h_0 = tanh(W_init x + b_init).", _generate_variant("h0-zeros")),
-            Mistake("tanh-readout", "the readout is linear, y_t = W_hy h_t + b_y: no tanh on "
-                    "top of it (and what is fed back is that y_t).",
-                    _generate_variant("tanh-readout")),
-        ),
+        mistakes=mistakes(_generate_variant, {
+            "h0-no-tanh": "the initial state is h_0 = tanh(W_init x + b_init): the tanh is "
+                          "missing.",
+            "no-feedback": "the outputs are not fed back: the input at step t is the previous "
+                           "output y_{t-1} (y_0 = 0).",
+            "teacher-ignored": "y_teacher is ignored: with teacher forcing the input at step t is "
+                               "y_teacher[t-1], not the model's own output.",
+            "teacher-leak": "step t reads y_teacher[t], the answer it must predict; it reads "
+                            "y_teacher[t-1] (and y_0 = 0 at the first step).",
+            "h0-zeros": "the state starts from zeros, so x is never read: the initial state is "
+                        "h_0 = tanh(W_init x + b_init).",
+            "tanh-readout": "the readout is linear, y_t = W_hy h_t + b_y: no tanh on top of it "
+                            "(and what is fed back is that y_t).",
+        }),
         forbidden=_TOPO_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
     )

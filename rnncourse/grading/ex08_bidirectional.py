@@ -13,7 +13,7 @@ import rnncourse._recurrent as _recurrent
 import rnncourse.bidirectional as _bidir
 from rnncourse.grading._cells import _cell_args, _gru_cell_fn, _gru_loop, _gru_params, _strip
 from rnncourse.grading.ex06_topologies import _classify_inputs
-from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
+from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Spec, mistakes, register
 
 
 def _ref_reverse_gru(x: torch.Tensor, h_0: torch.Tensor, params: dict):
@@ -150,43 +150,39 @@ register(
         _reverse_inputs,
         ({"T": 5, "N": 3, "H_in": 3, "H": 4}, {"T": 2, "N": 1, "H_in": 2, "H": 3}),
         outputs=('output', 'h_n'),
-        mistakes=(
-            Mistake("forward", "the sequence is read forwards; the backward cell reads x_T "
-                    "first and x_1 last.", _reverse_variant("forward")),
-            Mistake("not-realigned", "the outputs are in the order they were computed; store "
-                    "←h_t at position t, so output[0] is the state after reading x_1 (the last "
-                    "step computed).", _reverse_variant("not-realigned")),
-            Mistake("h_n-last-step", "the final state is the state after the *last step "
-                    "processed*, x_1, which sits at output[0], not output[-1].",
-                    _reverse_variant("h_n-last-step")),
-            Mistake("h0-ignored", "the given initial state h_0 is ignored: the backward cell "
-                    "starts from h_0 at step T.", _reverse_variant("h0-ignored")),
-            Mistake("first-skipped", "the first step is missing: the backward loop runs "
-                    "t = T-1, ..., 0 and reads x[0] last.", _reverse_variant("first-skipped")),
-        ),
+        mistakes=mistakes(_reverse_variant, {
+            "forward": "the sequence is read forwards; the backward cell reads x_T first and x_1 "
+                       "last.",
+            "not-realigned": "the outputs are in the order they were computed; store ←h_t at "
+                             "position t, so output[0] is the state after reading x_1 (the last "
+                             "step computed).",
+            "h_n-last-step": "the final state is the state after the *last step processed*, x_1, "
+                             "which sits at output[0], not output[-1].",
+            "h0-ignored": "the given initial state h_0 is ignored: the backward cell starts from "
+                          "h_0 at step T.",
+            "first-skipped": "the first step is missing: the backward loop runs t = T-1, ..., 0 "
+                             "and reads x[0] last.",
+        }),
         forbidden=_BIDIR_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
     )
 )  # fmt: skip
-_BIDIR_MISTAKES = (
-    Mistake("bwd-first", "the directions are in the wrong order: torch puts the forward "
-            "states first, y_t = [→h_t; ←h_t], and h_n[0] is the forward one.",
-            _bidir_variant("bwd-first")),
-    Mistake("h_n-swapped", "h_n is in the wrong order: h_n[0] is the forward final state, "
-            "h_n[1] the backward one.", _bidir_variant("h_n-swapped")),
-    Mistake("h_n-last-step", "h_n[1] is the backward state after reading x_1 (output[0, :, H:]),"
-            " not output[-1, :, H:].", _bidir_variant("h_n-last-step")),
-    Mistake("not-realigned", "the backward outputs are in the order they were computed; "
-            "←h_t belongs at position t.", _bidir_variant("not-realigned")),
-    Mistake("shared-weights", "both directions use the forward weights; the backward cell has "
-            "its own (the *_reverse parameters).", _bidir_variant("shared-weights")),
-    Mistake("bwd-forwards", "the backward cell reads the sequence forwards; it starts at x_T.",
-            _bidir_variant("bwd-forwards")),
-    Mistake("bwd-from-fwd", "the backward cell starts from the forward final state; both "
-            "directions start from zeros.", _bidir_variant("bwd-from-fwd")),
-    Mistake("summed", "the two directions are added; y_t concatenates them, [→h_t; ←h_t] "
-            "(2H features).", _bidir_variant("summed")),
-)  # fmt: skip
+_BIDIR_MISTAKES = mistakes(_bidir_variant, {
+    "bwd-first": "the directions are in the wrong order: torch puts the forward states first, y_t "
+                 "= [→h_t; ←h_t], and h_n[0] is the forward one.",
+    "h_n-swapped": "h_n is in the wrong order: h_n[0] is the forward final state, h_n[1] the "
+                   "backward one.",
+    "h_n-last-step": "h_n[1] is the backward state after reading x_1 (output[0, :, H:]), not "
+                     "output[-1, :, H:].",
+    "not-realigned": "the backward outputs are in the order they were computed; ←h_t belongs at "
+                     "position t.",
+    "shared-weights": "both directions use the forward weights; the backward cell has its own "
+                      "(the *_reverse parameters).",
+    "bwd-forwards": "the backward cell reads the sequence forwards; it starts at x_T.",
+    "bwd-from-fwd": "the backward cell starts from the forward final state; both directions start "
+                    "from zeros.",
+    "summed": "the two directions are added; y_t concatenates them, [→h_t; ←h_t] (2H features).",
+})  # fmt: skip
 register(
     Spec(
         "bidirectional_gru",
@@ -206,21 +202,18 @@ register(
         _padded_inputs,
         ({"T": 5, "N": 4, "H_in": 3, "H": 4}, {"T": 3, "N": 2, "H_in": 2, "H": 2}),
         outputs=('output', 'h_n'),
-        mistakes=(
-            Mistake("ignored", "the lengths are ignored: padding must neither reach a state nor "
-                    "appear in the output (zeros there).", _padded_variant("ignored")),
-            Mistake("bwd-from-padding", "the backward direction starts at the padded end; for a "
-                    "sequence of length L it must start at x_L, its last real step.",
-                    _padded_variant("bwd-from-padding")),
-            Mistake("not-zeroed", "the outputs at padded steps must be zero (as "
-                    "pack_padded_sequence gives).", _padded_variant("not-zeroed")),
-            Mistake("fwd-h_n-after-padding", "h_n[0] is read after the padding; the forward "
-                    "final state of a sequence of length L is its state after step L.",
-                    _padded_variant("fwd-h_n-after-padding")),
-            Mistake("h_n-from-output-end", "h_n[1] is the backward state after reading x_1 "
-                    "(output[0, n, H:]), not the one at the sequence's last real step.",
-                    _padded_variant("h_n-from-output-end")),
-        ),
+        mistakes=mistakes(_padded_variant, {
+            "ignored": "the lengths are ignored: padding must neither reach a state nor appear in "
+                       "the output (zeros there).",
+            "bwd-from-padding": "the backward direction starts at the padded end; for a sequence "
+                                "of length L it must start at x_L, its last real step.",
+            "not-zeroed": "the outputs at padded steps must be zero (as pack_padded_sequence "
+                          "gives).",
+            "fwd-h_n-after-padding": "h_n[0] is read after the padding; the forward final state "
+                                     "of a sequence of length L is its state after step L.",
+            "h_n-from-output-end": "h_n[1] is the backward state after reading x_1 (output[0, n, "
+                                   "H:]), not the one at the sequence's last real step.",
+        }),
         forbidden=_BIDIR_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
     )

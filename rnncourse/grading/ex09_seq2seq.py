@@ -15,7 +15,7 @@ import rnncourse.data as _data
 import rnncourse.seq2seq as _s2s
 from rnncourse.grading._cells import _cell_values, _gru_params, _like, _load, _weights
 from rnncourse.grading.answers import Answer, register_answer
-from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, register
+from rnncourse.grading.specs import LIBRARY_LAYERS, Case, Inputs, Mistake, Spec, mistakes, register
 
 _BOS, _EOS, _PAD = _data.BOS, _data.EOS, _data.PAD
 
@@ -217,21 +217,18 @@ register(
         _encode_inputs,
         ({"S": 5, "N": 4, "V": 9, "E": 3, "H": 4}, {"S": 2, "N": 2, "V": 6, "E": 2, "H": 3}),
         outputs=('memory', 'state'),
-        mistakes=(
-            Mistake("ignored", "the lengths are ignored: a source of length L ends at step L; the "
-                    "padding after it must not change the state.", _encode_variant("ignored")),
-            Mistake("final-last-step", "the final state must be each source's state after its "
-                    "last real token (step L), not after the padding.",
-                    _encode_variant("final-last-step")),
-            Mistake("not-zeroed", "memory must be zero at padded steps.",
-                    _encode_variant("not-zeroed")),
-            Mistake("state-one-early", "the final state is read one step early: a source of "
-                    "length L ends with its state after step L (memory[L - 1]).",
-                    _encode_variant("state-one-early")),
-            Mistake("memory-mask-off-by-one", "the padding mask is off by one: step L - 1 (the "
-                    "last real token, counting from 0) is real and keeps its state in memory.",
-                    _encode_variant("memory-mask-off-by-one")),
-        ),
+        mistakes=mistakes(_encode_variant, {
+            "ignored": "the lengths are ignored: a source of length L ends at step L; the padding "
+                       "after it must not change the state.",
+            "final-last-step": "the final state must be each source's state after its last real "
+                               "token (step L), not after the padding.",
+            "not-zeroed": "memory must be zero at padded steps.",
+            "state-one-early": "the final state is read one step early: a source of length L ends "
+                               "with its state after step L (memory[L - 1]).",
+            "memory-mask-off-by-one": "the padding mask is off by one: step L - 1 (the last real "
+                                      "token, counting from 0) is real and keeps its state in "
+                                      "memory.",
+        }),
         forbidden=_S2S_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
     )
@@ -267,22 +264,18 @@ register(
         _greedy_inputs,
         ({"S": 5, "N": 6, "V": 9, "E": 3, "H": 4, "max_len": 7},
          {"S": 3, "N": 2, "V": 6, "E": 2, "H": 3, "max_len": 4}),
-        mistakes=(
-            Mistake("ignored", "the source lengths are ignored: encode with them, so that the "
-                    "padding does not reach the encoder's final state.",
-                    _greedy_variant("ignored")),
-            Mistake("no-stop", "a sequence does not stop at its EOS: after EOS every position "
-                    "holds PAD (= 0).", _greedy_variant("no-stop")),
-            Mistake("eos-dropped", "the EOS token itself is part of the output; PAD comes "
-                    "after it.",
-                    _greedy_variant("eos-dropped")),
-            Mistake("eos-fill", "after EOS the positions hold PAD (= 0), not EOS.",
-                    _greedy_variant("eos-fill")),
-            Mistake("zero-state", "the decoder starts from zeros; its first state is the "
-                    "encoder's final state.", _greedy_variant("zero-state")),
-            Mistake("bos-every-step", "every step reads BOS; greedy decoding feeds back the "
-                    "token it has just predicted.", _greedy_variant("bos-every-step")),
-        ),
+        mistakes=mistakes(_greedy_variant, {
+            "ignored": "the source lengths are ignored: encode with them, so that the padding "
+                       "does not reach the encoder's final state.",
+            "no-stop": "a sequence does not stop at its EOS: after EOS every position holds PAD "
+                       "(= 0).",
+            "eos-dropped": "the EOS token itself is part of the output; PAD comes after it.",
+            "eos-fill": "after EOS the positions hold PAD (= 0), not EOS.",
+            "zero-state": "the decoder starts from zeros; its first state is the encoder's final "
+                          "state.",
+            "bos-every-step": "every step reads BOS; greedy decoding feeds back the token it has "
+                              "just predicted.",
+        }),
         forbidden=_S2S_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
     )
@@ -455,23 +448,19 @@ register(
         ({"S": 5, "N": 4, "H": 3, "H_k": 3, "A": 4},  # H == H_k: swapped projections fit
          {"S": 4, "N": 3, "H": 2, "H_k": 5, "A": 3}),
         outputs=("context", "weights"),
-        mistakes=(
-            Mistake("wrong-axis", "the softmax runs over the batch; it runs over the source "
-                    "positions j, so that each sequence's weights sum to 1 (weights[n].sum() == "
-                    "1).", _attention_variant("wrong-axis")),
-            Mistake("mask-ignored", "the mask is ignored: padded positions (mask False) must get "
-                    "weight exactly 0; set their scores to -inf before the softmax.",
-                    _attention_variant("mask-ignored")),
-            Mistake("mask-after", "the mask is applied after the softmax, so the weights of a "
-                    "padded sequence no longer sum to 1: mask the scores (-inf) before it.",
-                    _attention_variant("mask-after")),
-            Mistake("no-tanh", "the tanh is missing: e_j = v^T tanh(W_q q + W_k k_j).",
-                    _attention_variant("no-tanh")),
-            Mistake("swapped", "W_q and W_k are swapped: W_q projects the query (the decoder "
-                    "state), W_k the keys (the encoder states).", _attention_variant("swapped")),
-            Mistake("scores", "weights holds the scores e_j; return the softmax of them, "
-                    "α_j, which are >= 0 and sum to 1.", _attention_variant("scores")),
-        ),
+        mistakes=mistakes(_attention_variant, {
+            "wrong-axis": "the softmax runs over the batch; it runs over the source positions j, "
+                          "so that each sequence's weights sum to 1 (weights[n].sum() == 1).",
+            "mask-ignored": "the mask is ignored: padded positions (mask False) must get weight "
+                            "exactly 0; set their scores to -inf before the softmax.",
+            "mask-after": "the mask is applied after the softmax, so the weights of a padded "
+                          "sequence no longer sum to 1: mask the scores (-inf) before it.",
+            "no-tanh": "the tanh is missing: e_j = v^T tanh(W_q q + W_k k_j).",
+            "swapped": "W_q and W_k are swapped: W_q projects the query (the decoder state), W_k "
+                       "the keys (the encoder states).",
+            "scores": "weights holds the scores e_j; return the softmax of them, α_j, which are "
+                      ">= 0 and sum to 1.",
+        }),
         forbidden=(*_S2S_FORBIDDEN, "rnncourse.seq2seq.AdditiveAttention.forward"),
         forbidden_library=LIBRARY_LAYERS,
     )
@@ -485,29 +474,27 @@ register(
          {"S": 5, "V": 9, "E": 3, "H": 5, "B": 4, "max_len": 6, "alpha": 1.0, "eos_bias": 2.0,
           "sharpness": 0.7}),
         outputs=("tokens", "score"),
-        mistakes=(
-            Mistake("greedy", "this is greedy decoding: keep the beam_width best hypotheses at "
-                    "every step, not only the best one.", _beam_variant("greedy")),
-            Mistake("per-beam", "each hypothesis is extended by its own best token: choose the "
-                    "beam_width best extensions over all hypotheses and tokens together "
-                    "(flatten the (B, V) scores before topk).", _beam_variant("per-beam")),
-            Mistake("product", "the score is a product of probabilities; it is the sum of the "
-                    "log-probabilities, log p(y | x) (a number <= 0).", _beam_variant("product")),
-            Mistake("no-log", "probabilities are added; add log-probabilities: "
-                    "log p(y_1..y_t) = log p(y_1..y_{t-1}) + log_softmax(logits_t).",
-                    _beam_variant("no-log")),
-            Mistake("logits", "raw logits are added; turn them into log-probabilities with "
-                    "log_softmax first.", _beam_variant("logits")),
-            Mistake("eos-continues", "a hypothesis that writes EOS is finished: set it aside "
-                    "and stop extending it.", _beam_variant("eos-continues")),
-            Mistake("first-finished", "the search stops at the first finished hypothesis; keep "
-                    "searching with the live ones and return the best finished one in the end.",
-                    _beam_variant("first-finished")),
-            Mistake("no-penalty", "length_penalty is ignored: divide each finished score by "
-                    "((5 + |y|) / 6) ** length_penalty.", _beam_variant("no-penalty")),
-            Mistake("mean", "the score is divided by the length |y|; the length penalty is "
-                    "((5 + |y|) / 6) ** length_penalty.", _beam_variant("mean")),
-        ),
+        mistakes=mistakes(_beam_variant, {
+            "greedy": "this is greedy decoding: keep the beam_width best hypotheses at every "
+                      "step, not only the best one.",
+            "per-beam": "each hypothesis is extended by its own best token: choose the beam_width "
+                        "best extensions over all hypotheses and tokens together (flatten the "
+                        "(B, V) scores before topk).",
+            "product": "the score is a product of probabilities; it is the sum of the "
+                       "log-probabilities, log p(y | x) (a number <= 0).",
+            "no-log": "probabilities are added; add log-probabilities: log p(y_1..y_t) = log "
+                      "p(y_1..y_{t-1}) + log_softmax(logits_t).",
+            "logits": "raw logits are added; turn them into log-probabilities with log_softmax "
+                      "first.",
+            "eos-continues": "a hypothesis that writes EOS is finished: set it aside and stop "
+                             "extending it.",
+            "first-finished": "the search stops at the first finished hypothesis; keep searching "
+                              "with the live ones and return the best finished one in the end.",
+            "no-penalty": "length_penalty is ignored: divide each finished score by ((5 + |y|) / "
+                          "6) ** length_penalty.",
+            "mean": "the score is divided by the length |y|; the length penalty is ((5 + |y|) / "
+                    "6) ** length_penalty.",
+        }),
         forbidden=_S2S_FORBIDDEN,
         forbidden_library=LIBRARY_LAYERS,
     )

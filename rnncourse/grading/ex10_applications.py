@@ -14,7 +14,7 @@ import torch
 import rnncourse.data as _data
 from rnncourse.grading.answers import Answer, register_answer
 from rnncourse.grading.compare import as_array
-from rnncourse.grading.specs import Case, Inputs, Mistake, Spec, register
+from rnncourse.grading.specs import Case, Inputs, Mistake, Spec, mistakes, register
 from rnncourse.grading.trained import Benchmark, metric_score, register_benchmark
 
 
@@ -74,22 +74,18 @@ register(
         _windows_inputs,
         ({"T": 10, "window": 3, "horizon": 1}, {"T": 12, "window": 4, "horizon": 3}),
         outputs=('X', 'y'),
-        mistakes=(
-            Mistake("batch-first", "X is time-major: shape (window, M, 1), window steps first "
-                    "(an RNN reads X[t]); yours is (M, window, 1).",
-                    _windows_variant("batch-first")),
-            Mistake("overlap", "the target starts one step too early: the first value to "
-                    "predict, s_{m+w}, comes right *after* the window's last value s_{m+w-1}.",
-                    _windows_variant("overlap")),
-            Mistake("one-short", "the last window is missing: a series of length T gives "
-                    "M = T - window - horizon + 1 windows.", _windows_variant("one-short")),
-            Mistake("horizon-ignored", "the horizon is ignored: y^(m) holds the next `horizon` "
-                    "values, shape (M, horizon), and M = T - window - horizon + 1.",
-                    _windows_variant("horizon-ignored")),
-            Mistake("no-feature-dim", "X needs its feature dimension: shape (window, M, 1), "
-                    "one feature per step, as an RNN's input (T, N, H_in).",
-                    _windows_variant("no-feature-dim")),
-        ),
+        mistakes=mistakes(_windows_variant, {
+            "batch-first": "X is time-major: shape (window, M, 1), window steps first (an RNN "
+                           "reads X[t]); yours is (M, window, 1).",
+            "overlap": "the target starts one step too early: the first value to predict, "
+                       "s_{m+w}, comes right *after* the window's last value s_{m+w-1}.",
+            "one-short": "the last window is missing: a series of length T gives M = T - window - "
+                         "horizon + 1 windows.",
+            "horizon-ignored": "the horizon is ignored: y^(m) holds the next `horizon` values, "
+                               "shape (M, horizon), and M = T - window - horizon + 1.",
+            "no-feature-dim": "X needs its feature dimension: shape (window, M, 1), one feature "
+                              "per step, as an RNN's input (T, N, H_in).",
+        }),
         forbidden=("rnncourse.data.sliding_windows",),
     )
 )  # fmt: skip
@@ -99,17 +95,15 @@ register(
         _ref_naive_forecast,
         _naive_inputs,
         ({"window": 4, "M": 5, "horizon": 1}, {"window": 3, "M": 2, "horizon": 3}),
-        mistakes=(
-            Mistake("first", "this repeats the window's first value; the naive forecast repeats "
-                    "the last one, X[-1].", _naive_variant("first")),
-            Mistake("mean", "this is the window's mean; the naive forecast repeats its last "
-                    "value, X[-1].", _naive_variant("mean")),
-            Mistake("not-repeated", "the forecast covers every step of the horizon: repeat the "
-                    "last value horizon times, shape (M, horizon).",
-                    _naive_variant("not-repeated")),
-            Mistake("second-last", "this repeats the window's second-to-last value; the last "
-                    "one is X[-1].", _naive_variant("second-last")),
-        ),
+        mistakes=mistakes(_naive_variant, {
+            "first": "this repeats the window's first value; the naive forecast repeats the last "
+                     "one, X[-1].",
+            "mean": "this is the window's mean; the naive forecast repeats its last value, X[-1].",
+            "not-repeated": "the forecast covers every step of the horizon: repeat the last value "
+                            "horizon times, shape (M, horizon).",
+            "second-last": "this repeats the window's second-to-last value; the last one is "
+                           "X[-1].",
+        }),
     )
 )  # fmt: skip
 
@@ -258,18 +252,17 @@ register(
         _ref_tempered_probs,
         _tempered_inputs,
         ({"N": 3, "V": 5, "tau": 0.5}, {"N": 2, "V": 4, "tau": 2.0}, {"N": 3, "V": 6, "tau": 0.0}),
-        mistakes=(
-            Mistake("multiplied", "the logits are multiplied by τ; they are divided by it: "
-                    "softmax(logits / tau).", _tempered_variant("multiplied")),
-            Mistake("ignored", "τ has no effect: divide the logits by tau before the softmax.",
-                    _tempered_variant("ignored")),
-            Mistake("probs-divided", "the probabilities are divided by τ; the logits (scores) "
-                    "are: softmax(logits / tau).", _tempered_variant("probs-divided")),
-            Mistake("wrong-axis", "the softmax runs over the batch; each row (dim=-1, the V "
-                    "characters) must sum to 1.", _tempered_variant("wrong-axis")),
-            Mistake("zero", "τ = 0 divides by zero: it is the limit τ → 0, all probability on "
-                    "the largest logit (one_hot of the argmax).", _tempered_variant("zero")),
-        ),
+        mistakes=mistakes(_tempered_variant, {
+            "multiplied": "the logits are multiplied by τ; they are divided by it: softmax(logits "
+                          "/ tau).",
+            "ignored": "τ has no effect: divide the logits by tau before the softmax.",
+            "probs-divided": "the probabilities are divided by τ; the logits (scores) are: "
+                             "softmax(logits / tau).",
+            "wrong-axis": "the softmax runs over the batch; each row (dim=-1, the V characters) "
+                          "must sum to 1.",
+            "zero": "τ = 0 divides by zero: it is the limit τ → 0, all probability on the largest "
+                    "logit (one_hot of the argmax).",
+        }),
     )
 )  # fmt: skip
 register(
@@ -279,17 +272,16 @@ register(
         _sample_inputs,
         ({"N": 64, "V": 5, "tau": 0.5}, {"N": 64, "V": 4, "tau": 2.0}),
         backend="python",
-        mistakes=(
-            Mistake("argmax", "this always takes the most likely token (greedy); draw from the "
-                    "tempered distribution with torch.multinomial.", _sample_variant("argmax")),
-            Mistake("ignored", "the draws come from softmax(logits): use the tempered "
-                    "distribution, tempered_probs(logits, tau).", _sample_variant("ignored")),
-            Mistake("multiplied", "the draws come from softmax(logits * tau): divide by τ "
-                    "(use tempered_probs).", _sample_variant("multiplied")),
-            Mistake("probs-divided", "the draws come from probabilities divided by τ; divide "
-                    "the logits: softmax(logits / tau) (use tempered_probs).",
-                    _sample_variant("probs-divided")),
-        ),
+        mistakes=mistakes(_sample_variant, {
+            "argmax": "this always takes the most likely token (greedy); draw from the tempered "
+                      "distribution with torch.multinomial.",
+            "ignored": "the draws come from softmax(logits): use the tempered distribution, "
+                       "tempered_probs(logits, tau).",
+            "multiplied": "the draws come from softmax(logits * tau): divide by τ (use "
+                          "tempered_probs).",
+            "probs-divided": "the draws come from probabilities divided by τ; divide the logits: "
+                             "softmax(logits / tau) (use tempered_probs).",
+        }),
     )
 )  # fmt: skip
 register(
@@ -298,23 +290,19 @@ register(
         _ref_perplexity,
         _perplexity_inputs,
         ({"T": 6, "N": 3, "V": 7}, {"T": 4, "N": 2, "V": 5}),
-        mistakes=(
-            Mistake("sum", "this is e to the *sum* of the losses; perplexity is e to their "
-                    "mean over the real tokens.", _perplexity_variant("sum")),
-            Mistake("base-2", "2 ** (mean loss in nats) mixes the units: perplexity is "
-                    "e ** nats, or 2 ** bits.", _perplexity_variant("base-2")),
-            Mistake("padding", "the PAD positions are counted: average only over the targets "
-                    "that are not PAD.", _perplexity_variant("padding")),
-            Mistake("no-exp", "this is the mean cross-entropy in nats; perplexity is e to it.",
-                    _perplexity_variant("no-exp")),
-            Mistake("bits", "this is bits per token; perplexity is 2 to it (or e to the nats).",
-                    _perplexity_variant("bits")),
-            Mistake("per-sequence", "this averages each sequence's perplexity; average the "
-                    "losses of all real tokens first, then take e to the mean.",
-                    _perplexity_variant("per-sequence")),
-            Mistake("logits", "the logits are used as log-probabilities: take log_softmax "
-                    "first.", _perplexity_variant("logits")),
-        ),
+        mistakes=mistakes(_perplexity_variant, {
+            "sum": "this is e to the *sum* of the losses; perplexity is e to their mean over the "
+                   "real tokens.",
+            "base-2": "2 ** (mean loss in nats) mixes the units: perplexity is e ** nats, or 2 ** "
+                      "bits.",
+            "padding": "the PAD positions are counted: average only over the targets that are not "
+                       "PAD.",
+            "no-exp": "this is the mean cross-entropy in nats; perplexity is e to it.",
+            "bits": "this is bits per token; perplexity is 2 to it (or e to the nats).",
+            "per-sequence": "this averages each sequence's perplexity; average the losses of all "
+                            "real tokens first, then take e to the mean.",
+            "logits": "the logits are used as log-probabilities: take log_softmax first.",
+        }),
     )
 )  # fmt: skip
 

@@ -25,6 +25,7 @@ __all__ = [
     "Case",
     "Inputs",
     "Mistake",
+    "mistakes",
     "Spec",
     "build_inputs",
     "describe_call",
@@ -57,6 +58,15 @@ class Mistake:
     name: str
     hint: str
     variant: Callable[..., Any]
+
+
+def mistakes(variant: Callable[[str], Callable[..., Any]], hints: dict[str, str]) -> tuple:
+    """One :class:`Mistake` per ``name: hint``, in order, its variant ``variant(name)``.
+
+    >>> [m.name for m in mistakes(lambda name: print, {"no-bias": "b is missing."})]
+    ['no-bias']
+    """
+    return tuple(Mistake(name, hint, variant(name)) for name, hint in hints.items())
 
 
 @dataclass(frozen=True)
