@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from rnncourse.grading import static
+from rnncourse.instructor.course import folder
 
 __all__ = ["Flag", "audit_notebook", "audit_assignment", "CATEGORIES"]
 
@@ -325,18 +326,18 @@ def audit_assignment(course: str | Path, assignment: str) -> list[Flag]:
     in this course) when it holds a notebook of the same name.
     """
     course = Path(course)
-    releases = sorted((course / "exercises" / assignment).glob("*.ipynb"))
+    releases = sorted((folder(course, "release") / assignment).glob("*.ipynb"))
+    autograded = folder(course, "autograded")
     flags = []
-    for folder in sorted((course / "submitted").glob(f"*/{assignment}")):
-        student = folder.parent.name
-        for path in sorted(folder.glob("*.ipynb")):
+    for submitted in sorted(folder(course, "submitted").glob(f"*/{assignment}")):
+        student = submitted.parent.name
+        for path in sorted(submitted.glob("*.ipynb")):
             same = [r for r in releases if r.name == path.name]
             # a renamed copy of a one-notebook assignment is still compared with its release
             release = same[0] if same else (releases[0] if len(releases) == 1 else None)
             label = str(path.relative_to(course))
             flags += audit_notebook(path, release, student, label)
-            flags += _refusals(course / "autograded" / student / assignment / path.name,
-                               student, label)  # fmt: skip
+            flags += _refusals(autograded / student / assignment / path.name, student, label)
     return flags
 
 

@@ -50,6 +50,7 @@ from rnncourse.instructor.course import (
     LOG_DIR,
     AssignmentError,
     check_assignment,
+    folder,
     read_status,
     submitted_students,
     tools_on_path,
@@ -90,7 +91,7 @@ def _write_status(course: Path, assignment: str, outcome: Outcome) -> None:
 
 def _already_graded(course: Path, assignment: str, student: str, status: dict) -> bool:
     """nbgrader's autograded copy exists and no recorded run of ours failed since."""
-    if not (course / "autograded" / student / assignment).is_dir():
+    if not (folder(course, "autograded") / student / assignment).is_dir():
         return False
     return status.get(student, {}).get("status", GRADED) == GRADED
 

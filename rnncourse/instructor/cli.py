@@ -27,7 +27,13 @@ from pathlib import Path
 
 from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor import commands as instructor
-from rnncourse.instructor.course import LOG_DIR, AssignmentError, check_assignment, status_path
+from rnncourse.instructor.course import (
+    LOG_DIR,
+    AssignmentError,
+    check_assignment,
+    folder,
+    status_path,
+)
 from rnncourse.instructor.regrade import PreviewError
 
 __all__ = ["main", "build_parser", "format_table"]
@@ -203,7 +209,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     )
     wall = time.perf_counter() - start
     if not outcomes:
-        print(f"no submissions of {args.assignment} in {args.course / 'submitted'}")
+        print(f"no submissions of {args.assignment} in {folder(args.course, 'submitted')}")
         return 0
     trouble = [o for o in outcomes if o.status in (ag.FAILED, ag.TIMED_OUT)]
     if trouble:

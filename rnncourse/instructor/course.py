@@ -1,8 +1,10 @@
 """The course folder: where nbgrader keeps what the instructor commands read and write.
 
-One place for the facts every command needs: the gradebook (``gradebook.db``, its URL), the
-assignments it knows and the sources it could know, the students who submitted, and the status
-file of ``rnncourse autograde`` (``autograde_status.json``) with its per-submission logs.
+One place for the facts every command needs: the folders nbgrader's ``CourseDirectory`` names
+(:func:`folder`, as the course's ``nbgrader_config.py`` sets them), the gradebook
+(``gradebook.db``, its URL), the assignments it knows and the sources it could know, the students
+who submitted, and the status file of ``rnncourse autograde`` (``autograde_status.json``) with its
+per-submission logs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "AssignmentError",
     "check_assignment",
     "course_assignments",
+    "folder",
     "gradebook_url",
     "known_assignments",
     "read_status",
@@ -38,6 +41,23 @@ GRADEBOOK = "gradebook.db"
 
 class AssignmentError(ValueError):
     """The assignment is unknown to the gradebook, or has nothing to grade."""
+
+
+def folder(course: str | Path, step: str) -> Path:
+    """The course's folder for nbgrader's ``step`` (``"source"``, ``"release"``,
+    ``"submitted"``, ``"autograded"``, ``"feedback"``): ``CourseDirectory.<step>_directory`` as
+    the course's ``nbgrader_config.py`` sets it, else nbgrader's default. Here
+    ``folder(".", "source")`` is ``solutions/`` and ``folder(".", "release")`` is ``exercises/``.
+    """
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    root = Path(course)
+    config = Config()
+    if (root / "nbgrader_config.py").is_file():
+        config = PyFileConfigLoader("nbgrader_config.py", str(root)).load_config()
+    return root / getattr(CourseDirectory(config=config), f"{step}_directory")
 
 
 def gradebook_url(course: Path) -> str:
@@ -65,9 +85,9 @@ def known_assignments(course: str | Path) -> list[str]:
 
 
 def course_assignments(course: str | Path) -> list[str]:
-    """Assignment ids the course has sources for: folders of ``solutions/`` (nbgrader's
-    ``source_directory`` here) holding a notebook of the same name."""
-    source = Path(course) / "solutions"
+    """Assignment ids the course has sources for: folders of its source folder (``solutions/``)
+    holding a notebook of the same name."""
+    source = folder(course, "source")
     if not source.is_dir():
         return []
     return sorted(p.name for p in source.iterdir() if (p / f"{p.name}.ipynb").is_file())
@@ -76,7 +96,7 @@ def course_assignments(course: str | Path) -> list[str]:
 def check_assignment(course: str | Path, assignment: str) -> None:
     """Raise :class:`AssignmentError`, saying what to do, if the gradebook lacks ``assignment``.
 
-    A near miss of an assignment in the gradebook or in ``solutions/`` gets "did you mean ...?"
+    A near miss of an assignment in the gradebook or in the source folder gets "did you mean ...?"
     (difflib's closest matches); an assignment with sources but not yet in the gradebook gets
     the ``nbgrader generate_assignment`` that records it.
     """
@@ -97,13 +117,14 @@ def check_assignment(course: str | Path, assignment: str) -> None:
     elif close:
         message = f"did you mean {' or '.join(close)}? ({where})"
     else:
-        message = f"{where}, and solutions/ has no {assignment}/{assignment}.ipynb"
+        source = folder(course, "source").name
+        message = f"{where}, and {source}/ has no {assignment}/{assignment}.ipynb"
     raise AssignmentError(f"unknown assignment {assignment!r}: {message}")
 
 
 def submitted_students(course: str | Path, assignment: str) -> list[str]:
     """Students with a folder ``submitted/<student>/<assignment>``, sorted."""
-    root = Path(course) / "submitted"
+    root = folder(course, "submitted")
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / assignment).is_dir())

@@ -32,6 +32,7 @@ from typing import Any
 from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor.course import (
     check_assignment,
+    folder,
     gradebook_url,
     status_path,
     submitted_students,
@@ -90,24 +91,18 @@ def _scratch(course: Path, assignment: str) -> Path:
 
 
 def _copy_course(course: Path, scratch: Path, assignment: str) -> None:
-    from nbgrader.apps import NbGrader
-
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    app = NbGrader()
-    app.config_file_paths.append(str(course))
-    app.load_config_file()
-    folders = app.config.get("CourseDirectory", {})
-    source = folders.get("source_directory", "source")
-    release = folders.get("release_directory", "release")
     shutil.copy2(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
     shutil.copy2(course / "gradebook.db", scratch / "gradebook.db")
-    for top in (source, release):
-        if (course / top / assignment).is_dir():
+    for step in ("source", "release"):
+        if (folder(course, step) / assignment).is_dir():
+            top = folder(course, step).name
             shutil.copytree(course / top / assignment, scratch / top / assignment)
+    submitted = folder(course, "submitted").name
     for student in submitted_students(course, assignment):
-        shutil.copytree(course / "submitted" / student / assignment,
-                        scratch / "submitted" / student / assignment)  # fmt: skip
+        shutil.copytree(course / submitted / student / assignment,
+                        scratch / submitted / student / assignment)  # fmt: skip
 
 
 def _diff(old: dict[str, dict[str, float]], new: dict[str, dict[str, float]]) -> list[Change]:
@@ -177,11 +172,12 @@ def apply(course: str | Path, assignment: str) -> list[Change]:
     staged = course / "gradebook.db.regrade"
     shutil.copy2(scratch / "gradebook.db", staged)
     os.replace(staged, course / "gradebook.db")
-    for folder in sorted((scratch / "autograded").glob(f"*/{assignment}")):
-        target = course / "autograded" / folder.parent.name / assignment
+    autograded = folder(course, "autograded").name
+    for graded in sorted((scratch / autograded).glob(f"*/{assignment}")):
+        target = course / autograded / graded.parent.name / assignment
         shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(folder), str(target))
+        shutil.move(str(graded), str(target))
     path, scratch_path = status_path(course), status_path(scratch)
     status = json.loads(path.read_text()) if path.is_file() else {}
     scratch_status = json.loads(scratch_path.read_text()) if scratch_path.is_file() else {}

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnncourse.instructor.autograde_parallel import FAILED, GRADED, TIMED_OUT
-from rnncourse.instructor.course import check_assignment, gradebook_url, read_status
+from rnncourse.instructor.course import check_assignment, folder, gradebook_url, read_status
 
 __all__ = ["TaskStats", "Report", "build_report", "write_report", "parse_mistakes", "failures"]
 
@@ -88,16 +88,6 @@ class Report:
     problems: list[tuple[str, str, float, str]]  # student, status, seconds, reason
     unsandboxed: list[str] = field(default_factory=list)  # graded without the sandbox
     failures: list[tuple[str, str, str, str]] = field(default_factory=list)  # see failures()
-
-
-def _text_of_errors(cell) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            parts.append(output.get("evalue", "") or "\n".join(output.get("traceback", [])))
-        elif output.get("output_type") == "stream" and output.get("name") == "stderr":
-            parts.append(output.get("text", ""))
-    return _ANSI.sub("", "\n".join(parts))
 
 
 def parse_mistakes(notebook) -> list[tuple[str, str, str]]:
@@ -203,7 +193,7 @@ def build_report(course: str | Path, assignment: str) -> Report:
     failed: list[tuple[str, str, str, str]] = []
     # the status file (rnncourse autograde) or the notebook (plain nbgrader) says so
     unsandboxed = {s for s, rec in status.items() if rec.get("sandboxed") is False}
-    for path in sorted((course / "autograded").glob(f"*/{assignment}/*.ipynb")):
+    for path in sorted(folder(course, "autograded").glob(f"*/{assignment}/*.ipynb")):
         try:
             nb = nbformat.read(path, as_version=4)
         except Exception:  # noqa: BLE001 - a damaged file is not the report's business

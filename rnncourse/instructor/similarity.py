@@ -54,6 +54,8 @@ from typing import Any
 
 import numpy as np
 
+from rnncourse.instructor.course import folder
+
 __all__ = [
     "Document",
     "Pair",
@@ -85,9 +87,6 @@ DEFAULT_NOISE = 25
 #: winnowed subset depends on Python's per-process string hashing and scores vary a little
 #: from run to run.
 DEFAULT_GUARANTEE = 25
-
-SOURCE_DIR = "solutions"  # c.CourseDirectory.source_directory in nbgrader_config.py
-RELEASE_DIR = "exercises"  # c.CourseDirectory.release_directory
 
 
 class SimilarityError(ValueError):
@@ -233,37 +232,36 @@ def answer_documents(course: str | Path, assignment: str) -> tuple[list[Document
 
     import nbformat
 
-    course = Path(course)
-    sources = sorted((course / SOURCE_DIR / assignment).glob("*.ipynb"))
+    source, release = folder(course, "source") / assignment, folder(course, "release") / assignment
+    sources = sorted(source.glob("*.ipynb"))
     if not sources:
         raise SimilarityError(
-            f"assignment {assignment!r}: no instructor notebook in "
-            f"{course / SOURCE_DIR / assignment} to tell the answer cells from the rest"
+            f"assignment {assignment!r}: no instructor notebook in {source} to tell the answer "
+            "cells from the rest"
         )
     ids = [gid for path in sources for gid in answer_ids(path)]
-    releases = sorted((course / RELEASE_DIR / assignment).glob("*.ipynb"))
+    releases = sorted(release.glob("*.ipynb"))
     if not releases:  # without it the stubs everyone was given would count as answers
         raise SimilarityError(
-            f"assignment {assignment!r}: no released notebook in "
-            f"{course / RELEASE_DIR / assignment}; run `nbgrader generate_assignment "
-            f"{assignment}` first"
+            f"assignment {assignment!r}: no released notebook in {release}; run "
+            f"`nbgrader generate_assignment {assignment}` first"
         )
     released = [c.source for path in releases for c in _read(path).cells if c.cell_type == "code"]
     boilerplate = "\n\n".join(released)
     learners = []
-    for folder in sorted((course / "submitted").glob(f"*/{assignment}")):
+    submitted = folder(course, "submitted")
+    for learner in sorted(submitted.glob(f"*/{assignment}")):
         parts: dict[str, str] = {}
-        for path in sorted(folder.glob("*.ipynb")):
+        for path in sorted(learner.glob("*.ipynb")):
             try:
                 for task, code in answers_of(_read(path), ids, released).items():
                     parts[task] = f"{parts[task]}\n\n{code}" if task in parts else code
             except (json.JSONDecodeError, nbformat.reader.NotJSONError, UnicodeDecodeError):
                 continue  # the audit reports unreadable notebooks
-        learners.append(Document(folder.parent.name, "learner", parts))
+        learners.append(Document(learner.parent.name, "learner", parts))
     if not learners:
         raise SimilarityError(
-            f"assignment {assignment!r}: no submissions in "
-            f"{course / 'submitted'}/<student>/{assignment}/"
+            f"assignment {assignment!r}: no submissions in {submitted}/<student>/{assignment}/"
         )
     return learners, boilerplate
 
@@ -312,9 +310,10 @@ def reference_documents(
             Document(f"book/{p.name}", "book", {"": book_code(p)})
             for p in sorted(book.glob("*.md"))
         ]
-    for path in sorted((Path(course) / SOURCE_DIR / assignment).glob("*.ipynb")):
+    source = folder(course, "source")
+    for path in sorted((source / assignment).glob("*.ipynb")):
         code = "\n\n".join(answers_of(_read(path), answer_ids(path)).values())
-        docs.append(Document(f"{SOURCE_DIR}/{assignment}/{path.name}", "solution", {"": code}))
+        docs.append(Document(f"{source.name}/{assignment}/{path.name}", "solution", {"": code}))
     return [d for d in docs if d.code.strip()]
 
 

@@ -28,6 +28,7 @@ kind needs), which ``rnncourse report`` and ``audit`` read.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import contextlib
 import io
@@ -322,8 +323,6 @@ class TrustedExecute(SandboxedExecute):
 def checked_tasks(source: str) -> list[str]:
     """The registered tasks a test cell checks with :func:`rnncourse.grading.check`: the
     constant first argument of each ``check(...)`` call, in order, once each."""
-    import ast
-
     names = []
     for node in ast.walk(ast.parse(source)):
         if not (isinstance(node, ast.Call) and node.args):
@@ -342,18 +341,9 @@ def checked_tasks(source: str) -> list[str]:
 
 def _reads(source: str) -> set[str]:
     """The names a test cell reads and does not bind itself."""
-    import ast
-
-    tree = ast.parse(source)
-    loads = {
-        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
-    }
-    bound = {
-        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-    }
-    bound |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
-              if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}  # fmt: skip
-    return loads - bound
+    nodes = list(ast.walk(ast.parse(source)))
+    loads = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return loads - static.bound_names(nodes)
 
 
 def _error_output(ename: str, evalue: str) -> Any:
