@@ -197,7 +197,7 @@ def source_findings(s: Spec, fn: Any) -> list[str]:
         if not source:
             continue
         if _is_setup(source):
-            given |= _bound_names(source)
+            given |= static.bound_names(ast.walk(ast.parse(source)))
         else:
             cells.append((static.cell_label(source), source))
     provided = {name: _module_name(namespace.get(name)) for name in given}
@@ -224,17 +224,6 @@ def _is_setup(source: str) -> bool:
         and any(a.name == "grading" and a.asname is None for a in node.names)
         for node in body
     )  # fmt: skip
-
-
-def _bound_names(source: str) -> set[str]:
-    names = set()
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        else:
-            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-                      and isinstance(n.ctx, ast.Store)}  # fmt: skip
-    return names
 
 
 def task_findings(s: Spec, cells: Sequence[tuple[str, str]], roots: set[str],

@@ -30,7 +30,8 @@ forbids torch's recurrent kernels (``forbidden_library``) and whose test names a
 equations needs (:func:`findings` says which rule each finding breaks):
 
 - it imports only the modules of :data:`ALLOWED_MODULES` (torch and its functional, linear
-  algebra and init modules, NumPy, ``math``, ``functools``, ``itertools``, ``collections``,
+  algebra, init and device-query (``torch.cuda``) modules, NumPy, ``math``, ``warnings``,
+  ``functools``, ``itertools``, ``collections``,
   ``typing``, ``dataclasses``, ``operator``, ...) and, of ``rnncourse``, only the constants of
   ``rnncourse.data`` (``BOS``, ``EOS``, ``PAD``);
 - a path through a module (``torch.nn.functional.linear``) goes only through allowed modules,
@@ -84,6 +85,7 @@ __all__ = [
     "parse",
     "import_aliases",
     "path_of",
+    "bound_names",
     "LIBRARY_CLASSES",
     "TORCH_INTERNALS",
     "TORCH_RECURRENT",
@@ -119,7 +121,8 @@ ALLOWED_MODULES = frozenset(
         "torch.fft", "torch.special", "torch.autograd", "numpy", "numpy.linalg", "numpy.random",
         "math", "cmath", "functools", "itertools", "collections", "collections.abc", "typing",
         "dataclasses", "operator", "numbers", "enum", "abc", "copy", "heapq", "bisect",
-        "statistics", "fractions", "random", "__future__", "rnncourse.data",
+        "statistics", "fractions", "random", "__future__", "rnncourse.data", "torch.cuda",
+        "warnings",
     }
 )  # fmt: skip
 #: Modules of which only constants (``BOS``, ``EOS``, ``PAD``: upper-case names) may be used.
@@ -149,7 +152,7 @@ _RECURRENT = re.compile(r"rnn|lstm|gru", re.IGNORECASE)
 SAFE_BUILTINS = frozenset(
     {
         "abs", "all", "any", "bool", "callable", "chr", "classmethod", "complex", "dict",
-        "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash", "int",
+        "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash", "id", "int",
         "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next",
         "object", "ord", "pow", "print", "property", "range", "repr", "reversed", "round",
         "set", "slice", "sorted", "staticmethod", "str", "sum", "super", "tuple", "type", "zip",
@@ -312,17 +315,6 @@ def parse(source: str) -> tuple[ast.Module, list[tuple[int, str]]] | None:
     return tree, magics.problems
 
 
-def _dotted(node: ast.AST) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
-
-
 def _base(node: ast.AST) -> str | None:
     """The name at the root of ``a.b[0].c`` or ``a().b``: ``"a"``."""
     while isinstance(node, ast.Attribute | ast.Subscript | ast.Call | ast.Starred):
@@ -352,7 +344,7 @@ def _inner(node: ast.AST, *, into_functions: bool) -> Iterable[ast.AST]:
         stack.extend(ast.iter_child_nodes(current))
 
 
-def _bound_here(nodes: Iterable[ast.AST]) -> set[str]:
+def bound_names(nodes: Iterable[ast.AST]) -> set[str]:
     """Names that these nodes bind in their own scope."""
     names: set[str] = set()
     for node in nodes:
@@ -460,7 +452,7 @@ def _effects(
             effects.update(node.names)
         elif isinstance(node, ast.Name | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
                         | ast.Import | ast.ImportFrom | ast.ExceptHandler):  # fmt: skip
-            effects |= _bound_here([node]) - local
+            effects |= bound_names([node]) - local
         elif isinstance(node, ast.Attribute | ast.Subscript) and isinstance(
             node.ctx, ast.Store | ast.Del
         ):
@@ -490,7 +482,7 @@ def _free(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]
     args = node.args
     defaults = {n.id for d in [*args.defaults, *args.kw_defaults] if d is not None
                 for n in ast.walk(d) if isinstance(n, ast.Name)}  # fmt: skip
-    return (loads - (_bound_here(inside) - declared)) | declared | defaults
+    return (loads - (bound_names(inside) - declared)) | declared | defaults
 
 
 def _reads(node: ast.AST) -> set[str]:
@@ -519,7 +511,7 @@ def _definitions(
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 inside = list(_inner(node, into_functions=True))
                 declared = {n for g in inside if isinstance(g, ast.Global) for n in g.names}
-                local = _bound_here(inside) - declared
+                local = bound_names(inside) - declared
                 add(node.name, *_effects(inside, local, mutable, aliases))
             elif isinstance(node, ast.ClassDef):
                 # making an instance runs its methods (__init__, and any later call)
@@ -535,7 +527,7 @@ def _reachable(
     outer = {id(s): [s.node, *_inner(s.node, into_functions=False)] for s in stmts}
     imports = (ast.Import, ast.ImportFrom)
     mutable = {
-        n for s in stmts for n in _bound_here(x for x in outer[id(s)] if not isinstance(x, imports))
+        n for s in stmts for n in bound_names(x for x in outer[id(s)] if not isinstance(x, imports))
     }
     defs = _definitions(stmts, mutable, aliases)
     # calling a definition has its effects, and those of what it calls in turn
@@ -719,8 +711,8 @@ class _Policy:
         }  # fmt: skip
         outer = [n for s in stmts for n in [s.node, *_inner(s.node, into_functions=False)]]
         imports = (ast.Import, ast.ImportFrom)
-        self.bound = _bound_here(outer)
-        assigned = _bound_here(n for n in outer if not isinstance(n, imports))
+        self.bound = bound_names(outer)
+        assigned = bound_names(n for n in outer if not isinstance(n, imports))
         # the names that are modules: imported ones and, if no cell binds them, the setup's
         self.modules: dict[str, str] = {
             k: v for k, v in provided.items() if v and k not in self.bound

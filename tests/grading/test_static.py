@@ -213,6 +213,7 @@ def test_allowlist_names_the_construct(body: str, found: str) -> None:
         ("from . import helpers", "helpers"),
         ("import torch.nn.modules.rnn as m", "m"),
         ("import inspect", "inspect"),
+        ("import torch.cuda.jiterator as jit", "jit"),  # compiles kernels from strings
     ],
 )
 def test_allowlist_refuses_imports(source: str, use: str) -> None:
@@ -239,6 +240,10 @@ def test_unused_import_is_not_read() -> None:
         _OK.format("getattr(x, 'shape')[0] + hasattr(x, 'grad')"),
         "class M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
         + _OK.format("M()(x)"),
+        # a device check, a warning, an identity test: honest code that reaches no kernel
+        _OK.format("x.cuda() if torch.cuda.is_available() else x"),
+        "import warnings\n" + _OK.format("warnings.warn('slow') or x"),
+        _OK.format("x if id(x) == id(h) else h"),
     ],
 )
 def test_allowlist_allows_ordinary_code(source: str) -> None:
