@@ -240,7 +240,7 @@ def _magic(node: ast.AST) -> tuple[str, list[str]] | None:
         return None
     if not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args):
         return None
-    return node.func.attr, [a.value for a in node.args]
+    return node.func.attr, [str(a.value) for a in node.args if isinstance(a, ast.Constant)]
 
 
 def _strip_options(arg: str) -> str:
@@ -290,7 +290,8 @@ class _Magics(ast.NodeTransformer):
         return None
 
     def visit_Expr(self, node: ast.Expr) -> ast.AST | list[ast.stmt]:
-        statements = self._statements(node.value) if _magic(node.value) else None
+        call = node.value if isinstance(node.value, ast.Call) and _magic(node.value) else None
+        statements = self._statements(call) if call else None
         if statements is None:
             return self.generic_visit(node)
         return statements or [ast.copy_location(ast.Pass(), node)]
@@ -426,7 +427,7 @@ def _hiding(node: ast.AST, aliases: dict[str, str]) -> str | None:
 @dataclass
 class _Statement:
     label: str
-    node: ast.AST
+    node: ast.stmt
     magics: list[tuple[int, str]] = field(default_factory=list)
     effects: set[str] = field(default_factory=set)  # names it may bind or change
     reads: set[str] = field(default_factory=set)  # names it reads, now or in its functions
@@ -598,7 +599,7 @@ def findings(
             continue
         tree, magics = parsed
         for node in tree.body:
-            end = getattr(node, "end_lineno", None) or getattr(node, "lineno", 0)
+            end = node.end_lineno or node.lineno
             own = [(line, p) for line, p in magics if node.lineno <= line <= end]
             stmts.append(_Statement(label, node, own))
     aliases = import_aliases(s.node for s in stmts)
@@ -607,10 +608,10 @@ def findings(
     seen: set[tuple[str, int]] = set()
     for stmt in chosen:
         problems = [(line, p) for line, p in stmt.magics]
-        for node in ast.walk(stmt.node):
-            problem = _problem(node, names, modules, set(library), classes, aliases)
+        for child in ast.walk(stmt.node):
+            problem = _problem(child, names, modules, set(library), classes, aliases)
             if problem:
-                problems.append((getattr(node, "lineno", 0), problem))
+                problems.append((getattr(child, "lineno", 0), problem))
         found += [f"{stmt.label}, line {line}: {p}" for line, p in sorted(problems)]
         seen |= {(stmt.label, line) for line, _ in problems}
     if library and roots is not None:
@@ -646,10 +647,10 @@ def _problem(
         path = path_of(node, aliases) or ""
         return _reaches(path, node.attr, names, modules, library, classes)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
-        path = path_of(node, aliases)
+        dotted = path_of(node, aliases)
         return (
-            _reaches(path, path.rpartition(".")[2], names, modules, library, classes)
-            if path
+            _reaches(dotted, dotted.rpartition(".")[2], names, modules, library, classes)
+            if dotted
             else None
         )
     return None
