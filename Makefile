@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup jupyter-roles instructor-lab book book-solutions test test-fast lint format screenshots bench mutation lock clean
+.PHONY: all setup jupyter-roles instructor-lab book book-solutions test test-fast lint format screenshots bench mutation mutation-grading lock clean
 
 all: book
 
@@ -75,15 +75,26 @@ screenshots: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_rnn.py
 
-# Mutation testing of the numerical core ([tool.mutmut] in pyproject.toml); about an hour on two
-# cores. mutmut gets its own virtualenv that sees the course's packages; make test never needs it.
+# Mutation testing ([tool.mutmut] in pyproject.toml) in its own virtualenv that sees the course's
+# packages; make test never needs it. make mutation: the numerical core, about an hour on two
+# cores; make mutation-grading: the grading core (rnncourse/grading but the ex*.py spec modules).
+# Both share mutants/ and the test selection; each names its mutants, so each reruns them all.
 MUTMUT := /tmp/rnncourse-mutmut
-mutation: $(STAMP)
-	test -x $(MUTMUT)/bin/mutmut || { $(PYTHON) -m venv $(MUTMUT) && \
-	  $(MUTMUT)/bin/pip install --quiet mutmut==3.8.1 && \
-	  $(BIN)/python -c "import sysconfig; print(sysconfig.get_path('purelib'))" \
-	    > $$($(MUTMUT)/bin/python -c "import sysconfig; print(sysconfig.get_path('purelib'))")/course.pth; }
-	$(MUTMUT)/bin/mutmut run --max-children 2; $(MUTMUT)/bin/mutmut results
+NUMERICAL_MUTANTS := "rnncourse.rnn.*" "rnncourse.lstm.*" "rnncourse.lstm_fused.*" \
+	"rnncourse.gru.*" "rnncourse.bptt.*"
+GRADING_MUTANTS := "rnncourse.grading.*"
+
+$(MUTMUT)/bin/mutmut: | $(STAMP)
+	$(PYTHON) -m venv $(MUTMUT)
+	$(MUTMUT)/bin/pip install --quiet mutmut==3.8.1
+	$(BIN)/python -c "import sysconfig; print(sysconfig.get_path('purelib'))" \
+	  > $$($(MUTMUT)/bin/python -c "import sysconfig; print(sysconfig.get_path('purelib'))")/course.pth
+
+mutation: $(STAMP) $(MUTMUT)/bin/mutmut
+	$(MUTMUT)/bin/mutmut run --max-children 2 $(NUMERICAL_MUTANTS); $(MUTMUT)/bin/mutmut results
+
+mutation-grading: $(STAMP) $(MUTMUT)/bin/mutmut
+	$(MUTMUT)/bin/mutmut run --max-children 2 $(GRADING_MUTANTS); $(MUTMUT)/bin/mutmut results
 
 # Regenerate the pinned environment from requirements.in (needs the registry).
 lock:
