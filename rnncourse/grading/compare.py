@@ -114,7 +114,7 @@ def compare(expected: Any, actual: Any, path: str, atol: float, rtol: float) -> 
             return f"{label}: expected {_plain(expected)!r}, got {_plain(actual)!r}"
         if a == e or (math.isnan(a) and math.isnan(e)):  # also inf == inf
             return None
-        if not math.isfinite(a) and math.isfinite(e):
+        if not (math.isfinite(a) and math.isfinite(e)):  # an infinity matches only itself
             return f"{label}: expected {e:.6g}, got {a}"
         if abs(a - e) <= atol + rtol * abs(e):
             return None
