@@ -126,3 +126,13 @@ def test_describe_call_names_the_shapes() -> None:
     assert describe_call(_spec(_reference=None), (1,), {}, "cuda") == "toy(arg0=1) on cuda"
     no_signature = _spec(_reference=type("Odd", (), {"__signature__": "not one"})())
     assert describe_call(no_signature, (1,), {}, "cpu") == "toy(arg0=1) on cpu"
+
+
+def test_mistakes_are_built_in_order_from_name_and_hint() -> None:
+    """Is one Mistake made per ``name: hint``, in order, its variant made from its name?"""
+    made = specs.mistakes(lambda name: f"variant of {name}", {"b": "hint b", "a": "hint a"})
+    assert [(m.name, m.hint, m.variant) for m in made] == [
+        ("b", "hint b", "variant of b"),
+        ("a", "hint a", "variant of a"),
+    ]
+    assert type(made) is tuple and specs.mistakes(len, {}) == ()
