@@ -274,3 +274,173 @@ def test_audit_shares_the_table() -> None:
     from rnncourse.instructor import audit
 
     assert audit.TORCH_RECURRENT is static.TORCH_RECURRENT
+
+
+# -- the scanner's helpers, read directly ---------------------------------------------------------
+
+
+def test_cell_label_is_the_first_line_cut_at_the_width() -> None:
+    assert static.cell_label("\n  \n  x = 1  \ny = 2") == 'the cell that begins "x = 1"'
+    assert static.cell_label("  \n") == "an empty cell"
+    assert static.cell_label("a" * 40) == f'the cell that begins "{"a" * 40}"'
+    assert static.cell_label("a" * 38 + " bcd") == f'the cell that begins "{"a" * 38}…"'
+    assert static.cell_label("abcdef", width=4) == 'the cell that begins "abc…"'
+
+
+def test_unparsed_reads_the_cell_as_ipython_runs_it() -> None:
+    assert static.unparsed("%time x = 1\n!ls") is None
+    assert static.unparsed("x = 1\ny = (") == "line 2: '(' was never closed"
+
+
+def _call(source: str) -> ast.AST:
+    return ast.parse(source).body[0].value
+
+
+def test_magic_recognises_ipythons_rewrites_only() -> None:
+    assert static._magic(_call("get_ipython().run_line_magic('time', 'x = 1')")) == (
+        "run_line_magic",
+        ["time", "x = 1"],
+    )
+    assert static._magic(_call("get_ipython().system('ls')")) == ("system", ["ls"])
+    assert static._magic(_call("get_ipython().getoutput('ls')")) == ("getoutput", ["ls"])
+    for other in [
+        "get_ipython().run_line_magic('time', x)",
+        "get_ipython(1).system('ls')",
+        "shell().system('ls')",
+        "get_ipython().run_cell('x')",
+        "f('ls')",
+        "get_ipython.system('ls')",
+        "x",
+    ]:
+        assert static._magic(_call(other)) is None, other
+
+
+def test_strip_options_leaves_the_code() -> None:
+    assert static._strip_options("-n 3 -r 2 f(x)") == "f(x)"
+    assert static._strip_options("-q f(x) -n") == "f(x) -n"
+    assert static._strip_options("-o -n") == ""
+    assert static._strip_options("-n") == ""
+    assert static._strip_options("-x 3 f(x)") == "3 f(x)"  # -x takes no value
+    assert static._strip_options("--n 3") == "3"
+
+
+def test_parse_turns_magics_into_what_they_run() -> None:
+    """Is ``%time stmt`` read as ``stmt``, ``%%timeit`` as its setup then its body, a shell
+    escape as nothing, ``x = %time f()`` as ``x = f()``, and a magic that loads code noted?"""
+    tree, problems = static.parse("%time y = f(x)\n!ls\nz = %time g()\n%load_ext foo")
+    assert ast.unparse(tree) == "y = f(x)\npass\nz = g()\npass"
+    assert problems == [(4, "uses the magic %load_ext")]
+    tree, problems = static.parse("%%timeit -n 2 a = 1\nb = a + 1")
+    assert ast.unparse(tree) == "a = 1\nb = a + 1" and problems == []
+    assert [n.lineno for n in tree.body] == [1, 2]
+    tree, problems = static.parse("%%time\nx = 1\ny = 2")
+    assert ast.unparse(tree) == "x = 1\ny = 2" and [n.lineno for n in tree.body] == [2, 3]
+    tree, problems = static.parse("%%bash\nls")
+    assert ast.unparse(tree) == "pass" and problems == [(1, "uses the cell magic %%bash")]
+    tree, problems = static.parse("%matplotlib inline\n%time (")
+    assert ast.unparse(tree) == "pass\npass" and problems == []
+    tree, _ = static.parse("v = %time (1, 2)\nw = %ls")
+    assert ast.unparse(tree) == "v = (1, 2)\nw = None"
+    assert static.parse("x = (") is None
+
+
+def test_base_is_the_root_name() -> None:
+    assert static._base(_call("a.b[0].c")) == "a"
+    assert static._base(_call("a().b(1)")) == "a"
+    assert static._base(ast.parse("f(*a.b)").body[0].value.args[0]) == "a"
+    assert static._base(_call("(1).real")) is None
+
+
+def test_inner_skips_function_bodies_unless_asked() -> None:
+    node = ast.parse("@deco\ndef f(a=d1, *, b=d2, c):\n    return body").body[0]
+    names = {n.id for n in static._inner(node, into_functions=False) if isinstance(n, ast.Name)}
+    assert names == {"deco", "d1", "d2"}
+    names = {n.id for n in static._inner(node, into_functions=True) if isinstance(n, ast.Name)}
+    assert names == {"deco", "d1", "d2", "body"}
+    assert node not in list(static._inner(node, into_functions=True))
+
+
+def test_bound_names() -> None:
+    source = (
+        "import a.b, c as d\nfrom e import f as g, h\nx, y[0] = 1, 2\ndel z\n"
+        "def k(p, *q, r=1, **s): pass\nclass C: pass\nasync def m(): pass\n"
+        "try:\n    pass\nexcept E as err:\n    pass\nexcept F:\n    pass\nv.w = 1"
+    )
+    assert static.bound_names(ast.walk(ast.parse(source))) == {
+        "a",
+        "d",
+        "g",
+        "h",
+        "x",
+        "z",
+        "k",
+        "p",
+        "q",
+        "r",
+        "s",
+        "C",
+        "m",
+        "err",
+    }
+
+
+def test_import_aliases() -> None:
+    source = (
+        "import sys as s, os\nimport torch.nn as tnn\nfrom rnncourse import rnn as R\n"
+        "from torch import nn\nfrom . import local\ndef f():\n    import numpy as np"
+    )
+    assert static.import_aliases(ast.parse(source).body) == {
+        "s": "sys",
+        "tnn": "torch.nn",
+        "R": "rnncourse.rnn",
+        "nn": "torch.nn",
+        "np": "numpy",
+    }
+
+
+def test_path_of_follows_aliases_and_constant_getattr() -> None:
+    aliases = {"R": "rnncourse.rnn", "nn": "torch.nn"}
+    assert static.path_of(_call("R.rnn_cell"), aliases) == "rnncourse.rnn.rnn_cell"
+    assert static.path_of(_call("getattr(nn, 'LSTM')"), aliases) == "torch.nn.LSTM"
+    assert static.path_of(_call("getattr(getattr(nn, 'a'), 'b', None)"), aliases) == "torch.nn.a.b"
+    assert static.path_of(_call("x.y"), aliases) == "x.y"
+    for none in [
+        "getattr(nn, name)",
+        "getattr(nn)",
+        "getattr(f(), 'a')",
+        "f().a",
+        "g(nn, 'a')",
+        "getattr(nn, 3)",
+    ]:
+        assert static.path_of(_call(none), aliases) is None, none
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("exec('1')", "uses exec"),
+        ("getattr(torch, name)", "uses getattr with a computed name"),
+        ("getattr(torch, 'x')", None),
+        ("getattr(torch)", None),
+        ("sys.modules", "uses sys.modules"),
+        ("s.settrace", "uses sys.settrace"),
+        ("sys.path", None),
+        ("os.modules", None),
+        ("threading.settrace", "uses threading.settrace"),
+        ("threading.settrace(f)", None),  # its attribute is found, in the walk
+        ("f.__globals__", "uses the attribute __globals__"),
+        ("f.__name__", None),
+        ("__builtins__", "uses __builtins__"),
+        ("import ctypes.util", "imports ctypes.util"),
+        ("from importlib import import_module", "imports importlib"),
+        ("from sys import modules", "imports sys.modules"),
+        ("from sys import argv", None),
+        ("from os import sys", None),
+        ("import math", None),
+        ("x", None),
+    ],
+)
+def test_hiding_names_the_construct(source: str, said: str | None) -> None:
+    node = ast.parse(source).body[0]
+    node = node.value if isinstance(node, ast.Expr) else node
+    assert static._hiding(node, {"s": "sys"}) == said
