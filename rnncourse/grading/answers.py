@@ -111,7 +111,7 @@ def _close(a: float, b: float, atol: float, rtol: float) -> bool:
     return abs(a - b) <= atol + rtol * abs(b)
 
 
-def _tolerance(a: Answer, expected: float) -> str:
+def _tolerance(a: Answer) -> str:
     if a.integer and a.atol < 1 and a.rtol == 0:
         return "it must be exact"
     if a.rtol == 0:
@@ -155,7 +155,7 @@ def check_answer(name: str, value: Any) -> None:
     for mistake in a.mistakes:
         if mistake.hint not in hints and _close(got, float(mistake.variant()), a.atol, a.rtol):
             hints.append(mistake.hint)
-    message = f"{name} = {got:g} is not right ({_tolerance(a, expected)})."
+    message = f"{name} = {got:g} is not right ({_tolerance(a)})."
     if len(hints) == 1:
         message += f"\n  Likely mistake: {hints[0]}"
     elif hints:

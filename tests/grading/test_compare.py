@@ -272,3 +272,71 @@ def test_shares() -> None:
     n = torch.from_numpy(a)
     assert not shares(n, a)  # not both arrays, not both tensors
     assert shares([1], [1]) is False
+
+
+class _Sub(torch.Tensor):
+    """A tensor subclass: compare refuses to read one."""
+
+
+def test_transformations_at_their_edges() -> None:
+    """The smallest shapes each description applies to (two entries, two steps, two columns,
+    one dimension), a subclass left unread, a first output that cannot be read before a second
+    that can, and a task's name for an item of a nested output."""
+    two = np.array([1.0, 2.0])
+    assert transformation(two, -two) == "your output is the expected values negated"
+    steps = np.arange(1.0, 7.0).reshape(2, 3)
+    assert transformation(steps, steps[::-1].copy()) == (
+        "your output is the expected one reversed in time (along the first axis)"
+    )
+    rows = np.arange(1.0, 13.0).reshape(4, 3)
+    assert transformation(rows, rows[::-1].copy()) == (
+        "your output is the expected one reversed in time (along the first axis)"
+    )
+    line = np.array([1.0, 2.0, 3.0, 4.0])
+    assert transformation(line, np.array([3.0, 4.0, 1.0, 2.0])) == (
+        "your output has the two halves of its last dimension swapped"
+    )
+    assert transformation(line, np.array([4.0, 3.0, 2.0, 1.0])) is None  # 1-D has no time axis
+    odd = np.array([1.0, 2.0, 3.0])
+    assert transformation(odd, np.array([2.0, 3.0, 1.0])) is None  # no halves in 3 columns
+    cols = np.array([[1.0, 2.0], [3.0, 5.0], [7.0, 11.0]])
+    assert transformation(cols, cols[:, ::-1].copy()) == (
+        "your output has the two halves of its last dimension swapped"
+    )
+    cube = np.arange(1.0, 19.0).reshape(2, 3, 3)
+    assert transformation(cube, cube.swapaxes(-1, -2).copy()) == (
+        "your output is the expected one transposed"
+    )
+    t = torch.tensor(_seq())
+    assert transformation(t, (-t).as_subclass(_Sub)) is None
+    ints = np.arange(4)
+    assert transformation((ints, _seq()), (ints, -_seq())) == (
+        "your [1] is the expected values negated"
+    )
+    e = _seq()
+    assert transformation(e, -e, ("h",)) == "your output is the expected values negated"
+    nested = ((e, e),)
+    assert transformation(nested, ((e, -e),), ("state",)) == (
+        "your state[1] is the expected values negated"
+    )
+
+
+def test_shifts_use_the_expected_scale() -> None:
+    """A shift is named when the steps match within atol + rtol * (largest expected value of
+    the steps compared), the largest being anywhere in them; an all-zero expected output is
+    never described, even when the answer looks shifted."""
+    e = np.ones((4, 2))
+    e[2] = 1000.0  # the largest value, in the last step compared by a later shift
+    later = np.concatenate([np.full((1, 2), 9.0), e[:-1] + 5e-3])  # 5e-6 of 1000
+    assert (
+        transformation(e, later) == "your output is the expected one shifted one step later in time"
+    )
+    e = np.ones((4, 2))
+    e[1] = 1000.0  # the largest value, in the first step compared by an earlier shift
+    earlier = np.concatenate([e[1:] + 5e-3, np.full((1, 2), 9.0)])
+    assert transformation(e, earlier) == (
+        "your output is the expected one shifted one step earlier in time"
+    )
+    zeros = np.zeros((4, 2))
+    looks_shifted = np.concatenate([np.ones((1, 2)), zeros[:-1]])
+    assert transformation(zeros, looks_shifted) is None

@@ -63,6 +63,10 @@ def test_refusal_lists_at_most_five_problems() -> None:
     assert "problem 6" not in text
     assert text.endswith("not here.")
     assert "Write the steps with tensor operations" in text
+    assert " ".join(text.split()).endswith(
+        "torch's recurrent layers, the course's reference and code that hides what it calls are"
+        " fine for checking your work in another notebook, not here."
+    )
 
 
 def test_verdict_lines_wrap_at_80_keeping_the_indent() -> None:
@@ -80,6 +84,8 @@ def test_verdict_lines_wrap_at_80_keeping_the_indent() -> None:
     assert lines[:2] == ["E:", "  " + "x" * 100]  # a long word is not broken
     assert "tail-end-of-a-hyphenated-word" in lines[2]
     assert verdict_lines("E", "a " * 30, width=20)[0].split("\n")[1] == "  a a a a a a a a a"
+    # a hyphenated word that would straddle the width moves whole to the next line
+    assert verdict_lines("E", "aaaa bbbb-cccc-dddd", width=14) == ["E: aaaa\n  bbbb-cccc-dddd"]
 
 
 class _Shell:
