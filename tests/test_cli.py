@@ -22,7 +22,8 @@ import pytest
 from rnncourse import grading
 from rnncourse.instructor import audit, report
 from rnncourse.instructor import autograde_parallel as ag
-from rnncourse.instructor.cli import build_parser, format_table, main
+from rnncourse.instructor.cli import build_parser, main
+from rnncourse.instructor.commands._common import format_table
 from rnncourse.instructor.course import STATUS_FILE, gradebook_url, read_status, tools_on_path
 from tests import _nbgrader
 from tests.hostile import released_course

@@ -5,13 +5,16 @@ never import this package; ``import rnncourse`` does not load it. Importing this
 loads nothing from the extra (its modules are imported where they are used), so that
 :func:`main` can say which dependency is missing instead of failing with a traceback.
 
-* :mod:`~rnncourse.instructor.cli`: the ``rnncourse autograde / report / audit / similarity /
-  export`` command line; :mod:`~rnncourse.instructor.autograde_parallel`,
-  :mod:`~rnncourse.instructor.report`, :mod:`~rnncourse.instructor.audit`: the commands.
-* :mod:`~rnncourse.instructor.sandbox`: the bubblewrap grading sandbox.
-* :mod:`~rnncourse.instructor.regrade`, :mod:`~rnncourse.instructor.feedback`,
-  :mod:`~rnncourse.instructor.similarity`, :mod:`~rnncourse.instructor.lms`,
-  :mod:`~rnncourse.instructor.commands`: preview/apply, feedback pages, similarity, LMS export.
+* :mod:`~rnncourse.instructor.cli`: the ``rnncourse`` command line; its subcommands are in
+  :mod:`~rnncourse.instructor.commands`, one module each (``autograde``, ``report``, ``audit``,
+  ``similarity``, ``export``), and their work in :mod:`~rnncourse.instructor.autograde_parallel`,
+  :mod:`~rnncourse.instructor.regrade`, :mod:`~rnncourse.instructor.report`,
+  :mod:`~rnncourse.instructor.audit`, :mod:`~rnncourse.instructor.similarity` and
+  :mod:`~rnncourse.instructor.lms`.
+* :mod:`~rnncourse.instructor.course`: the course folder's facts every command shares.
+* :mod:`~rnncourse.instructor.trusted`, :mod:`~rnncourse.instructor.sandbox`: the nbgrader
+  plug-ins that grade (trusted test cells, the bubblewrap sandbox);
+  :mod:`~rnncourse.instructor.feedback`: the feedback pages.
 """
 
 from __future__ import annotations
