@@ -83,6 +83,9 @@ MUTMUT := /tmp/rnncourse-mutmut
 NUMERICAL_MUTANTS := "rnncourse.rnn.*" "rnncourse.lstm.*" "rnncourse.lstm_fused.*" \
 	"rnncourse.gru.*" "rnncourse.bptt.*"
 GRADING_MUTANTS := "rnncourse.grading.*"
+# mutmut forks one child per mutant after torch has started its OpenMP threads; GNU OpenMP is not
+# fork-safe, and such a child blocks for ever at no CPU (so mutmut's CPU-time limit never ends it).
+MUTMUT_RUN := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(MUTMUT)/bin/mutmut run --max-children 2
 
 $(MUTMUT)/bin/mutmut: | $(STAMP)
 	$(PYTHON) -m venv $(MUTMUT)
@@ -91,10 +94,10 @@ $(MUTMUT)/bin/mutmut: | $(STAMP)
 	  > $$($(MUTMUT)/bin/python -c "import sysconfig; print(sysconfig.get_path('purelib'))")/course.pth
 
 mutation: $(STAMP) $(MUTMUT)/bin/mutmut
-	$(MUTMUT)/bin/mutmut run --max-children 2 $(NUMERICAL_MUTANTS); $(MUTMUT)/bin/mutmut results
+	$(MUTMUT_RUN) $(NUMERICAL_MUTANTS); $(MUTMUT)/bin/mutmut results
 
 mutation-grading: $(STAMP) $(MUTMUT)/bin/mutmut
-	$(MUTMUT)/bin/mutmut run --max-children 2 $(GRADING_MUTANTS); $(MUTMUT)/bin/mutmut results
+	$(MUTMUT_RUN) $(GRADING_MUTANTS); $(MUTMUT)/bin/mutmut results
 
 # Regenerate the pinned environment from requirements.in (needs the registry).
 lock:
