@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import re
 import sys
@@ -755,7 +756,7 @@ class _Policy:
 
     @staticmethod
     def _unknown(name: str) -> str:
-        if name in ("__builtins__", "__import__"):
+        if name == "__import__":  # (``__builtins__`` is refused before, as hiding the rest)
             return f"uses {name}, which reaches every builtin"
         if name in ("Out", "_", "__", "___", "In") or name.startswith(("_i", "_o")):
             return f"uses {name}, IPython's record of other cells"
@@ -870,9 +871,11 @@ class _Policy:
             home = obj.__name__
             try:
                 obj = inspect.getattr_static(obj, part)
-            except AttributeError:
+            except AttributeError:  # a submodule not imported yet, a lazy name, or no name
                 obj = _module(here) if _allowed_module(here) else None
-                if obj is None:
+                if obj is None and _submodule(here):
+                    return f"{verb} {here}, a module a from-scratch answer may not use"
+                if obj is None and home in ALLOWED_MODULES:  # else the rule below says why
                     return f"{verb} {here}, which {owner} does not define"
             if isinstance(obj, ModuleType):
                 if not _allowed_module(obj.__name__):
@@ -891,10 +894,20 @@ def _hidden(attr: str) -> bool:
     return dunder or attr in FRAME_ATTRS
 
 
+def _submodule(path: str) -> bool:
+    """Whether ``path`` is a module that exists, imported or not (``numpy.f2py``)."""
+    try:
+        return importlib.util.find_spec(path) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _constant_name(call: ast.Call) -> bool:
-    """Whether ``getattr(x, "name")``/``hasattr`` has a constant name (and no default)."""
+    """Whether ``getattr(x, "name")`` (with or without a default) or ``hasattr(x, "name")``
+    has a constant name; the default is read as any other expression is."""
+    most = 3 if isinstance(call.func, ast.Name) and call.func.id == "getattr" else 2
     return (
-        len(call.args) == 2
+        2 <= len(call.args) <= most
         and not call.keywords
         and isinstance(call.args[1], ast.Constant)
         and isinstance(call.args[1].value, str)

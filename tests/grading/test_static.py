@@ -202,6 +202,120 @@ def test_allowlist_names_the_construct(body: str, found: str) -> None:
     assert any(found in p and p.startswith("cell 2, line 2: ") for p in problems), problems
 
 
+# What the learner reads, word for word: each rule's refusal names the construct and the rule.
+_UNDEFINED = "which none of your cells defines and which is not among the builtins a from-scratch answer may use"  # noqa: E501
+_NOT_ALLOWED = "a module a from-scratch answer may not use"
+_WRITE = "a recurrent kernel or layer this task asks you to write"
+
+
+@pytest.mark.parametrize(
+    ("cell", "said"),
+    [
+        # names no cell defines
+        (_OK.format("helper(x)"), [f"line 2: uses helper, {_UNDEFINED}"]),
+        (_OK.format("_helper(x)"), [f"line 2: uses _helper, {_UNDEFINED}"]),
+        ("f = __import__\n" + _OK.format("f('os')"),
+         ["line 1: uses __import__, which reaches every builtin"]),
+        (_OK.format("__builtins__"), ["line 2: uses __builtins__"]),
+        *[(_OK.format(name), [f"line 2: uses {name}, IPython's record of other cells"])
+          for name in ("Out", "_", "__", "___", "In", "_i3", "_oh")],
+        # imports
+        ("from . import helpers\n" + _OK.format("helpers.f(x)"),
+         ["line 1: a relative import, which a from-scratch answer may not use"]),
+        ("from os import sep\n" + _OK.format("sep"),
+         [f"line 1: imports from os, {_NOT_ALLOWED}",
+          "line 3: uses os.sep: os is not a module a from-scratch answer may use"]),
+        ("from torch import *\n" + _OK.format("tanh(x)"),
+         ["line 1: imports * from torch: name what you import",
+          f"line 3: uses tanh, {_UNDEFINED}"]),
+        ("import scipy\n" + _OK.format("scipy.special"),
+         ["line 1: imports scipy: scipy is not a module a from-scratch answer may use",
+          "line 3: uses scipy.special: scipy is not a module a from-scratch answer may use"]),
+        ("import torch.cuda.jiterator as jit\n" + _OK.format("jit"),
+         [f"line 1: imports torch.cuda.jiterator, {_NOT_ALLOWED}",
+          f"line 3: uses torch.cuda.jiterator, {_NOT_ALLOWED}"]),
+        ("from rnncourse.data import sliding_windows\n" + _OK.format("sliding_windows"),
+         [f"line {n}: {v} rnncourse.data.sliding_windows: only the constants of rnncourse.data "
+          "may be used" for n, v in ((1, "imports"), (3, "uses"))]),
+        ("import rnncourse\n" + _OK.format("rnncourse.RNN"),  # a lazy name of the package
+         ["line 3: uses rnncourse.RNN: rnncourse is not a module a from-scratch answer may use"]),
+        # paths through allowed modules
+        (_OK.format("np.f2py"), [f"line 2: uses numpy.f2py, {_NOT_ALLOWED}"]),  # lazy submodule
+        (_OK.format("torch.no_such_function(x)"),
+         ["line 2: uses torch.no_such_function, which torch does not define"]),
+        (_OK.format("torch.nn.functional._in_projection(x)"),
+         ["line 2: uses torch.nn.functional._in_projection, a private name of "
+          "torch.nn.functional"]),
+        (_OK.format("torch.load('w.pt')"),
+         ["line 2: uses torch.load, which a from-scratch answer may not use"]),
+        ("from torch import quantized_rnn_tanh_cell as q\n" + _OK.format("q(x)"),
+         [f"line 1: imports torch.quantized_rnn_tanh_cell, {_WRITE}",
+          f"line 3: uses torch.quantized_rnn_tanh_cell, {_WRITE}"]),
+        (_OK.format("np.ndarray.rnn_step"),
+         ["line 2: uses numpy.ndarray.rnn_step, a recurrent kernel or layer"]),
+        # modules as values and their attributes
+        (_OK.format("[torch][0]"),
+         ["line 2: uses the module torch as a value; write torch.<name> where you need it"]),
+        ("torch.tanh = abs\n" + _OK.format("torch.tanh(x)"),
+         ["line 1: changes torch.tanh, an attribute of a module"]),
+        ("del torch.tanh\n" + _OK.format("torch.tanh(x)"),
+         ["line 1: changes torch.tanh, an attribute of a module"]),
+        # reflection
+        (_OK.format("x.__len__()"), ["line 2: uses the attribute __len__"]),
+        (_OK.format("getattr(x, '__len__')()"),
+         ["line 2: uses the attribute __len__, through getattr"]),
+        (_OK.format("hasattr(x, h)"), ["line 2: hasattr with a computed name"]),
+        (_OK.format("hasattr(x, 'shape', 0)"), ["line 2: hasattr with a computed name"]),
+        (_OK.format("getattr(x, name='shape')"), ["line 2: getattr with a computed name"]),
+        (_OK.format("getattr(torch, 'load', None)"),
+         ["line 2: uses torch.load, which a from-scratch answer may not use"]),
+        (_OK.format("getattr(x, 'bias', torch)"),
+         ["line 2: uses the module torch as a value; write torch.<name> where you need it"]),
+        # what every task refuses: the grader, the reference, torch's kernels and internals
+        ("from rnncourse import grading as g\n" + _OK.format("g"),
+         ["line 1: imports rnncourse.grading", f"line 3: uses rnncourse.grading, {_NOT_ALLOWED}"]),
+        ("from rnncourse.rnn import rnn_cell as f\n" + _OK.format("f(x, h, *w)"),
+         ["line 1: imports rnncourse.rnn.rnn_cell, the reference",
+          f"line 3: uses rnncourse.rnn, {_NOT_ALLOWED}"]),
+        ("import rnncourse.rnn as R\n" + _OK.format("R.rnn_cell(x, h, *w)"),
+         ["line 3: uses rnncourse.rnn.rnn_cell, the reference",  # the named targets come first
+          f"line 1: imports rnncourse.rnn, {_NOT_ALLOWED}"]),
+        ("from torch import rnn_tanh_cell as f\n" + _OK.format("f(x)"),
+         ["line 1: imports torch.rnn_tanh_cell", f"line 3: uses torch.rnn_tanh_cell, {_WRITE}"]),
+        (_OK.format("torch._VF.rnn_tanh_cell(x)"),
+         ["line 2: uses torch._VF, torch's internals",
+          "line 2: uses torch._VF.rnn_tanh_cell, a library implementation"]),
+        (_OK.format("_VF.rnn_tanh_cell(x)"),
+         ["line 2: uses _VF", "line 2: uses _VF.rnn_tanh_cell, a library implementation"]),
+        (_OK.format("torch.ops.aten.rnn_tanh_cell(x)"),
+         [f"line 2: uses {p}, torch's internals"
+          for p in ("torch.ops", "torch.ops.aten", "torch.ops.aten.rnn_tanh_cell")]),
+        (_OK.format("getattr(torch, 'rnn_tanh_cell')(x)"),
+         ["line 2: uses torch.rnn_tanh_cell, a library implementation"]),
+        (_OK.format("torch.nn.RNNCell(3, 4)(x)"),
+         ["line 2: uses torch.nn.RNNCell, a library implementation"]),
+        (_OK.format("nn.RNNCell.forward(x)"),
+         ["line 2: uses nn.RNNCell, a library implementation",
+          "line 2: uses nn.RNNCell.forward, the reference"]),
+    ],
+)  # fmt: skip
+def test_refusal_words(cell: str, said: list[str]) -> None:
+    """Does each refusal say, in full, what the cell does and which rule it breaks (and
+    nothing twice)? The learner reads these words in the test cell, Validate and feedback."""
+    found = static.findings([("cell 1", cell)], roots={"rnn_cell"}, **_task("rnn_cell"))
+    assert found == [f"cell 1, {s}" for s in said]
+
+
+@pytest.mark.parametrize(
+    "body", ["getattr(x, 'shape', None)", "getattr(w[0], 'bias', None) is None and x"]
+)
+def test_getattr_with_a_default_is_allowed(body: str) -> None:
+    """``getattr(obj, "name", default)`` is ordinary code; its default is read as any other
+    expression (a module there is refused, above)."""
+    assert static.findings([("cell 1", _OK.format(body))], roots={"rnn_cell"},
+                           **_task("rnn_cell")) == []  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("source", "use"),
     [
