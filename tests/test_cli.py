@@ -103,6 +103,36 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture) ->
     assert "usage: rnncourse" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["autograde", "ex02", "--jobs", "0"], "argument --jobs/-j: must be at least 1, got '0'"),
+        (["autograde", "ex02", "-j", "two"], "argument --jobs/-j: must be an integer, got 'two'"),
+        (["autograde", "ex02", "--timeout", "nan"],
+         "argument --timeout: must be a positive number, got 'nan'"),
+        (["autograde", "ex02", "--cell-timeout", "0"],
+         "argument --cell-timeout: must be a positive number, got '0'"),
+        (["autograde", "ex02", "--timeout", "ten"],
+         "argument --timeout: must be a number, got 'ten'"),
+        (["report", "ex02", "--top", "-3"], "argument --top: must be at least 1, got '-3'"),
+        (["similarity", "ex02", "--min-overlap", "-1"],
+         "argument --min-overlap: must be at least 0, got '-1'"),
+    ],
+)  # fmt: skip
+def test_bad_numbers_are_named(argv: list[str], said: str, capsys: pytest.CaptureFixture) -> None:
+    """Does a bad number name its option, what it must be and what was given?"""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv)
+    assert capsys.readouterr().err.rstrip().endswith(f"error: {said}")
+
+
+def test_timeout_may_be_infinite() -> None:
+    """``--timeout inf`` is no limit, as nbgrader's own timeouts allow."""
+    assert build_parser().parse_args(["autograde", "ex02", "--timeout", "inf"]).timeout == float(
+        "inf"
+    )
+
+
 def test_not_a_course(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """Does running outside a course folder say so and exit 1?"""
     assert main(["--course", str(tmp_path), "report", "ex02"]) == 1
@@ -186,7 +216,7 @@ def test_help_script() -> None:
     assert done.returncode == 0, done.stderr
     assert "autograde" in done.stdout and "export" in done.stdout
     done = _rnncourse("autograde", "ex02_hidden_state", "--jobs", "0")
-    assert done.returncode == 2 and "must be a positive integer" in done.stderr
+    assert done.returncode == 2 and "--jobs/-j: must be at least 1" in done.stderr
 
 
 LIGHT = """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import sys
 import textwrap
 
 import pytest
@@ -243,6 +244,8 @@ _WRITE = "a recurrent kernel or layer this task asks you to write"
         (_OK.format("np.f2py"), [f"line 2: uses numpy.f2py, {_NOT_ALLOWED}"]),  # lazy submodule
         (_OK.format("torch.no_such_function(x)"),
          ["line 2: uses torch.no_such_function, which torch does not define"]),
+        (_OK.format("math.no_such_function(x)"),  # math is a module, not a package
+         ["line 2: uses math.no_such_function, which math does not define"]),
         (_OK.format("torch.nn.functional._in_projection(x)"),
          ["line 2: uses torch.nn.functional._in_projection, a private name of "
           "torch.nn.functional"]),
@@ -256,6 +259,11 @@ _WRITE = "a recurrent kernel or layer this task asks you to write"
         # modules as values and their attributes
         (_OK.format("[torch][0]"),
          ["line 2: uses the module torch as a value; write torch.<name> where you need it"]),
+        (_OK.format("[F][0]"), ["line 2: uses the module torch.nn.functional as a value; write "
+                                "torch.nn.functional.<name> where you need it"]),
+        (_OK.format("F.torch"),  # a module held by another under a name of its own
+         ["line 2: uses the module torch.nn.functional.torch as a value; write "
+          "torch.nn.functional.torch.<name> where you need it"]),
         ("torch.tanh = abs\n" + _OK.format("torch.tanh(x)"),
          ["line 1: changes torch.tanh, an attribute of a module"]),
         ("del torch.tanh\n" + _OK.format("torch.tanh(x)"),
@@ -304,6 +312,19 @@ def test_refusal_words(cell: str, said: list[str]) -> None:
     nothing twice)? The learner reads these words in the test cell, Validate and feedback."""
     found = static.findings([("cell 1", cell)], roots={"rnn_cell"}, **_task("rnn_cell"))
     assert found == [f"cell 1, {s}" for s in said]
+
+
+def test_allowed_module_not_imported_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An allowed module the grader has not imported (``statistics``), or one its package
+    holds only lazily (as NumPy 2 does some), is allowed as any other."""
+    import numpy
+
+    monkeypatch.delitem(sys.modules, "statistics", raising=False)
+    monkeypatch.delattr(numpy, "random")
+    cells = [
+        ("cell 1", "import statistics\n" + _OK.format("statistics.fmean(x) + np.random.rand()"))
+    ]
+    assert static.findings(cells, roots={"rnn_cell"}, **_task("rnn_cell")) == []
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import sys
 import time
 
 from rnncourse.instructor import autograde_parallel as ag
-from rnncourse.instructor.commands._common import format_table, positive_float, positive_int
+from rnncourse.instructor.commands._common import at_least, format_table, positive_float
 from rnncourse.instructor.course import LOG_DIR, folder, status_path
 
 HELP = "autograde every submission, N at a time"
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``rnncourse autograde``."""
     parser.add_argument("assignment")
     parser.add_argument(
-        "--jobs", "-j", type=positive_int, default=os.cpu_count() or 1,
+        "--jobs", "-j", type=at_least(1), default=os.cpu_count() or 1,
         help="submissions graded at once (default: the number of CPUs)",
     )  # fmt: skip
     parser.add_argument(
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="wall-time limit per submission in seconds (default: 600)",
     )  # fmt: skip
     parser.add_argument(
-        "--memory-mb", type=positive_int, default=None,
+        "--memory-mb", type=at_least(1), default=None,
         help="address-space limit of each grading kernel in MiB (SandboxedKernelManager."
         "memory_mb; default: nbgrader_config.py's, 6144)",
     )  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rnncourse.instructor.commands._common import format_table, positive_int
+from rnncourse.instructor.commands._common import at_least, format_table
 
 HELP = "score distributions, hardest tasks, frequent mistakes"
 
@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``rnncourse report``."""
     parser.add_argument("assignment")
     parser.add_argument("--out", type=Path, default=None, help="default: reports/ASSIGNMENT")
-    parser.add_argument("--top", type=positive_int, default=10, help="mistakes to print")
+    parser.add_argument("--top", type=at_least(1), default=10, help="mistakes to print")
 
 
 def run(args: argparse.Namespace) -> int:

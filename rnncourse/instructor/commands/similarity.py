@@ -7,7 +7,7 @@ import argparse
 import math
 from pathlib import Path
 
-from rnncourse.instructor.commands._common import format_table
+from rnncourse.instructor.commands._common import at_least, format_table
 from rnncourse.instructor.similarity import (
     DEFAULT_GUARANTEE,
     DEFAULT_MIN_OVERLAP,
@@ -29,19 +29,6 @@ def _share(text: str) -> float:
     return value
 
 
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text!r}")
-        return value
-
-    return parse
-
-
 def add_arguments(parser) -> None:
     """The options of ``rnncourse similarity``."""
     parser.add_argument("assignment")
@@ -53,7 +40,7 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--min-overlap",
-        type=_count(0),
+        type=at_least(0),
         default=DEFAULT_MIN_OVERLAP,
         metavar="N",
         help="an answer counts from N matched normalised "
@@ -61,14 +48,14 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--noise",
-        type=_count(1),
+        type=at_least(1),
         default=DEFAULT_NOISE,
         metavar="K",
         help=f"k-gram length, copydetect's noise threshold (default: {DEFAULT_NOISE})",
     )
     parser.add_argument(
         "--guarantee",
-        type=_count(1),
+        type=at_least(1),
         default=DEFAULT_GUARANTEE,
         metavar="G",
         help=f"matches this long are always found (default {DEFAULT_GUARANTEE})",
@@ -82,7 +69,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--out", type=Path, default=None, help="default: reports/ASSIGNMENT/similarity"
     )
-    parser.add_argument("--top", type=_count(1), default=20, help="pairs to print (default: 20)")
+    parser.add_argument("--top", type=at_least(1), default=20, help="pairs to print (default: 20)")
 
 
 def run(args) -> int:
