@@ -407,7 +407,8 @@ def _hiding(node: ast.AST, aliases: dict[str, str]) -> str | None:
     if isinstance(node, ast.Attribute | ast.Call):
         path = path_of(node, aliases) or ""
         head, _, attr = path.rpartition(".")
-        if (head == "sys" and attr in _SYS_ATTRS) or path in _HOOKS:
+        owner = head.rpartition(".")[2]  # sys, also as another module's (typing.sys, os.sys)
+        if (owner == "sys" and attr in _SYS_ATTRS) or f"{owner}.{attr}" in _HOOKS:
             return f"uses {path}"
     if isinstance(node, ast.Attribute) and node.attr in _DUNDERS:
         return f"uses the attribute {node.attr}"
@@ -730,6 +731,10 @@ class _Policy:
             if name not in aliases:
                 self.modules.pop(name, None)
         self.provided = provided
+        # a name a function declares global is the notebook's once the function has run
+        self.defined = self.bound | {
+            n for s in stmts for g in ast.walk(s.node) if isinstance(g, ast.Global) for n in g.names
+        }
 
     def findings(self) -> list[tuple[_Statement, int, str]]:
         found = []
@@ -741,7 +746,7 @@ class _Policy:
     def _statement(self, stmt: _Statement) -> list[tuple[int, str]]:
         problems: list[tuple[int, str]] = []
         parents = {id(c): n for n in ast.walk(stmt.node) for c in ast.iter_child_nodes(n)}
-        for name in sorted(stmt.reads - self.bound):
+        for name in sorted(stmt.reads - self.defined):
             if name in SAFE_BUILTINS or name in _REFLECTIVE or name in self.provided:
                 continue
             lines = [n.lineno for n in ast.walk(stmt.node)

@@ -176,7 +176,7 @@ _OK = "def rnn_cell(x, h, *w):\n    return {}\n"
 @pytest.mark.parametrize(
     ("body", "found"),
     [
-        ("typing.sys.modules['x']", "typing.sys, a module"),
+        ("typing.sys.float_info", "typing.sys, a module"),
         ("grading.spec('rnn_cell')", "rnncourse.grading, a module"),
         ("functools.reduce(getattr, ['rnn_tanh_cell'], torch)", "getattr with a computed name"),
         ("[torch][0]", "module torch as a value"),
@@ -411,6 +411,99 @@ def test_audit_shares_the_table() -> None:
     assert audit.TORCH_RECURRENT is static.TORCH_RECURRENT
 
 
+# -- what a task reaches: the statements that can change what its names are ----------------------
+
+_KERNEL = "uses torch.rnn_tanh_cell, a library implementation"
+_USES_REF = "def rnn_cell(x, h, *w):\n    return ref(x, h, *w)\n"
+
+
+@pytest.mark.parametrize(
+    ("cells", "line"),
+    [
+        # a function whose call sets a global through a function it calls, after effects of its own
+        ("def b():\n    global g\n    g = 1\ndef a():\n    global ref\n"
+         "    ref = torch.rnn_tanh_cell\n    b()\na()\n" + _USES_REF, 6),
+        # a function that fills a list it is given
+        ("def fill(p):\n    p[0] = torch.rnn_tanh_cell\nparams = [None]\nfill(params)\n"
+         "def rnn_cell(x, h, *w):\n    return params[0](x, h, *w)\n", 2),
+        # a default value, read when the function is defined
+        ("ref = torch.rnn_tanh_cell\ndef rnn_cell(x, h, *w, f=ref):\n    return f(x, h, *w)\n", 1),
+        # the first of two definitions of a name, called before the second
+        ("def arm():\n    global ref\n    ref = torch.rnn_tanh_cell\ndef setup():\n    arm()\n"
+         "setup()\ndef setup():\n    pass\n" + _USES_REF, 3),
+        # making an instance runs its __init__
+        ("class Model:\n    def __init__(self):\n        global ref\n"
+         "        ref = torch.rnn_tanh_cell\nModel()\n" + _USES_REF, 4),
+        # the first of two functions in one statement
+        ("ref = torch.rnn_tanh_cell\n"
+         "rnn_cell = [lambda x, h, *w: ref(x, h, *w), lambda x, h, *w: x][0]\n", 1),
+    ],
+)  # fmt: skip
+def test_reaches_what_changes_the_answer(cells: str, line: int) -> None:
+    """Is a statement that changes what the answer runs read, however it is reached?"""
+    found = static.findings([("cell 1", cells)], roots={"rnn_cell"}, **_task("rnn_cell"))
+    assert found == [f"cell 1, line {line}: {_KERNEL}"]
+
+
+@pytest.mark.parametrize(
+    ("cells", "said"),
+    [
+        # a cell that does not parse ran nothing, and the cells after it are read
+        ([("cell 1", "def (:"), ("cell 2", _OK.format("torch.rnn_tanh_cell(x)"))],
+         [f"cell 2, line 2: {_KERNEL}"]),
+        # one finding a line, the first in order (a name safe to use comes first in the walk)
+        ([("cell 1", _OK.format("Out[0] + abs(helper(x))"))],
+         ["cell 1, line 2: uses Out, IPython's record of other cells"]),
+        ([("cell 1", _OK.format("abs(helper(x))"))],
+         [f"cell 1, line 2: uses helper, {_UNDEFINED}"]),
+        ([("cell 1", "import collections.abc\n" + _OK.format("[collections][0]"))],
+         ["cell 1, line 3: uses the module collections as a value; write collections.<name> "
+          "where you need it"]),
+        ([("cell 1", "from .helpers import f\n" + _OK.format("f(x)"))],
+         ["cell 1, line 1: a relative import, which a from-scratch answer may not use"]),
+    ],
+)  # fmt: skip
+def test_findings_across_cells(cells: list[tuple[str, str]], said: list[str]) -> None:
+    assert static.findings(cells, roots={"rnn_cell"}, **_task("rnn_cell")) == said
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # a module name rebound to a number is a number
+        "import math\nmath = 2.0\n" + _OK.format("math * x"),
+        # methods of a class reached through a path are not modules' names
+        _OK.format("torch.Tensor.tanh(x) + torch.Tensor.matmul(h, w[0])"),
+    ],
+)
+def test_allowlist_allows_rebinding_and_methods(source: str) -> None:
+    assert static.findings([("cell 1", source)], roots={"rnn_cell"}, **_task("rnn_cell")) == []
+
+
+def test_layer_task_may_use_torchs_cell_classes() -> None:
+    """A task that forbids the layer (a GRU over a sequence) allows nn.GRUCell, not nn.GRU."""
+    cell = "def reverse_gru(x, h, p):\n    return {}(3, 4)(x[0], h)\n"
+    task = _task("reverse_gru")
+    assert static.findings([("c", cell.format("nn.GRUCell"))], roots={"reverse_gru"}, **task) == []
+    assert static.findings([("c", cell.format("nn.GRU"))], roots={"reverse_gru"}, **task) == [
+        "c, line 2: uses nn.GRU, a library implementation"
+    ]
+
+
+def test_every_task_refuses_the_grader_and_the_reference() -> None:
+    """Without the allowlist (a task that is not from scratch, or the audit), the grader and the
+    reference are still refused, by any name that leads to them."""
+    cells = [
+        ("cell 1", "from rnncourse.grading import check"),
+        ("cell 2", "m = torch.nn\nm.RNNCell.forward(x)"),
+        ("cell 3", "!!ls\nfiles = !ls"),  # shell lines run nothing of the answer's
+    ]
+    assert static.findings(cells, reference=("torch.nn.RNNCell.forward",), library=()) == [
+        "cell 1, line 1: imports rnncourse.grading",
+        "cell 2, line 2: uses m.RNNCell.forward, the reference",
+    ]
+
+
 # -- the scanner's helpers, read directly ---------------------------------------------------------
 
 
@@ -561,6 +654,9 @@ def test_path_of_follows_aliases_and_constant_getattr() -> None:
         ("s.settrace", "uses sys.settrace"),
         ("sys.path", None),
         ("os.modules", None),
+        ("typing.sys.modules", "uses typing.sys.modules"),  # sys held by another module
+        ("os.sys.settrace", "uses os.sys.settrace"),
+        ("logging.threading.setprofile", "uses logging.threading.setprofile"),
         ("threading.settrace", "uses threading.settrace"),
         ("threading.settrace(f)", None),  # its attribute is found, in the walk
         ("f.__globals__", "uses the attribute __globals__"),
