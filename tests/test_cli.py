@@ -77,11 +77,19 @@ def test_limits_pass_through_as_nbgrader_traitlets() -> None:
     """Do --no-sandbox, --memory-mb and --cell-timeout become the traitlets nbgrader_config.py
     sets, given to nbgrader on its command line (nothing through the environment)?"""
     assert ag.nbgrader_options() == []
-    assert ag.nbgrader_options(sandbox=False, memory_mb=2048, cell_timeout=7.5) == [
+    options = ag.nbgrader_options(sandbox=False, memory_mb=2048, cell_timeout=8)
+    assert options == [
         "--SandboxedExecute.sandbox=False",
         "--SandboxedKernelManager.memory_mb=2048",
-        "--Execute.timeout=7.5",
+        "--Execute.timeout=8",
     ]
+    # nbgrader's own command line takes them, and its Execute the timeout (an integer trait)
+    from nbgrader.apps.autogradeapp import AutogradeApp
+    from nbgrader.preprocessors import Execute
+
+    app = AutogradeApp()
+    app.parse_command_line(options)
+    assert Execute(config=app.config).timeout == 8
 
 
 @pytest.mark.parametrize(
@@ -111,7 +119,9 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture) ->
         (["autograde", "ex02", "--timeout", "nan"],
          "argument --timeout: must be a positive number, got 'nan'"),
         (["autograde", "ex02", "--cell-timeout", "0"],
-         "argument --cell-timeout: must be a positive number, got '0'"),
+         "argument --cell-timeout: must be at least 1, got '0'"),
+        (["autograde", "ex02", "--cell-timeout", "7.5"],  # nbgrader's Execute.timeout is an int
+         "argument --cell-timeout: must be an integer, got '7.5'"),
         (["autograde", "ex02", "--timeout", "ten"],
          "argument --timeout: must be a number, got 'ten'"),
         (["report", "ex02", "--top", "-3"], "argument --top: must be at least 1, got '-3'"),
@@ -127,7 +137,7 @@ def test_bad_numbers_are_named(argv: list[str], said: str, capsys: pytest.Captur
 
 
 def test_timeout_may_be_infinite() -> None:
-    """``--timeout inf`` is no limit, as nbgrader's own timeouts allow."""
+    """``--timeout inf`` is no wall-time limit per submission (a wait without end)."""
     assert build_parser().parse_args(["autograde", "ex02", "--timeout", "inf"]).timeout == float(
         "inf"
     )

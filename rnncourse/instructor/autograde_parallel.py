@@ -102,7 +102,7 @@ def _already_graded(course: Path, assignment: str, student: str, status: dict) -
 
 
 def nbgrader_options(
-    *, sandbox: bool = True, memory_mb: int | None = None, cell_timeout: float | None = None
+    *, sandbox: bool = True, memory_mb: int | None = None, cell_timeout: int | None = None
 ) -> list[str]:
     """The traitlets ``rnncourse autograde``'s options set, as nbgrader command-line options:
     they override ``nbgrader_config.py`` for this run only, exactly as typing them after
@@ -111,7 +111,7 @@ def nbgrader_options(
     if memory_mb:
         options.append(f"--SandboxedKernelManager.memory_mb={memory_mb}")
     if cell_timeout:
-        options.append(f"--Execute.timeout={cell_timeout:g}")
+        options.append(f"--Execute.timeout={cell_timeout}")
     return options
 
 
@@ -175,7 +175,7 @@ def grade_one(
     timeout: float | None,
     memory_mb: int | None = None,
     sandbox: bool = True,
-    cell_timeout: float | None = None,
+    cell_timeout: int | None = None,
 ) -> Outcome:
     """Autograde one submission in a worker process; never raises for the learner's sake."""
     logfile = course / LOG_DIR / assignment / f"{student}.log"
@@ -218,7 +218,7 @@ def autograde(
     students: Sequence[str] | None = None,
     timeout: float | None = 600.0,
     memory_mb: int | None = None,
-    cell_timeout: float | None = None,
+    cell_timeout: int | None = None,
     force: bool = False,
     progress: bool = True,
     sandbox: bool = True,
@@ -234,7 +234,8 @@ def autograde(
         memory_mb: address-space limit of each grading kernel in MiB
             (``SandboxedKernelManager.memory_mb``; ``None``: the configured one, which
             ``nbgrader autograde`` uses too).
-        cell_timeout: seconds per cell (``Execute.timeout``; ``None``: the configured one).
+        cell_timeout: whole seconds per cell (``Execute.timeout``, an integer trait; ``None``:
+            the configured one).
         force: re-grade submissions that are already graded.
         progress: show a tqdm progress bar on stderr.
         sandbox: run every kernel in the grading sandbox (see

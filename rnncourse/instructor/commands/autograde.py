@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "memory_mb; default: nbgrader_config.py's, 6144)",
     )  # fmt: skip
     parser.add_argument(
-        "--cell-timeout", type=positive_float, default=None,
-        help="seconds per cell (Execute.timeout; default: nbgrader_config.py's, 60)",
+        "--cell-timeout", type=at_least(1), default=None,
+        help="whole seconds per cell (Execute.timeout; default: nbgrader_config.py's, 60)",
     )  # fmt: skip
     parser.add_argument("--force", action="store_true", help="re-grade graded submissions too")
     parser.add_argument(
