@@ -476,6 +476,13 @@ def test_findings_across_cells(cells: list[tuple[str, str]], said: list[str]) ->
         _OK.format("torch.Tensor.tanh(x) + torch.Tensor.matmul(h, w[0])"),
     ],
 )
+def test_a_local_name_leaves_the_module_alone() -> None:
+    """A function's own ``np`` does not stop ``np`` elsewhere from being numpy."""
+    cell = "def helper():\n    np = None\n    return np\n" + _OK.format("helper() or np.f2py")
+    found = static.findings([("cell 1", cell)], roots={"rnn_cell"}, **_task("rnn_cell"))
+    assert found == ["cell 1, line 5: uses numpy.f2py, a module a from-scratch answer may not use"]
+
+
 def test_allowlist_allows_rebinding_and_methods(source: str) -> None:
     assert static.findings([("cell 1", source)], roots={"rnn_cell"}, **_task("rnn_cell")) == []
 
