@@ -800,7 +800,7 @@ class _Policy:
         if isinstance(node, ast.Name | ast.Attribute | ast.Call) and not self._continues(
             node, parents
         ):
-            path = self._resolve(node)
+            path = self._resolve(node, parents)
             if path is None:
                 return None
             if isinstance(node.ctx if hasattr(node, "ctx") else None, ast.Store | ast.Del):
@@ -826,18 +826,18 @@ class _Policy:
             and _constant_name(parent)
         )
 
-    def _resolve(self, node: ast.AST) -> str | None:
+    def _resolve(self, node: ast.AST, parents: dict[int, ast.AST]) -> str | None:
         """The dotted path ``node`` names if it starts at a module, else None."""
         if isinstance(node, ast.Call):
             if not (isinstance(node.func, ast.Name) and node.func.id in _REFLECTIVE
                     and node.args and _constant_name(node)):  # fmt: skip
                 return None
-            owner = self._resolve(node.args[0])
+            owner = self._resolve(node.args[0], parents)
             return f"{owner}.{node.args[1].value}" if owner else None  # type: ignore[attr-defined]
         if isinstance(node, ast.Attribute):
-            owner = self._resolve(node.value)
+            owner = self._resolve(node.value, parents)
             return f"{owner}.{node.attr}" if owner else None
-        if isinstance(node, ast.Name):
+        if isinstance(node, ast.Name) and not _local(node, parents):
             return self.modules.get(node.id)
         return None
 
@@ -890,6 +890,30 @@ class _Policy:
             elif _RECURRENT.search(part) and part not in self.permitted:
                 return f"{verb} {here}, a recurrent kernel or layer this task asks you to write"
         return None
+
+
+def _local(name: ast.Name, parents: dict[int, ast.AST]) -> bool:
+    """Whether ``name`` is a variable of a function it is in (``F = x @ w`` in a def), not the
+    notebook's global of that name. (A module is never a value, so no variable holds one.)"""
+    child: ast.AST = name
+    scope = parents.get(id(name))
+    while scope is not None:
+        # a def's defaults and decorators run where the def stands, not in its scope
+        if (
+            isinstance(scope, _FUNCTIONS)
+            and child is not scope.args
+            and child not in getattr(scope, "decorator_list", ())
+        ):
+            body = scope.body if isinstance(scope.body, list) else [scope.body]
+            own = [scope.args, *ast.walk(scope.args)]
+            own += [n for stmt in body for n in [stmt, *_inner(stmt, into_functions=False)]]
+            declared = {g for n in own if isinstance(n, ast.Global) for g in n.names}
+            if name.id in declared:
+                return False
+            if name.id in bound_names(own):
+                return True
+        child, scope = scope, parents.get(id(scope))
+    return False
 
 
 def _hidden(attr: str) -> bool:

@@ -467,6 +467,47 @@ def test_findings_across_cells(cells: list[tuple[str, str]], said: list[str]) ->
     assert static.findings(cells, roots={"rnn_cell"}, **_task("rnn_cell")) == said
 
 
+def test_a_local_name_leaves_the_module_alone() -> None:
+    """A function's own ``np`` does not stop ``np`` elsewhere from being numpy."""
+    cell = "def helper():\n    np = None\n    return np\n" + _OK.format("helper() or np.f2py")
+    found = static.findings([("cell 1", cell)], roots={"rnn_cell"}, **_task("rnn_cell"))
+    assert found == ["cell 1, line 5: uses numpy.f2py, a module a from-scratch answer may not use"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # a forget gate called F, a local np: a function's variables are not the modules
+        "def rnn_cell(x, h, *w):\n    I, F = x @ w[0].T, h @ w[1].T\n    np = I + F\n"
+        "    return torch.tanh(np)\n",
+        # a variable of the function around it (a closure)
+        "def outer():\n    F = 2.0\n    def rnn_cell(x, h, *w):\n        return F * x\n"
+        "    return rnn_cell\nrnn_cell = outer()\n",
+    ],
+)
+def test_function_variables_are_not_modules(source: str) -> None:
+    assert static.findings([("cell 1", source)], roots={"rnn_cell"}, **_task("rnn_cell")) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        # a default runs where the def stands: there torch is the module, as a value
+        ("def rnn_cell(x, h, *w, t=torch):\n    return t.tanh(x)\n",
+         "line 1: uses the module torch as a value; write torch.<name> where you need it"),
+        # a name the function declares global is the notebook's
+        ("def rnn_cell(x, h, *w):\n    global np\n    return np.f2py\n",
+         "line 3: uses numpy.f2py, a module a from-scratch answer may not use"),
+        # a function inside the answer reads the module as the answer would
+        ("def rnn_cell(x, h, *w):\n    def g():\n        return np.f2py\n    return g()\n",
+         "line 3: uses numpy.f2py, a module a from-scratch answer may not use"),
+    ],
+)  # fmt: skip
+def test_modules_inside_functions_are_read(source: str, said: str) -> None:
+    found = static.findings([("cell 1", source)], roots={"rnn_cell"}, **_task("rnn_cell"))
+    assert found == [f"cell 1, {said}"]
+
+
 @pytest.mark.parametrize(
     "source",
     [
@@ -476,13 +517,6 @@ def test_findings_across_cells(cells: list[tuple[str, str]], said: list[str]) ->
         _OK.format("torch.Tensor.tanh(x) + torch.Tensor.matmul(h, w[0])"),
     ],
 )
-def test_a_local_name_leaves_the_module_alone() -> None:
-    """A function's own ``np`` does not stop ``np`` elsewhere from being numpy."""
-    cell = "def helper():\n    np = None\n    return np\n" + _OK.format("helper() or np.f2py")
-    found = static.findings([("cell 1", cell)], roots={"rnn_cell"}, **_task("rnn_cell"))
-    assert found == ["cell 1, line 5: uses numpy.f2py, a module a from-scratch answer may not use"]
-
-
 def test_allowlist_allows_rebinding_and_methods(source: str) -> None:
     assert static.findings([("cell 1", source)], roots={"rnn_cell"}, **_task("rnn_cell")) == []
 
