@@ -480,6 +480,8 @@ def test_a_local_name_leaves_the_module_alone() -> None:
         # a forget gate called F, a local np: a function's variables are not the modules
         "def rnn_cell(x, h, *w):\n    I, F = x @ w[0].T, h @ w[1].T\n    np = I + F\n"
         "    return torch.tanh(np)\n",
+        # an argument named like a module: an activation passed in
+        "def rnn_cell(x, h, w_ih, w_hh, F=torch.tanh):\n    return F(x @ w_ih.T + h @ w_hh.T)\n",
         # a variable of the function around it (a closure)
         "def outer():\n    F = 2.0\n    def rnn_cell(x, h, *w):\n        return F * x\n"
         "    return rnn_cell\nrnn_cell = outer()\n",
@@ -498,6 +500,13 @@ def test_function_variables_are_not_modules(source: str) -> None:
         # a name the function declares global is the notebook's
         ("def rnn_cell(x, h, *w):\n    global np\n    return np.f2py\n",
          "line 3: uses numpy.f2py, a module a from-scratch answer may not use"),
+        # a name a function inside binds is that function's, not the answer's
+        ("def rnn_cell(x, h, *w):\n    def g():\n        np = 1\n        return np\n"
+         "    return g() + np.f2py\n",
+         "line 5: uses numpy.f2py, a module a from-scratch answer may not use"),
+        # a decorator runs where the def stands, even if the def has an argument of its name
+        ("@np.f2py\ndef rnn_cell(x, h, np, *w):\n    return x\n",
+         "line 1: uses numpy.f2py, a module a from-scratch answer may not use"),
         # a function inside the answer reads the module as the answer would
         ("def rnn_cell(x, h, *w):\n    def g():\n        return np.f2py\n    return g()\n",
          "line 3: uses numpy.f2py, a module a from-scratch answer may not use"),
