@@ -363,6 +363,11 @@ def bound_names(nodes: Iterable[ast.AST]) -> set[str]:
     return names
 
 
+def _declared_global(nodes: Iterable[ast.AST]) -> set[str]:
+    """Names these nodes declare ``global``: the notebook's, wherever they are bound."""
+    return {name for node in nodes if isinstance(node, ast.Global) for name in node.names}
+
+
 def import_aliases(stmts: Iterable[ast.AST]) -> dict[str, str]:
     """``name -> module path`` of every import that binds a name: ``import sys as s`` gives
     ``{"s": "sys"}``, ``from rnncourse import rnn as R`` gives ``{"R": "rnncourse.rnn"}``."""
@@ -481,7 +486,7 @@ def _free(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]
     """The names a function reads from outside itself (its globals)."""
     inside = list(_inner(node, into_functions=True))
     loads = {n.id for n in inside if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    declared = {n for g in inside if isinstance(g, ast.Global) for n in g.names}
+    declared = _declared_global(inside)
     args = node.args
     defaults = {n.id for d in [*args.defaults, *args.kw_defaults] if d is not None
                 for n in ast.walk(d) if isinstance(n, ast.Name)}  # fmt: skip
@@ -513,7 +518,7 @@ def _definitions(
         for node in [stmt.node, *_inner(stmt.node, into_functions=True)]:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 inside = list(_inner(node, into_functions=True))
-                declared = {n for g in inside if isinstance(g, ast.Global) for n in g.names}
+                declared = _declared_global(inside)
                 local = bound_names(inside) - declared
                 add(node.name, *_effects(inside, local, mutable, aliases))
             elif isinstance(node, ast.ClassDef):
@@ -732,9 +737,7 @@ class _Policy:
                 self.modules.pop(name, None)
         self.provided = provided
         # a name a function declares global is the notebook's once the function has run
-        self.defined = self.bound | {
-            n for s in stmts for g in ast.walk(s.node) if isinstance(g, ast.Global) for n in g.names
-        }
+        self.defined = self.bound | _declared_global(n for s in stmts for n in ast.walk(s.node))
 
     def findings(self) -> list[tuple[_Statement, int, str]]:
         found = []
@@ -907,7 +910,7 @@ def _local(name: ast.Name, parents: dict[int, ast.AST]) -> bool:
             body = scope.body if isinstance(scope.body, list) else [scope.body]
             own = [scope.args, *ast.walk(scope.args)]
             own += [n for stmt in body for n in [stmt, *_inner(stmt, into_functions=False)]]
-            declared = {g for n in own if isinstance(n, ast.Global) for g in n.names}
+            declared = _declared_global(own)
             if name.id in declared:
                 return False
             if name.id in bound_names(own):
