@@ -41,14 +41,16 @@ c.Execute.iopub_timeout = 30
 from nbgrader.converters import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
-from rnncourse.instructor.trusted import TrustedExecute  # noqa: E402
-
 # Trusted checks: TrustedExecute (a SandboxedExecute) runs the learner's cells in the sandboxed
 # kernel and every graded test cell in nbgrader's own process, calling the learner's functions
 # over a data-only channel (rnncourse/instructor/trusted.py), so nothing in the notebook can
-# change a score except what its functions return. It is the only way a score is made.
+# change a score except what its functions return. It is the only way a score is made. It is
+# named, not imported: nbconvert imports it when `nbgrader autograde` builds its preprocessors,
+# so the commands that grade nothing (generate_assignment, validate, feedback, the formgrader,
+# `rnncourse report`) do not load the checks and torch with this file.
+TRUSTED_EXECUTE = "rnncourse.instructor.trusted.TrustedExecute"
 c.Autograde.autograde_preprocessors = [
-    TrustedExecute if pp is Execute else pp for pp in Autograde.autograde_preprocessors.default()
+    TRUSTED_EXECUTE if pp is Execute else pp for pp in Autograde.autograde_preprocessors.default()
 ]
 # Limits of each sandboxed kernel (per process), the same whichever command grades; raise them
 # for heavier assignments (`rnncourse autograde --memory-mb` sets memory_mb for one run).
