@@ -5,6 +5,10 @@ does all the grading: each submission is one ``nbgrader autograde ASSIGNMENT --s
 its own process, N at a time, and nbgrader's SQLite gradebook stays the single source of truth. This
 module only schedules those runs, limits them and records how each one ended.
 
+Each run is a fork of a server process that has already imported nbgrader and the course's
+checks (:data:`PRELOAD`, Python's ``forkserver``): the seconds of imports a new interpreter would
+spend are paid once per batch, not once per submission.
+
 Three things are added around nbgrader:
 
 * **One writer at a time.** Several nbgrader processes writing one SQLite file can fail with
@@ -35,7 +39,6 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -115,11 +118,46 @@ def nbgrader_options(
     return options
 
 
-def _worker_command(assignment: str, student: str, lock: Path, options: list[str]) -> list[str]:
-    return [
-        sys.executable, "-m", "rnncourse.instructor.autograde_parallel", "--lock", str(lock),
-        "--", "autograde", assignment, "--student", student, "--force", *options,
-    ]  # fmt: skip
+#: What every nbgrader run imports before it grades a notebook (nbgrader, its converters, the
+#: course's preprocessors with the checks and torch): the fork server imports them once, and each
+#: submission's run is a fork of it, so no submission pays them again.
+PRELOAD = ["nbgrader.apps.nbgraderapp", "rnncourse.instructor.trusted", __name__]
+
+
+def _runner() -> Any:
+    """The ``forkserver`` multiprocessing context whose server has imported :data:`PRELOAD`.
+
+    The server is a single-threaded process started once (per grading process) from this
+    interpreter, with this environment; it imports the modules but runs nothing, so a fork of it
+    is a clean start of nbgrader without the imports.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def _run_nbgrader(args: list[str], cwd: str, env: dict[str, str], log: str, lock: str) -> None:
+    """The child of :func:`grade_one`: ``nbgrader ARGS`` in ``cwd``, its output in ``log``, each
+    gradebook session holding ``lock``.
+
+    It leads a session of its own, so that a timeout kills it and everything it started.
+    """
+    os.setsid()
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    from filelock import FileLock
+    from nbgrader.apps.nbgraderapp import NbGraderApp
+
+    _serialize_gradebook(FileLock(lock, thread_local=False))  # re-entrant: nbgrader nests them
+    sys.argv = ["nbgrader", *args]
+    NbGraderApp.launch_instance(argv=args)
 
 
 def _kill_tree(pid: int) -> None:
@@ -181,28 +219,25 @@ def grade_one(
     logfile = course / LOG_DIR / assignment / f"{student}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     tools_on_path()
-    env = dict(os.environ)
     options = nbgrader_options(sandbox=sandbox, memory_mb=memory_mb, cell_timeout=cell_timeout)
-    cmd = _worker_command(assignment, student, course / f"{GRADEBOOK}.lock", options)
+    args = ["autograde", assignment, "--student", student, "--force", *options]
+    lock = str(course / f"{GRADEBOOK}.lock")
+    child = _runner().Process(
+        target=_run_nbgrader, args=(args, str(course), dict(os.environ), str(logfile), lock),
+        name=f"autograde {assignment} {student}",
+    )  # fmt: skip
     start = time.perf_counter()
-    with open(logfile, "w") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        try:
-            returncode = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_tree(proc.pid)
-            proc.wait()
-            seconds = time.perf_counter() - start
-            reason = f"killed after {timeout:g} s"
-            return Outcome(student, TIMED_OUT, seconds, reason, None, sandbox)
+    child.start()
+    child.join(timeout)
     seconds = time.perf_counter() - start
-    if returncode == 0:
+    if child.exitcode is None:  # still running after the wall-time limit
+        _kill_tree(child.pid)
+        child.join()
+        return Outcome(student, TIMED_OUT, seconds, f"killed after {timeout:g} s", None, sandbox)
+    if child.exitcode == 0:
         return Outcome(student, GRADED, seconds, "", 0, sandbox)
     reason = _failure_reason(logfile.read_text())
-    return Outcome(student, FAILED, seconds, reason, returncode, sandbox)
+    return Outcome(student, FAILED, seconds, reason, child.exitcode, sandbox)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,7 +350,7 @@ def summarize(outcomes: Iterable[Outcome]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------
-# worker side: nbgrader's own CLI with the gradebook sessions serialized
+# the child: nbgrader's gradebook sessions serialized
 # ---------------------------------------------------------------------------------------------
 
 
@@ -346,29 +381,3 @@ def _serialize_gradebook(lock: Any) -> None:
 
     api.Gradebook.__init__ = __init__
     api.Gradebook.close = close
-
-
-def _worker_main(argv: list[str]) -> None:
-    """``python -m rnncourse.instructor.autograde_parallel --lock PATH -- ARGS``.
-
-    ``ARGS`` are nbgrader's.
-    """
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="rnncourse.instructor.autograde_parallel")
-    parser.add_argument("--lock", required=True)
-    parser.add_argument("nbgrader_args", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    from filelock import FileLock
-
-    lock = FileLock(args.lock, thread_local=False)  # re-entrant: nbgrader nests its sessions
-    _serialize_gradebook(lock)
-    from nbgrader.apps.nbgraderapp import NbGraderApp
-
-    nb_args = [a for a in args.nbgrader_args if a != "--"]
-    sys.argv = ["nbgrader", *nb_args]
-    NbGraderApp.launch_instance(argv=nb_args)
-
-
-if __name__ == "__main__":
-    _worker_main(sys.argv[1:])
