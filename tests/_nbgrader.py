@@ -46,6 +46,18 @@ def nbgrader(course: Path, *args: str, timeout: int | None = None, check: bool =
     )
 
 
+def autograde_batch(course: Path, name: str, cell_timeout: int | str) -> None:
+    """Autograde every submission of ``name`` in ``course``, two at a time.
+
+    ``rnncourse autograde --jobs 2``: each submission gets the same ``nbgrader autograde
+    --student`` run (the course's configuration: sandbox, trusted checks) that plain nbgrader's
+    batch gives it one after the other; on two cores the batch takes about half the time.
+    """
+    from rnncourse.instructor import autograde_parallel as ag
+
+    ag.autograde(course, name, jobs=2, cell_timeout=int(cell_timeout), progress=False)
+
+
 def make_course(tmp: Path, names: list[str]) -> Path:
     """A temporary course with the config and the named assignments, released."""
     course = release.stage_course(tmp / "course", names)

@@ -22,6 +22,7 @@ from tests._nbgrader import (
     ASSIGNMENTS,
     ROOT,
     answer_source,
+    autograde_batch,
     grade_cells,
     make_course,
     nbgrader,
@@ -225,7 +226,7 @@ def test_tampered_submissions_earn_nothing_for_the_wrong_answer(tmp_path):
             nb = with_answer(nb, grade_id, answer_source(solution, grade_id))
         submit(course, student, EX02, with_answer(nb, "rnn_cell", source))
     start = time.perf_counter()
-    nbgrader(course, "autograde", EX02, f"--Execute.timeout={CELL_TIMEOUT}", check=False)
+    autograde_batch(course, EX02, CELL_TIMEOUT)
     elapsed = time.perf_counter() - start
     got = scores(course, EX02)
     assert set(got) == set(TAMPERED)

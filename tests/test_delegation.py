@@ -1,10 +1,11 @@
 """From-scratch tasks handed to the reference or to torch's kernels score nothing.
 
-Every route of ``tests/delegation/corpus.py`` is graded by plain ``nbgrader autograde`` with the
+Every route of ``tests/delegation/corpus.py`` is graded by ``nbgrader autograde`` with the
 course's configuration (trusted checks, the source scanner of
-:mod:`rnncourse.grading.static`), one run per assignment, beside an honest submission (the
-instructor's answers) and a blank one (the release): the delegated task scores what the blank
-scores (0), every other task what the honest answers score (full marks).
+:mod:`rnncourse.grading.static`), one batch per assignment (two submissions at a time), beside
+an honest submission (the instructor's answers) and a blank one (the release): the delegated
+task scores what the blank scores (0), every other task what the honest answers score (full
+marks).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _graded(tmp: Path, assignment: str) -> tuple[Path, dict[str, dict[str, float
         nb = corpus.notebook(assignment, release, solution, route)
         _nbgrader.submit(course, route.student if route else corpus.HONEST, assignment, nb)
     _nbgrader.submit(course, BLANK, assignment, release)
-    _nbgrader.nbgrader(course, "autograde", assignment, f"--Execute.timeout={CELL_TIMEOUT}")
+    _nbgrader.autograde_batch(course, assignment, CELL_TIMEOUT)
     return course, _nbgrader.scores(course, assignment)
 
 

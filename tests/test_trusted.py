@@ -1,12 +1,12 @@
 """Trusted checks: can anything in a notebook change a grade except what its functions return?
 
-The hook corpus (``tests/hooks/corpus.py``) is graded by plain ``nbgrader autograde`` with the
-course's configuration (:class:`rnncourse.instructor.trusted.TrustedExecute`, real
-bubblewrap): every hook scores exactly what the honest wrong answers score. The hooks that
-rewrote grades when the test cells ran in the learner's kernel are graded that way too (stock
-nbgrader's ``Execute``, set up by the test), to show that each is a real attack. Below them:
-the channel's decoding of hostile replies, the source checks, and the roles nbgrader's
-metadata gives cells.
+The hook corpus (``tests/hooks/corpus.py``) is graded by ``nbgrader autograde``, two submissions
+at a time (``rnncourse autograde --jobs 2``), with the course's configuration
+(:class:`rnncourse.instructor.trusted.TrustedExecute`, real bubblewrap): every hook scores
+exactly what the honest wrong answers score. The hooks that rewrote grades when the test cells
+ran in the learner's kernel are graded that way too (stock nbgrader's ``Execute``, set up by the
+test), to show that each is a real attack. Below them: the channel's decoding of hostile
+replies, the source checks, and the roles nbgrader's metadata gives cells.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from tests.hostile import released_course
 CELL_TIMEOUT = "10"  # interrupts the hanging call quickly
 
 
-def _graded_batch(course: Path, hooks, **env: str) -> dict[str, dict[str, float]]:
+def _graded_batch(course: Path, hooks) -> dict[str, dict[str, float]]:
     release = _nbgrader.read(course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     solution = _nbgrader.read(_nbgrader.solution_path(ASSIGNMENT))
     for hook in hooks:
         hook.build(release, solution, course / "submitted" / hook.student / ASSIGNMENT)
-    _nbgrader.nbgrader(course, "autograde", ASSIGNMENT, f"--Execute.timeout={CELL_TIMEOUT}", **env)
+    _nbgrader.autograde_batch(course, ASSIGNMENT, CELL_TIMEOUT)
     return _nbgrader.scores(course, ASSIGNMENT)
 
 
