@@ -46,7 +46,7 @@ def nbgrader(course: Path, *args: str, timeout: int | None = None, check: bool =
     )
 
 
-def autograde_batch(course: Path, name: str, cell_timeout: int | str) -> None:
+def autograde_batch(course: Path, name: str, cell_timeout: int) -> None:
     """Autograde every submission of ``name`` in ``course``, two at a time.
 
     ``rnncourse autograde --jobs 2``: each submission gets the same ``nbgrader autograde
@@ -55,7 +55,7 @@ def autograde_batch(course: Path, name: str, cell_timeout: int | str) -> None:
     """
     from rnncourse.instructor import autograde_parallel as ag
 
-    ag.autograde(course, name, jobs=2, cell_timeout=int(cell_timeout), progress=False)
+    ag.autograde(course, name, jobs=2, cell_timeout=cell_timeout, progress=False)
 
 
 def make_course(tmp: Path, names: list[str]) -> Path:

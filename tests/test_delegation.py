@@ -20,7 +20,7 @@ from tests import _nbgrader
 from tests.delegation import corpus
 from tests.delegation.corpus import EX02, EX07, ROUTES, Route
 
-CELL_TIMEOUT = "10"
+CELL_TIMEOUT = 10  # seconds
 BLANK = "blank"
 
 

@@ -28,7 +28,7 @@ from tests import _nbgrader
 from tests.hooks.corpus import ASSIGNMENT, HONEST_WRONG, HOOKS
 from tests.hostile import released_course
 
-CELL_TIMEOUT = "10"  # interrupts the hanging call quickly
+CELL_TIMEOUT = 10  # seconds: interrupts the hanging call quickly
 
 
 def _graded_batch(course: Path, hooks) -> dict[str, dict[str, float]]:

@@ -215,7 +215,7 @@ def grade_one(
     sandbox: bool = True,
     cell_timeout: int | None = None,
 ) -> Outcome:
-    """Autograde one submission in a worker process; never raises for the learner's sake."""
+    """Autograde one submission in a child process; never raises for the learner's sake."""
     logfile = course / LOG_DIR / assignment / f"{student}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     tools_on_path()
