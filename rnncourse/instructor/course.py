@@ -13,21 +13,24 @@ import difflib
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "GRADEBOOK",
     "LOG_DIR",
+    "GradebookURLError",
     "STATUS_FILE",
     "AssignmentError",
     "check_assignment",
     "course_assignments",
     "folder",
     "gradebook_url",
+    "has_gradebook",
     "known_assignments",
+    "export_status",
     "read_status",
+    "sqlite_path",
     "status_path",
     "submitted_students",
     "tools_on_path",
@@ -60,8 +63,63 @@ def folder(course: str | Path, step: str) -> Path:
     return root / getattr(CourseDirectory(config=config), f"{step}_directory")
 
 
-def gradebook_url(course: Path) -> str:
-    return f"sqlite:///{Path(course).resolve() / GRADEBOOK}"
+class GradebookURLError(ValueError):
+    """``CourseDirectory.db_url`` is not a gradebook this course can use."""
+
+
+def _course_directory(course: str | Path) -> Any:
+    """nbgrader's ``CourseDirectory`` configured by the course's ``nbgrader_config.py``."""
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    root = Path(course).resolve()
+    config = Config()
+    if (root / "nbgrader_config.py").is_file():
+        config = PyFileConfigLoader("nbgrader_config.py", str(root)).load_config()
+    return CourseDirectory(config=config, root=str(root))
+
+
+def gradebook_url(course: str | Path) -> str:
+    """The gradebook's SQLAlchemy URL: ``CourseDirectory.db_url`` when the course's
+    ``nbgrader_config.py`` sets one (a PostgreSQL server, ``postgresql+psycopg://user@host/db``),
+    else the SQLite file ``gradebook.db`` in the course folder, as nbgrader's default.
+
+    Raises:
+        GradebookURLError: the URL holds a password (it would be written to logs and task
+            graphs; the password goes in a ``PGPASSFILE``), or is neither SQLite nor PostgreSQL.
+    """
+    from sqlalchemy.engine import make_url
+
+    url = _course_directory(course).db_url  # nbgrader's default: sqlite:///ROOT/gradebook.db
+    parsed = make_url(url)
+    if parsed.password is not None:
+        raise GradebookURLError(
+            "CourseDirectory.db_url must not hold a password (it would reach logs and every "
+            "worker's task): put it in a PGPASSFILE (host:port:database:user:password) instead"
+        )
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise GradebookURLError(
+            f"CourseDirectory.db_url: expected a sqlite:/// or postgresql+psycopg:// URL, "
+            f"got backend {parsed.get_backend_name()!r}"
+        )
+    return url
+
+
+def sqlite_path(course: str | Path) -> Path | None:
+    """The gradebook's file when it is SQLite, ``None`` for a database server."""
+    url = gradebook_url(course)
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    return Path(make_url(url).database or "").resolve()
+
+
+def has_gradebook(course: str | Path) -> bool:
+    """Whether the gradebook exists: the SQLite file is there, or a server is configured."""
+    path = sqlite_path(course)
+    return path is None or path.is_file()
 
 
 def tools_on_path() -> None:
@@ -74,8 +132,7 @@ def tools_on_path() -> None:
 
 def known_assignments(course: str | Path) -> list[str]:
     """Assignments in the course's gradebook (``[]`` when there is no gradebook yet)."""
-    path = Path(course) / GRADEBOOK
-    if not path.is_file():
+    if not has_gradebook(course):
         return []
     tools_on_path()
     from nbgrader.api import Gradebook
@@ -103,7 +160,7 @@ def check_assignment(course: str | Path, assignment: str) -> None:
     known = known_assignments(course)
     if assignment in known:
         return
-    if not (Path(course) / GRADEBOOK).is_file():
+    if not has_gradebook(course):
         where = f"there is no {GRADEBOOK} in {Path(course).resolve()}"
     else:
         where = f"the gradebook knows {', '.join(known) or 'no assignment'}"
@@ -131,23 +188,38 @@ def submitted_students(course: str | Path, assignment: str) -> list[str]:
 
 
 def status_path(course: str | Path) -> Path:
+    """The course's ``autograde_status.json``: an export of the status table
+    (:mod:`rnncourse.instructor.status`), rewritten after each write."""
     return Path(course) / STATUS_FILE
 
 
 def read_status(course: str | Path, assignment: str) -> dict[str, dict]:
-    """``student -> record`` of the last autograde run of each submission of ``assignment``."""
-    path = status_path(course)
-    if not path.is_file():
+    """``student -> record`` of the last autograde run of each submission of ``assignment``,
+    from the gradebook's status table (``{}`` when there is no gradebook yet)."""
+    from rnncourse.instructor import status
+
+    if not has_gradebook(course):
         return {}
-    return json.loads(path.read_text()).get(assignment, {})
+    tools_on_path()
+    return status.read(gradebook_url(course), assignment)
 
 
 def write_status(course: str | Path, assignment: str, student: str, record: dict[str, Any]) -> None:
-    """Record how the last autograde run of one submission ended (atomically)."""
+    """Record how the last autograde run of one submission ended, in the gradebook's status
+    table (:func:`export_status` writes the file after a batch)."""
+    from rnncourse.instructor import status
+
+    status.write(gradebook_url(course), assignment, student, record)
+
+
+def export_status(course: str | Path) -> Path:
+    """Write the whole status table to ``autograde_status.json``; readers never see half a
+    file."""
+    from rnncourse.instructor import status
+
     path = status_path(course)
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    record = {**record, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    data.setdefault(assignment, {})[student] = record
+    data = status.read_all(gradebook_url(course))
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)  # readers never see half a file
+    os.replace(tmp, path)
+    return path

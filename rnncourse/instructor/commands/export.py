@@ -87,13 +87,14 @@ def run(args) -> int:
         AssignmentError,
         check_assignment,
         gradebook_url,
+        has_gradebook,
         tools_on_path,
     )
     from rnncourse.instructor.lms import EXPORT_DIR, MissingLmsIds, grade_table
     from rnncourse.instructor.lms import FORMATS as EXPORTERS
 
     course = Path(args.course)
-    if not (course / GRADEBOOK).is_file():
+    if not has_gradebook(course):
         raise AssignmentError(f"there is no {GRADEBOOK} in {course.resolve()}: nothing to export")
     for name in args.assignment or []:
         check_assignment(course, name)
