@@ -9,7 +9,9 @@ limit) next to a good one, with a short per-cell timeout.
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -83,16 +85,23 @@ def test_memory_limit_applied(batch: Path) -> None:
 
 
 def test_no_kernel_left_running(batch: Path) -> None:
-    """Were the timed-out submission's worker and kernel killed (nothing runs in the course)?"""
+    """Were the timed-out submission's worker and kernel killed, and every scratch course
+    removed (nothing runs in the course or in a job's scratch copy of it)?"""
+    import tempfile
+
     import psutil
+
+    tmp = tempfile.gettempdir()
+    scratch = tuple(os.path.join(tmp, f"rnncourse-{ASSIGNMENT}-{h.student}-") for h in CORPUS)
 
     def inside(proc: psutil.Process) -> bool:
         try:
-            return proc.cwd().startswith(str(batch))  # kernels run in autograded/<student>/...
+            return proc.cwd().startswith((str(batch), *scratch))  # kernels run in the scratch
         except (psutil.Error, OSError):
             return False
 
     assert [p.info for p in psutil.process_iter(["pid", "cmdline"]) if inside(p)] == []
+    assert [path for prefix in scratch for path in glob.glob(f"{prefix}*")] == []
 
 
 def test_gradebook_consistent(batch: Path) -> None:

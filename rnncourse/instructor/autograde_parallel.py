@@ -2,30 +2,37 @@
 
 Instructor tooling behind ``rnncourse autograde`` (see :mod:`rnncourse.instructor.cli`). nbgrader
 does all the grading: each submission is one ``nbgrader autograde ASSIGNMENT --student ID`` run in
-its own process, N at a time, and nbgrader's SQLite gradebook stays the single source of truth. This
-module only schedules those runs, limits them and records how each one ended.
+its own process, and nbgrader's gradebook (SQLite, or PostgreSQL through
+``CourseDirectory.db_url``) stays the single source of truth. This module only schedules those
+runs, limits them and records how each one ended. Each submission is one Dask task carrying a
+:class:`~rnncourse.instructor.jobs.Job` (:mod:`rnncourse.instructor.cluster`): on a
+``LocalCluster`` in this process by default, or on the workers of a scheduler on other machines.
 
 Each run is a fork of a server process that has already imported nbgrader and the course's
 checks (:data:`PRELOAD`, Python's ``forkserver``): the seconds of imports a new interpreter would
-spend are paid once per batch, not once per submission.
+spend are paid once per worker, not once per submission.
 
 Three things are added around nbgrader:
 
-* **One writer at a time.** Several nbgrader processes writing one SQLite file can fail with
-  "database is locked" (SQLite gives up at once on a lock upgrade it would deadlock on). Each
-  worker therefore wraps nbgrader's :class:`nbgrader.api.Gradebook` sessions in an inter-process
-  file lock (``gradebook.db.lock``). nbgrader opens a gradebook only for short reads and writes
-  (before and after running the notebook, never while it executes), so the kernels still run in
-  parallel and the rows written are exactly those of a sequential ``nbgrader autograde``.
-* **Limits.** Wall time per submission (the worker and its kernel are killed, their whole process
+* **One writer per submission** (:func:`_hold`). Several nbgrader processes writing one SQLite
+  file can fail with "database is locked" (SQLite gives up at once on a lock upgrade it would
+  deadlock on), so with SQLite every :class:`nbgrader.api.Gradebook` session holds an
+  inter-process file lock (``gradebook.db.lock``). nbgrader opens a gradebook only for short reads
+  and writes (before and after running the notebook, never while it executes), so the kernels
+  still run in parallel and the rows written are exactly those of a sequential ``nbgrader
+  autograde``. PostgreSQL takes concurrent writers; each run holds an advisory lock on its
+  submission for its whole life, so that a task Dask re-runs after losing a worker writes after
+  the dead run, never interleaved with it.
+* **Limits.** Wall time per submission (the run and its kernel are killed, their whole process
   trees), so a looping notebook cannot starve the machine. The kernel's own limits (address
   space, processes, ...) are the sandbox's traitlets, the same under plain ``nbgrader
   autograde``; nbgrader's per-cell timeout (``Execute.timeout``) interrupts ordinary loops
   first, and the wall time catches what ignores the interrupt.
-* **A status file.** ``autograde_status.json`` next to the gradebook records, per assignment and
-  student, ``graded`` / ``failed`` / ``timed out``, the seconds taken and the reason; nbgrader's log
-  of each run goes to ``autograde_logs/ASSIGNMENT/STUDENT.log``. A re-run skips submissions already
-  graded (unless ``force``) and retries the others.
+* **A status per submission** (:mod:`rnncourse.instructor.status`): ``graded`` / ``failed`` /
+  ``timed out``, the seconds, the reason and the worker, in a table of the gradebook's database,
+  exported to ``autograde_status.json`` after each batch; nbgrader's log of each run goes to
+  ``autograde_logs/ASSIGNMENT/STUDENT.log``. A re-run skips submissions already graded (unless
+  ``force``) and retries the others.
 
 Examples::
 
@@ -40,20 +47,19 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from rnncourse.instructor.course import (
-    GRADEBOOK,
     LOG_DIR,
     AssignmentError,
     check_assignment,
+    export_status,
     folder,
+    gradebook_url,
     read_status,
     submitted_students,
     tools_on_path,
@@ -77,6 +83,7 @@ class Outcome:
         reason: for failures, the last error line of nbgrader's log; empty otherwise.
         returncode: the worker's exit status (``None`` when skipped or killed).
         sandboxed: whether the submission's kernel ran in the grading sandbox.
+        worker: the Dask worker that graded it (its address).
     """
 
     student: str
@@ -85,6 +92,7 @@ class Outcome:
     reason: str = ""
     returncode: int | None = None
     sandboxed: bool = True
+    worker: str = ""
 
 
 def _write_status(course: Path, assignment: str, outcome: Outcome) -> None:
@@ -138,13 +146,59 @@ def _runner() -> Any:
     return context
 
 
-def _run_nbgrader(args: list[str], cwd: str, env: dict[str, str], log: str, lock: str) -> None:
-    """The child of :func:`grade_one`: ``nbgrader ARGS`` in ``cwd``, its output in ``log``, each
-    gradebook session holding ``lock``.
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent (the fork server) dies.
+
+    A Dask worker killed with ``kill -9`` takes its fork server with it; its running nbgrader
+    children then die too (their kernels are sandboxed with ``--die-with-parent``), so the
+    gradebook lock they hold is released and nothing of theirs writes after the task is re-run.
+    """
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1  # noqa: N806 - <sys/prctl.h>
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _hold(gradebook: str, key: str) -> None:
+    """Make this nbgrader run the only writer it must be.
+
+    SQLite: every gradebook session holds the file lock ``<gradebook>.lock`` (one writer per
+    file; nbgrader opens sessions only before and after it runs the notebook). PostgreSQL: the
+    server takes concurrent writers; one session-level advisory lock on ``key`` (the
+    submission), held on a connection of this process for its whole life and released by the
+    server when the process ends however it ends, so that two runs of one submission (a task
+    Dask re-runs after losing a worker) write one after the other, never interleaved.
+    """
+    if gradebook.startswith("sqlite"):
+        from filelock import FileLock
+        from sqlalchemy.engine import make_url
+
+        path = make_url(gradebook).database
+        _serialize_gradebook(FileLock(f"{path}.lock", thread_local=False))  # re-entrant
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    conninfo = make_url(gradebook).set(drivername="postgresql").render_as_string(False)
+    connection = psycopg.connect(conninfo, autocommit=True)
+    connection.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+    _HELD.append(connection)
+
+
+_HELD: list[Any] = []  # the child's lock connection lives as long as the child
+
+
+def _run_nbgrader(
+    args: list[str], cwd: str, env: dict[str, str], log: str, gradebook: str, key: str
+) -> None:
+    """The child of :func:`grade_one`: ``nbgrader ARGS`` in ``cwd``, its output in ``log``, as
+    the one writer of submission ``key`` (:func:`_hold`).
 
     It leads a session of its own, so that a timeout kills it and everything it started.
     """
     os.setsid()
+    _die_with_parent()
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
@@ -152,10 +206,9 @@ def _run_nbgrader(args: list[str], cwd: str, env: dict[str, str], log: str, lock
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    from filelock import FileLock
     from nbgrader.apps.nbgraderapp import NbGraderApp
 
-    _serialize_gradebook(FileLock(lock, thread_local=False))  # re-entrant: nbgrader nests them
+    _hold(gradebook, key)
     sys.argv = ["nbgrader", *args]
     NbGraderApp.launch_instance(argv=args)
 
@@ -211,19 +264,31 @@ def grade_one(
     student: str,
     *,
     timeout: float | None,
-    memory_mb: int | None = None,
+    gradebook: str | None = None,
+    options: Sequence[str] = (),
     sandbox: bool = True,
-    cell_timeout: int | None = None,
 ) -> Outcome:
-    """Autograde one submission in a child process; never raises for the learner's sake."""
+    """Autograde one submission in a child process; never raises for the learner's sake.
+
+    Args:
+        course: the course folder holding ``submitted/STUDENT/ASSIGNMENT`` (on a worker, the
+            job's scratch course).
+        timeout: wall-time limit in seconds (``None``: none); the run's whole process tree is
+            killed after it.
+        gradebook: the gradebook's URL (default: the course's, :func:`gradebook_url`).
+        options: more nbgrader options (:func:`nbgrader_options`).
+        sandbox: recorded in the outcome; ``options`` turn the sandbox off.
+    """
+    gradebook = gradebook or gradebook_url(course)
     logfile = course / LOG_DIR / assignment / f"{student}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     tools_on_path()
-    options = nbgrader_options(sandbox=sandbox, memory_mb=memory_mb, cell_timeout=cell_timeout)
-    args = ["autograde", assignment, "--student", student, "--force", *options]
-    lock = str(course / f"{GRADEBOOK}.lock")
+    args = ["autograde", assignment, "--student", student, "--force",
+            f"--CourseDirectory.db_url={gradebook}", *options]  # fmt: skip
+    key = f"rnncourse autograde {assignment}/{student}"
     child = _runner().Process(
-        target=_run_nbgrader, args=(args, str(course), dict(os.environ), str(logfile), lock),
+        target=_run_nbgrader,
+        args=(args, str(course), dict(os.environ), str(logfile), gradebook, key),
         name=f"autograde {assignment} {student}",
     )  # fmt: skip
     start = time.perf_counter()
@@ -236,7 +301,7 @@ def grade_one(
         return Outcome(student, TIMED_OUT, seconds, f"killed after {timeout:g} s", None, sandbox)
     if child.exitcode == 0:
         return Outcome(student, GRADED, seconds, "", 0, sandbox)
-    reason = _failure_reason(logfile.read_text())
+    reason = _failure_reason(logfile.read_text(errors="replace"))
     return Outcome(student, FAILED, seconds, reason, child.exitcode, sandbox)
 
 
@@ -257,13 +322,15 @@ def autograde(
     force: bool = False,
     progress: bool = True,
     sandbox: bool = True,
+    scheduler: str | None = None,
 ) -> list[Outcome]:
-    """Autograde the submissions of ``assignment``, ``jobs`` at a time.
+    """Autograde the submissions of ``assignment`` on a Dask cluster, one task per submission.
 
     Args:
-        course: the nbgrader course folder (holds ``nbgrader_config.py`` and ``gradebook.db``).
+        course: the nbgrader course folder (holds ``nbgrader_config.py`` and the gradebook).
         assignment: an assignment already in the gradebook (``nbgrader generate_assignment``).
-        jobs: submissions graded at once; ``os.cpu_count()`` if ``None``.
+        jobs: submissions graded at once on this machine (the ``LocalCluster``'s threads);
+            ``os.cpu_count()`` if ``None``. With ``scheduler``, the workers' threads decide.
         students: only these students (default: every ``submitted/*/<assignment>``).
         timeout: wall-time limit per submission, in seconds (``None``: no limit).
         memory_mb: address-space limit of each grading kernel in MiB
@@ -276,6 +343,9 @@ def autograde(
         sandbox: run every kernel in the grading sandbox (see
             :mod:`rnncourse.instructor.sandbox`); ``False`` grades unsandboxed, and the status
             file records it.
+        scheduler: the address of a Dask scheduler (``tcp://host:8786``) whose workers grade;
+            ``None``: a ``LocalCluster`` on this machine. A remote cluster needs the gradebook
+            on a database server (``CourseDirectory.db_url``).
 
     Outputs:
         One :class:`Outcome` per submission, sorted by student; also written to the status file.
@@ -285,9 +355,13 @@ def autograde(
             nothing.
         SandboxUnavailable: ``sandbox`` is on and the sandbox cannot start here (the message
             says why and what to install); nothing is graded.
+        ClusterError: the scheduler or a worker cannot grade (nothing is graded), or a remote
+            scheduler was given with a SQLite gradebook.
     """
     from tqdm.auto import tqdm
 
+    from rnncourse.instructor import cluster
+    from rnncourse.instructor import jobs as job_data
     from rnncourse.instructor.sandbox import SandboxUnavailable, unavailable_reason
 
     course = Path(course).resolve()
@@ -303,6 +377,13 @@ def autograde(
         chosen = sorted(set(students))
     else:
         chosen = available
+    gradebook = gradebook_url(course)
+    if scheduler is not None and gradebook.startswith("sqlite"):
+        raise cluster.ClusterError(
+            "--scheduler: workers on other machines cannot share the SQLite gradebook "
+            f"({gradebook}); put the gradebook on PostgreSQL (CourseDirectory.db_url = "
+            "'postgresql+psycopg://USER@HOST/DB' in nbgrader_config.py)"
+        )
     status = read_status(course, assignment)
     outcomes, todo = [], []
     for student in chosen:
@@ -310,36 +391,65 @@ def autograde(
             outcomes.append(Outcome(student, SKIPPED))
         else:
             todo.append(student)
-    if todo and sandbox:  # after the argument checks: a wrong name is reported as such
+    if not todo:
+        return sorted(outcomes, key=lambda o: o.student)
+    if sandbox and scheduler is None:  # after the argument checks: a wrong name is reported
         reason = unavailable_reason()
         if reason is not None:
             raise SandboxUnavailable(f"refusing to grade without the sandbox: {reason}")
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    write_lock = threading.Lock()
-    bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="sub", disable=not progress)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [
-            pool.submit(
-                grade_one,
-                course,
-                assignment,
-                s,
-                timeout=timeout,
-                memory_mb=memory_mb,
-                sandbox=sandbox,
-                cell_timeout=cell_timeout,
-            )
-            for s in todo
-        ]
-        for future in as_completed(futures):
-            outcome = future.result()
-            with write_lock:
-                _write_status(course, assignment, outcome)
+    threads = max(1, jobs or os.cpu_count() or 1)
+    ident = job_data.identity(course, assignment)
+    options = nbgrader_options(sandbox=sandbox, memory_mb=memory_mb, cell_timeout=cell_timeout)
+    checkout = None if scheduler else str(course)
+
+    def make_job(student: str) -> job_data.Job:
+        return job_data.make(
+            course, assignment, student, gradebook=gradebook, options=options, timeout=timeout,
+            sandbox=sandbox, ident=ident,
+        )  # fmt: skip
+
+    client = cluster.connect(scheduler, threads)
+    try:
+        workers = cluster.check_workers(
+            client, assignment, ident, sandbox=sandbox and scheduler is not None,
+            checkout=checkout,
+        )  # fmt: skip
+        _create_students(gradebook, todo)  # before fan-out: no two runs race to create one
+        if progress and scheduler is None and client.dashboard_link:
+            print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        window = 4 * max(1, sum(client.nthreads().values()), len(workers))
+        bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="sub",
+                   disable=not progress)  # fmt: skip
+        for student, result in cluster.grade(
+            client, make_job, todo, checkout=checkout, window=window
+        ):
+            if isinstance(result, BaseException):
+                reason = f"{type(result).__name__}: {result}".splitlines()[0][:300]
+                outcome = Outcome(student, FAILED, 0.0, reason, None, sandbox)
+            else:
+                outcome = job_data.receive(course, result)
+            _write_status(course, assignment, outcome)
             outcomes.append(outcome)
             bar.set_postfix_str(f"{outcome.student}: {outcome.status}")
             bar.update()
-    bar.close()
+        bar.close()
+    finally:
+        cluster.close(client)
+        export_status(course)  # the file follows the table, also after an interrupted batch
     return sorted(outcomes, key=lambda o: o.student)
+
+
+def _create_students(gradebook: str, students: Sequence[str]) -> None:
+    """Add the students the gradebook lacks, in one session, before any run starts."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    tools_on_path()
+    with Gradebook(gradebook) as gb:
+        for student in students:
+            try:
+                gb.find_student(student)
+            except MissingEntry:
+                gb.add_student(student)
 
 
 def summarize(outcomes: Iterable[Outcome]) -> dict[str, float]:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rnncourse.instructor.commands import COMMANDS
-from rnncourse.instructor.course import AssignmentError
+from rnncourse.instructor.course import AssignmentError, GradebookURLError
 from rnncourse.instructor.regrade import PreviewError
 from rnncourse.instructor.similarity import SimilarityError
 
@@ -76,14 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         return COMMANDS[args.command].run(args)
-    except (AssignmentError, SimilarityError) as error:
+    except (AssignmentError, SimilarityError, GradebookURLError) as error:
         print(f"rnncourse: error: {error}", file=sys.stderr)
         return 1
     except RuntimeError as error:
         # the sandbox module loads nbgrader, so it is imported only when something failed
+        from rnncourse.instructor.cluster import ClusterError
         from rnncourse.instructor.sandbox import SandboxUnavailable
 
-        if not isinstance(error, PreviewError | SandboxUnavailable):
+        if not isinstance(error, PreviewError | SandboxUnavailable | ClusterError):
             raise
         print(f"rnncourse: error: {error}", file=sys.stderr)
         return 1

@@ -32,9 +32,10 @@ from typing import Any
 from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor.course import (
     check_assignment,
+    export_status,
     folder,
     gradebook_url,
-    status_path,
+    sqlite_path,
     submitted_students,
 )
 
@@ -80,6 +81,17 @@ def task_scores(course: str | Path, assignment: str) -> dict[str, dict[str, floa
                 for grade in notebook.grades
             }
     return out
+
+
+def _needs_sqlite(course: Path) -> None:
+    """Raise :class:`PreviewError` when the gradebook is on a database server: a preview grades
+    into a copy of the SQLite file and an apply puts the copy in its place."""
+    if sqlite_path(course) is None:
+        raise PreviewError(
+            "--preview and --apply work on a SQLite gradebook (they grade into a copy of the "
+            "file); this course's gradebook is on a database server (CourseDirectory.db_url). "
+            "Preview on a copy of the course with a SQLite gradebook instead"
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -138,6 +150,7 @@ def preview(
     """
     course = Path(course).resolve()
     check_assignment(course, assignment)
+    _needs_sqlite(course)
     scratch = _scratch(course, assignment)
     _copy_course(course, scratch, assignment)
     outcomes = ag.autograde(scratch, assignment, force=True, **autograde_options)
@@ -156,6 +169,7 @@ def apply(course: str | Path, assignment: str) -> list[Change]:
     """
     course = Path(course).resolve()
     check_assignment(course, assignment)
+    _needs_sqlite(course)
     scratch = _scratch(course, assignment)
     record_path = scratch / _RECORD
     if not record_path.is_file():
@@ -178,11 +192,7 @@ def apply(course: str | Path, assignment: str) -> list[Change]:
         shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(graded), str(target))
-    path, scratch_path = status_path(course), status_path(scratch)
-    status = json.loads(path.read_text()) if path.is_file() else {}
-    scratch_status = json.loads(scratch_path.read_text()) if scratch_path.is_file() else {}
-    status.setdefault(assignment, {}).update(scratch_status.get(assignment, {}))
-    path.write_text(json.dumps(status, indent=1, sort_keys=True))
+    export_status(course)  # the statuses came with the scratch gradebook
     changes = [
         Change(c["student"], c["old"], c["new"], {k: tuple(v) for k, v in c["tasks"].items()})
         for c in record["changes"]

@@ -13,8 +13,11 @@ from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor.commands._common import at_least, format_table, positive_float
 from rnncourse.instructor.course import LOG_DIR, folder, status_path
 
-HELP = "autograde every submission, N at a time"
-DESCRIPTION = "Autograde submitted/*/ASSIGNMENT with nbgrader, one process per submission."
+HELP = "autograde every submission, N at a time, here or on a Dask cluster"
+DESCRIPTION = (
+    "Autograde submitted/*/ASSIGNMENT with nbgrader, one task per submission on a Dask cluster: "
+    "a LocalCluster on this machine (--jobs threads), or the workers of --scheduler."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment")
     parser.add_argument(
         "--jobs", "-j", type=at_least(1), default=os.cpu_count() or 1,
-        help="submissions graded at once (default: the number of CPUs)",
+        help="submissions graded at once on this machine (default: the number of CPUs); "
+        "with --scheduler, the workers' threads decide",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="a Dask scheduler (tcp://HOST:8786) whose workers grade, each in its checkout of "
+        "the course; needs the gradebook on PostgreSQL (CourseDirectory.db_url)",
     )  # fmt: skip
     parser.add_argument(
         "--student", action="append", default=None, metavar="ID",
@@ -103,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         progress=not args.no_progress,
         sandbox=not args.no_sandbox,
+        scheduler=args.scheduler,
     )
     wall = time.perf_counter() - start
     if not outcomes:
@@ -111,15 +121,18 @@ def run(args: argparse.Namespace) -> int:
     trouble = [o for o in outcomes if o.status in (ag.FAILED, ag.TIMED_OUT)]
     if trouble:
         print(format_table(
-            ["student", "status", "seconds", "reason"],
-            [[o.student, o.status, round(o.seconds, 1), o.reason] for o in trouble],
+            ["student", "status", "seconds", "worker", "reason"],
+            [[o.student, o.status, round(o.seconds, 1), o.worker or "-", o.reason]
+             for o in trouble],
         ))  # fmt: skip
         print()
     counts = ag.summarize(outcomes)
     print(format_table(
-        ["graded", "failed", "timed out", "skipped", "seconds", "wall seconds", "jobs"],
+        ["graded", "failed", "timed out", "skipped", "seconds", "wall seconds",
+         "scheduler" if args.scheduler else "jobs"],
         [[counts[ag.GRADED], counts[ag.FAILED], counts[ag.TIMED_OUT], counts[ag.SKIPPED],
-          round(counts["seconds"], 1), round(wall, 1), args.jobs]],
+          round(counts["seconds"], 1), round(wall, 1),
+          args.scheduler or args.jobs]],
     ))  # fmt: skip
     if args.no_sandbox:
         print("warning: graded WITHOUT the sandbox (--no-sandbox); the status file records it")
