@@ -224,7 +224,7 @@ def _summaries(url: str) -> dict[str, object]:
     from nbgrader.api import Gradebook
 
     def neutral(row: dict) -> dict:
-        return {k: v for k, v in row.items() if k not in ("id", "timestamp")}
+        return {k: v for k, v in row.items() if k not in ("id", "timestamp", "index")}
 
     tools_on_path()
     with Gradebook(url) as gb:
@@ -269,12 +269,13 @@ def test_summary_queries_on_postgresql(
 def test_report_and_export_on_postgresql(
     graded: list[ag.Outcome], setup: dict, sequential: Path, tmp_path: Path
 ) -> None:
-    """Do ``rnncourse report`` and ``rnncourse export`` run on the PostgreSQL gradebook, and
-    export the same grades as from SQLite?"""
+    """Do ``rnncourse report``, ``similarity``, ``audit`` and ``export`` run on the PostgreSQL
+    gradebook, and does export give the same grades as from SQLite?"""
     from rnncourse.instructor.cli import main
 
     course = setup["course"]
-    assert main(["--course", str(course), "report", NAME]) == 0
+    for command in ("report", "similarity", "audit"):  # every command that reads the gradebook
+        assert main(["--course", str(course), command, NAME]) == 0, command
     assert (course / "reports" / NAME).is_dir()
     only = [arg for student in ORDINARY for arg in ("--student", student)]
     for name, where in (("pg", course), ("sqlite", sequential)):
@@ -386,3 +387,122 @@ def test_status_file_is_json(setup: dict) -> None:
     """The status file stays readable JSON after every run above."""
     data = json.loads((setup["course"] / "autograde_status.json").read_text())
     assert set(data[NAME]) == {*ORDINARY, "erin"}
+
+
+def _neutral(value: object) -> object:
+    """A formgrader API answer without what a database assigns (ids, timestamps) or the
+    position in a list that has other students in it."""
+    if isinstance(value, dict):
+        return {
+            k: _neutral(v)
+            for k, v in sorted(value.items())
+            if k not in ("id", "timestamp", "index")
+        }
+    if isinstance(value, list):
+        items = [_neutral(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    return value
+
+
+def test_formgrader_on_postgresql(
+    graded: list[ag.Outcome], setup: dict, sequential: Path, tmp_path: Path
+) -> None:
+    """Does nbgrader's formgrader serve the PostgreSQL gradebook as it serves SQLite (its API
+    for the assignment's pages, a grading page), and does a manual grade land in PostgreSQL?"""
+    from tests._formgrader import formgrader
+
+    (tmp_path / "pg").mkdir()
+    (tmp_path / "sqlite").mkdir()
+
+    def ordinary(rows: object) -> object:
+        return [r for r in rows if r.get("student", r.get("id")) in ORDINARY]  # type: ignore[union-attr]
+
+    pages = ["/formgrader/api/assignments", f"/formgrader/api/submissions/{NAME}",
+             "/formgrader/api/students", f"/formgrader/api/submitted_notebooks/{NAME}/{NAME}",
+             "/formgrader/api/student_submissions/carol"]  # fmt: skip
+    pg = setup["pg"]
+    with formgrader(setup["course"], tmp_path / "pg") as on_pg, \
+            formgrader(sequential, tmp_path / "sqlite") as on_sqlite:  # fmt: skip
+        for page in pages:
+            answers = []
+            for srv in (on_pg, on_sqlite):
+                status, body = srv.request(page)
+                assert status == 200, (page, body[:300])
+                answers.append(json.loads(body))
+            if page.endswith("/assignments"):  # the averages include the timed-out submission
+                answers = [[{k: a[k] for k in ("name", "num_submissions") if k in a}
+                            for a in answer] for answer in answers]  # fmt: skip
+                assert answers[0][0]["num_submissions"] == len(ORDINARY) + 1
+                answers[0][0]["num_submissions"] -= 1
+            elif not page.endswith("/carol"):
+                answers = [ordinary(answer) for answer in answers]
+            assert _neutral(answers[0]) == _neutral(answers[1]), page
+        # carol's grading page, and a manual grade through the formgrader's API
+        from nbgrader.api import Gradebook
+
+        with Gradebook(pg.url) as gb:
+            notebook_id = gb.find_submission_notebook(NAME, NAME, "carol").id
+            grade_id = gb.find_grade("test_count_parameters", NAME, NAME, "carol").id
+        status, html = on_pg.request(f"/formgrader/submissions/{notebook_id}/")
+        assert status == 200 and b"count_parameters" in html
+        status, body = on_pg.request(f"/formgrader/api/grade/{grade_id}", "PUT",
+                                     {"manual_score": 1.5})  # fmt: skip
+        assert status == 200, body[:300]
+        assert pg.psql(f"SELECT manual_score FROM grade WHERE id = '{grade_id}'").strip() == "1.5"
+        status, _ = on_pg.request(
+            f"/formgrader/api/grade/{grade_id}", "PUT", {"manual_score": None}
+        )
+        assert status == 200
+    assert pg.psql(f"SELECT manual_score FROM grade WHERE id = '{grade_id}'").strip() == ""
+
+
+def test_preview_and_apply_on_postgresql(graded: list[ag.Outcome], setup: dict) -> None:
+    """With the gradebook on PostgreSQL: is a changed test refused until it is recorded, does the
+    preview leave the server untouched, is an apply refused after a manual grade, and does it
+    then write exactly the previewed scores? (Last in the module: it changes the course.)"""
+    from nbgrader.api import Gradebook
+
+    from rnncourse.instructor import regrade
+    from tests.test_regrade import NEW_TEST
+
+    course, pg = setup["course"], setup["pg"]
+    path = course / "solutions" / NAME / f"{NAME}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_count_parameters":
+            cell.source = NEW_TEST
+    nbformat.write(nb, path)
+    options = {"jobs": 2, "timeout": 30, "cell_timeout": CELL_TIMEOUT, "progress": False}
+    with pytest.raises(regrade.PreviewError, match="record the changed test first"):
+        regrade.preview(course, NAME, **options)
+    _nbgrader.nbgrader(course, "generate_assignment", NAME, "--force")
+    before = pg.psql("SELECT id, auto_score, manual_score FROM grade ORDER BY id")
+    changes, outcomes = regrade.preview(course, NAME, **options)
+    assert pg.psql("SELECT id, auto_score, manual_score FROM grade ORDER BY id") == before
+    assert {o.student: o.status for o in outcomes} == {
+        **dict.fromkeys(ORDINARY, ag.GRADED), "erin": ag.TIMED_OUT,
+    }  # fmt: skip
+    moved = {c.student: c.tasks for c in changes if c.tasks}
+    # the new test wants the recurrent layer only: right answers lose it, carol's 0 stays wrong
+    assert moved == {s: {"test_count_parameters": (2.0, 0.0)} for s in ("alice", "dave")}
+
+    def bob_grade(gb: Gradebook):
+        return gb.find_grade("test_output_layer", NAME, NAME, "bob")
+
+    with Gradebook(pg.url) as gb:  # a manual grade after the preview: the apply must refuse
+        bob_grade(gb).manual_score = 1.0
+        gb.db.commit()
+    with pytest.raises(regrade.PreviewError, match="changed since the preview"):
+        regrade.apply(course, NAME)
+    with Gradebook(pg.url) as gb:
+        bob_grade(gb).manual_score = None
+        gb.db.commit()
+    applied = regrade.apply(course, NAME)
+    assert {c.student: c.tasks for c in applied if c.tasks} == moved
+    scores = _snapshot(pg.url, ["alice", "carol", "dave"])
+    for student in ("alice", "dave"):
+        grades = {g[0]: g[1] for g in scores[student]["grades"]}  # name -> auto_score
+        assert grades["test_count_parameters"] == 0.0 and grades["test_output_layer"] == 2.0
+    graded_copy = course / "autograded" / "alice" / NAME / f"{NAME}.ipynb"
+    assert "count the recurrent layer only" in graded_copy.read_text()
+    assert not (course / regrade.PREVIEW_DIR / NAME).exists()

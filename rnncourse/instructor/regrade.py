@@ -12,6 +12,14 @@ the real gradebook has not changed since (its SHA-256 is recorded), replaces it 
 copy, moves the scratch ``autograded/<student>/ASSIGNMENT`` folders into place and merges the
 status entries. Nothing is graded a second time, so the applied scores are the previewed ones.
 
+With the gradebook on a database server (``CourseDirectory.db_url``) there is no file to copy:
+the scratch course gets a SQLite gradebook of its own, recorded by ``nbgrader
+generate_assignment`` from the source (it must hold the server's cells of the assignment, else
+the changed test has not been recorded yet, and the preview says so); the preview records a
+fingerprint of the assignment's rows on the server, and the apply writes the previewed
+automatic scores, comments and late penalties into them as nbgrader's ``SaveAutoGrades`` would
+(manual scores are kept, and flagged for review as there).
+
 Examples::
 
     >>> from rnncourse.instructor import regrade  # doctest: +SKIP
@@ -31,12 +39,15 @@ from typing import Any
 
 from rnncourse.instructor import autograde_parallel as ag
 from rnncourse.instructor.course import (
+    GRADEBOOK,
     check_assignment,
     export_status,
     folder,
     gradebook_url,
+    read_status,
     sqlite_path,
     submitted_students,
+    write_status,
 )
 
 __all__ = [
@@ -83,19 +94,123 @@ def task_scores(course: str | Path, assignment: str) -> dict[str, dict[str, floa
     return out
 
 
-def _needs_sqlite(course: Path) -> None:
-    """Raise :class:`PreviewError` when the gradebook is on a database server: a preview grades
-    into a copy of the SQLite file and an apply puts the copy in its place."""
-    if sqlite_path(course) is None:
+def _fingerprint(url: str, assignment: str) -> str:
+    """SHA-256 of everything the gradebook at ``url`` holds about ``assignment``: its cells and
+    every submission's grades, comments, penalties and timestamp. On a database server, where
+    there is no file to hash, it tells whether anything changed since a preview."""
+    from nbgrader.api import Gradebook
+
+    rows: list[Any] = []
+    with Gradebook(url) as gb:
+        for notebook in gb.find_assignment(assignment).notebooks:
+            rows.append(sorted((c.name, c.checksum) for c in notebook.source_cells))
+            rows.append(sorted((c.name, c.max_score) for c in notebook.grade_cells))
+        for submission in sorted(gb.assignment_submissions(assignment), key=lambda s: s.student_id):
+            rows.append([submission.student_id, str(submission.timestamp)])
+            for nb in submission.notebooks:
+                rows.append([nb.name, nb.late_submission_penalty, nb.flagged])
+                rows.append(sorted((g.name, g.auto_score, g.manual_score, g.extra_credit,
+                                    g.needs_manual_grade) for g in nb.grades))  # fmt: skip
+                rows.append(sorted((c.name, c.auto_comment, c.manual_comment)
+                                   for c in nb.comments))  # fmt: skip
+    return hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
+
+
+def _cells(url: str, assignment: str) -> list[Any]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(url) as gb:
+        return [
+            (nb.name, sorted((c.name, c.checksum) for c in nb.source_cells),
+             sorted((c.name, c.max_score) for c in nb.grade_cells))
+            for nb in sorted(gb.find_assignment(assignment).notebooks, key=lambda n: n.name)
+        ]  # fmt: skip
+
+
+def _scratch_gradebook(course: Path, scratch: Path, assignment: str) -> None:
+    """The scratch course of a gradebook on a server: its own SQLite gradebook with the
+    assignment as ``nbgrader generate_assignment`` records it (the due date copied), which
+    must hold the same cells as the server's (else the server has not been given the changed
+    test yet)."""
+    import subprocess
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    url = gradebook_url(course)
+    with Gradebook(url) as gb:
+        duedate = gb.find_assignment(assignment).duedate
+    with open(scratch / "nbgrader_config.py", "a") as config:
+        config.write(f"\n# the preview's own gradebook\nc.CourseDirectory.db_url = "
+                     f"{f'sqlite:///{scratch / GRADEBOOK}'!r}\n")  # fmt: skip
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    steps = [["db", "assignment", "add", assignment]
+             + ([f"--duedate={duedate.isoformat()} UTC"] if duedate else []),
+             ["generate_assignment", assignment, "--force"]]  # fmt: skip
+    for step in steps:
+        done = subprocess.run([nbgrader, *step, "--log-level=WARN"], cwd=scratch,
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            raise PreviewError(f"nbgrader {' '.join(step)} failed in {scratch}: "
+                               f"{done.stderr.strip()[-500:]}")  # fmt: skip
+    if _cells(url, assignment) != _cells(gradebook_url(scratch), assignment):
         raise PreviewError(
-            "--preview and --apply work on a SQLite gradebook (they grade into a copy of the "
-            "file); this course's gradebook is on a database server (CourseDirectory.db_url). "
-            "Preview on a copy of the course with a SQLite gradebook instead"
+            f"the gradebook's cells of {assignment!r} differ from {folder(course, 'source').name}/"
+            f": record the changed test first with `nbgrader generate_assignment {assignment} "
+            "--force`, then preview"
         )
 
 
-def _sha256(path: Path) -> str:
+def _apply_grades(scratch: Path, course: Path, assignment: str) -> None:
+    """Write the preview's automatic grades into the server's gradebook as nbgrader's
+    ``SaveAutoGrades`` and ``AssignLatePenalties`` would have (a manual score is kept and, as
+    there, flagged for review), with the submission's timestamp."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(gradebook_url(scratch)) as new, Gradebook(gradebook_url(course)) as gb:
+        for submission in new.assignment_submissions(assignment):
+            student = submission.student_id
+            gb.update_or_create_student(student)
+            gb.update_or_create_submission(assignment, student, timestamp=submission.timestamp)
+            for nb in submission.notebooks:
+                target = gb.find_submission_notebook(nb.name, assignment, student)
+                target.late_submission_penalty = nb.late_submission_penalty
+                for grade in nb.grades:
+                    mine = gb.find_grade(grade.name, nb.name, assignment, student)
+                    mine.auto_score = grade.auto_score
+                    mine.needs_manual_grade = (
+                        mine.manual_score is not None or mine.auto_score is None
+                    )
+                for comment in nb.comments:
+                    gb.find_comment(
+                        comment.name, nb.name, assignment, student
+                    ).auto_comment = comment.auto_comment
+        gb.db.commit()
+        for student, record in read_status(scratch, assignment).items():
+            write_status(course, assignment, student, record)
+
+
+def _state(course: Path, assignment: str) -> str:
+    """What must not change between a preview and its apply: the SQLite file's SHA-256 (the
+    apply replaces the whole file), or on a server the assignment's :func:`_fingerprint`."""
+    path = sqlite_path(course)
+    if path is None:
+        return _fingerprint(gradebook_url(course), assignment)
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _manual_scores(course: Path, assignment: str) -> dict[str, dict[str, float]]:
+    """``student -> {task: manual score}`` of the grades a person overrode."""
+    from nbgrader.api import Gradebook
+
+    out: dict[str, dict[str, float]] = {}
+    with Gradebook(gradebook_url(course)) as gb:
+        for submission in gb.assignment_submissions(assignment):
+            for nb in submission.notebooks:
+                for grade in nb.grades:
+                    if grade.manual_score is not None:
+                        out.setdefault(submission.student_id, {})[grade.name] = float(grade.score)
+    return out
 
 
 def _scratch(course: Path, assignment: str) -> Path:
@@ -106,7 +221,8 @@ def _copy_course(course: Path, scratch: Path, assignment: str) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     shutil.copy2(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
-    shutil.copy2(course / "gradebook.db", scratch / "gradebook.db")
+    if sqlite_path(course) is not None:
+        shutil.copy2(course / GRADEBOOK, scratch / GRADEBOOK)
     for step in ("source", "release"):
         if (folder(course, step) / assignment).is_dir():
             top = folder(course, step).name
@@ -150,12 +266,18 @@ def preview(
     """
     course = Path(course).resolve()
     check_assignment(course, assignment)
-    _needs_sqlite(course)
     scratch = _scratch(course, assignment)
     _copy_course(course, scratch, assignment)
+    on_server = sqlite_path(course) is None
+    if on_server:
+        _scratch_gradebook(course, scratch, assignment)
     outcomes = ag.autograde(scratch, assignment, force=True, **autograde_options)
-    changes = _diff(task_scores(course, assignment), task_scores(scratch, assignment))
-    record = {"gradebook_sha256": _sha256(course / "gradebook.db"),
+    new = task_scores(scratch, assignment)
+    if on_server:  # a manual score stays what counts, as in a copy of the gradebook
+        for student, tasks in _manual_scores(course, assignment).items():
+            new.setdefault(student, {}).update(tasks)
+    changes = _diff(task_scores(course, assignment), new)
+    record = {"gradebook_sha256": _state(course, assignment),
               "changes": [asdict(c) for c in changes]}  # fmt: skip
     (scratch / _RECORD).write_text(json.dumps(record, indent=1))
     return changes, outcomes
@@ -169,7 +291,6 @@ def apply(course: str | Path, assignment: str) -> list[Change]:
     """
     course = Path(course).resolve()
     check_assignment(course, assignment)
-    _needs_sqlite(course)
     scratch = _scratch(course, assignment)
     record_path = scratch / _RECORD
     if not record_path.is_file():
@@ -178,14 +299,17 @@ def apply(course: str | Path, assignment: str) -> list[Change]:
             f"`rnncourse autograde {assignment} --force --preview` first"
         )
     record = json.loads(record_path.read_text())
-    if _sha256(course / "gradebook.db") != record["gradebook_sha256"]:
+    if _state(course, assignment) != record["gradebook_sha256"]:
         raise PreviewError(
-            "gradebook.db changed since the preview (another grading run or a manual grade); "
+            "the gradebook changed since the preview (another grading run or a manual grade); "
             f"preview again: `rnncourse autograde {assignment} --force --preview`"
         )
-    staged = course / "gradebook.db.regrade"
-    shutil.copy2(scratch / "gradebook.db", staged)
-    os.replace(staged, course / "gradebook.db")
+    if sqlite_path(course) is None:
+        _apply_grades(scratch, course, assignment)
+    else:
+        staged = course / f"{GRADEBOOK}.regrade"
+        shutil.copy2(scratch / GRADEBOOK, staged)
+        os.replace(staged, course / GRADEBOOK)
     autograded = folder(course, "autograded").name
     for graded in sorted((scratch / autograded).glob(f"*/{assignment}")):
         target = course / autograded / graded.parent.name / assignment
