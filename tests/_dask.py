@@ -86,7 +86,7 @@ class Cluster:
                 proc.terminate()
         for proc in [*self.workers.values(), self.scheduler]:
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

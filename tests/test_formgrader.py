@@ -16,12 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import secrets
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +31,7 @@ from rnncourse.instructor.feedback import (
     formgrader_templates,
 )
 from tests import _nbgrader
+from tests._formgrader import Server, formgrader
 from tests._site import CHROMIUM, launch_chromium
 from tests.hostile import TRANSPOSED
 from tests.hostile.corpus import ASSIGNMENT, _answers
@@ -57,8 +52,6 @@ GRADED_CELL = "test_rnn_cell_batch"  # a test cell the transposed answer fails (
 PARTIAL = 1.0  # the instructor's partial credit for it
 WRITTEN = "written"  # the hand-graded written answer (1 point)
 WRITTEN_SCORE = 0.5  # what the instructor gives it
-JUPYTER = _nbgrader.release.BIN / "jupyter"
-FORMGRADER = "nbgrader.server_extensions.formgrader"
 # formgrade.js fetches the page's grades and comments, then binds the inputs to them.
 LOADED = "() => window.formgrader?.grades?.loaded && formgrader.comments?.loaded"
 
@@ -128,65 +121,11 @@ def _loads_from_outside(html: str) -> list[str]:
     return re.findall(r'<(?:script|link|img)[^>]*(?:src|href)="(?:https?:)?//[^"]*"', html)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str
-    token: str
-    log: Path
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
 @pytest.fixture(scope="module")
 def server(course: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``jupyter server`` rooted at the course, formgrader enabled, stopped after the module."""
-    home = tmp_path_factory.mktemp("jupyter")
-    (home / "config").mkdir()
-    # A config folder of its own (~/.jupyter stays out) that enables the formgrader whatever
-    # the venv's config says (nbgrader's install enables it there, with its other extensions).
-    (home / "config" / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": {FORMGRADER: True}}})
-    )
-    port, token = _free_port(), secrets.token_hex(16)
-    env = _nbgrader.release.nbgrader_env(
-        JUPYTER_CONFIG_DIR=str(home / "config"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        JUPYTER_DATA_DIR=str(home / "data"),
-    )
-    log = home / "server.log"
-    command = [str(JUPYTER), "server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-               f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={course}"]  # fmt: skip
-    with log.open("w") as out:
-        proc = subprocess.Popen(command, cwd=course, env=env, stdout=out, stderr=subprocess.STDOUT)
-    srv = Server(f"http://127.0.0.1:{port}", token, log)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter server exited with {proc.returncode}:\n{srv.tail()}")
-            try:
-                with urllib.request.urlopen(f"{srv.url}/api/status?token={token}", timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"jupyter server did not answer in 180 s:\n{srv.tail()}")
-                time.sleep(0.5)
+    with formgrader(course, tmp_path_factory.mktemp("jupyter")) as srv:
         yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclass
