@@ -326,8 +326,9 @@ def test_release_keeps_local_changes(tmp_path):
 
 GUIDE = ROOT / "book" / "instructors.md"
 #: sections whose commands need a shared exchange and a hub (tests/test_nbgrader_exchange.py
-#: runs release/fetch/submit/collect against a real exchange)
-NOT_HERE = ("A large class on JupyterHub",)
+#: runs release/fetch/submit/collect against a real exchange), or a database server, a scheduler
+#: and workers on other machines (tests/test_cluster.py starts each of them for real)
+NOT_HERE = ("A large class on JupyterHub", "Grading on several machines")
 #: what the commands' placeholders become in the test course
 FILL = {"ex07_lstm_gru": EX02}
 NOT_A_COMMAND = ("No command given", "List of subcommands", "invalid choice",
