@@ -131,10 +131,22 @@ def check_workers(
 
 
 def _grade(job: jobs.Job, checkout: str | None) -> jobs.Result:
-    """The task: grade ``job`` on this worker, in ``checkout`` (default: the worker's cwd)."""
+    """The task: grade ``job`` on this worker, in ``checkout`` (default: the worker's cwd).
+
+    A job the worker refuses (:class:`~rnncourse.instructor.jobs.JobError`) comes back as a
+    failed outcome that names the worker, so that the status says where it failed.
+    """
     from distributed import get_worker
 
-    return jobs.run(job, Path(checkout or os.getcwd()), worker=get_worker().address)
+    from rnncourse.instructor.autograde_parallel import FAILED, Outcome
+
+    worker = get_worker().address
+    try:
+        return jobs.run(job, Path(checkout or os.getcwd()), worker=worker)
+    except jobs.JobError as error:
+        outcome = Outcome(job.student, FAILED, 0.0, f"JobError: {error}"[:300], None,
+                          job.sandbox, worker)  # fmt: skip
+        return jobs.Result(job.assignment, job.student, outcome, b"", "", "")
 
 
 def grade(
@@ -148,9 +160,9 @@ def grade(
     """Grade each student's job on the cluster; yield ``(student, result)`` as each finishes.
 
     At most ``window`` jobs are in flight (their tarballs held in memory), so a batch of
-    thousands does not load every submission at once. A task that raises (a worker's
-    :class:`~rnncourse.instructor.jobs.JobError`, or a job Dask gave up on after losing the
-    workers it ran on) yields its exception instead of a result; the others go on.
+    thousands does not load every submission at once. A job the worker refuses yields a failed
+    outcome; a task that raises (a job Dask gave up on after losing the workers it ran on)
+    yields its exception instead of a result; the others go on.
     """
     from distributed import as_completed
 

@@ -268,7 +268,8 @@ def receive(course: str | Path, result: Result) -> Outcome:
         unpack(result.autograded, result.sha256, staged)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staged, target)
-    logfile = course / LOG_DIR / assignment / f"{student}.log"
-    logfile.parent.mkdir(parents=True, exist_ok=True)
-    logfile.write_text(result.log)
+    if result.log:  # a job the worker refused ran no nbgrader: the last run's log stays
+        logfile = course / LOG_DIR / assignment / f"{student}.log"
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        logfile.write_text(result.log)
     return result.outcome

@@ -75,7 +75,8 @@ def test_connect_to_nothing_is_a_clear_error() -> None:
 
 def test_failing_jobs_are_reported_one_by_one(client, course: Path) -> None:
     """With every job refused on the worker (a stale course), does each submission come back
-    with its own error, through a window smaller than the batch?"""
+    failed, with its own reason and the worker's name, through a window smaller than the
+    batch?"""
     stale = jobs.Course("", "e" * 64)
     made: list[str] = []
 
@@ -86,6 +87,11 @@ def test_failing_jobs_are_reported_one_by_one(client, course: Path) -> None:
     students = ["s1", "s2", "s3", "s4", "s5"]
     results = dict(cluster.grade(client, make_job, students, checkout=str(course), window=2))
     assert sorted(results) == students and sorted(made) == students
-    for student, error in results.items():
-        assert isinstance(error, jobs.JobError)
-        assert f"refuses ex/{student}" in str(error)
+    worker = next(iter(client.nthreads()))
+    for student, result in results.items():
+        assert isinstance(result, jobs.Result) and result.autograded == b""
+        assert (result.student, result.outcome.status, result.outcome.worker) == (
+            student, "failed", worker,
+        )  # fmt: skip
+        assert f"refuses ex/{student}" in result.outcome.reason
+        assert result.outcome.reason.startswith("JobError: ")

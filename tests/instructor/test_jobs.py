@@ -401,3 +401,16 @@ def test_identity_keeps_the_package_this_process_loaded(tmp_path: Path) -> None:
         assert jobs._package_digest() == before
     finally:
         jobs._PACKAGE[:] = [before]
+
+
+def test_receive_of_a_refused_job_keeps_the_last_log(tmp_path: Path) -> None:
+    """A job the worker refused (no nbgrader run, no log) leaves the previous run's log."""
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text(CONFIG)
+    log = course / "autograde_logs" / "ex" / "s1.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("the last real run")
+    outcome = Outcome("s1", "failed", 0.0, "JobError: refused", None, True, "tcp://w")
+    assert jobs.receive(course, jobs.Result("ex", "s1", outcome, b"", "", "")) is outcome
+    assert log.read_text() == "the last real run"
